@@ -1,0 +1,98 @@
+/**
+ * The node configuration an operator (and later the controller) gives one agent.
+ * Versioned by `apiVersion`; validated by `validate-config.ts`, which names the
+ * field and the fix for every problem.
+ */
+
+export const CONFIG_API_VERSION = 'esfc.io/v1alpha1';
+
+/** Where a port's program runs: XDP on physical NICs, TC on virtual ports, or the agent's choice. */
+export type HookChoice = 'auto' | 'xdp' | 'tc';
+
+/** What sits behind a port; decides which frames its ingress accepts. */
+export type PortKind = 'edge' | 'sf' | 'sf-proxy' | 'ef' | 'punt';
+
+export interface UnderlayConfig {
+  /** Interface facing the other compute nodes. */
+  interface: string;
+  /** This node's IPv4 address on the underlay (outer source address). */
+  address: string;
+  hook: HookChoice;
+}
+
+export interface PeerConfig {
+  /** Name used by path hops (`{ "node": name }`). */
+  name: string;
+  /** The peer node's underlay IPv4 address. */
+  address: string;
+  /** MAC of the peer (or gateway) on the underlay; resolved from the neighbour table when absent. */
+  mac?: string;
+}
+
+export interface PortConfig {
+  /** Name used by path hops and classifier rules. */
+  name: string;
+  interface: string;
+  kind: PortKind;
+  hook: HookChoice;
+  /** MAC of the SF, EF, client or server behind the port: destination of frames sent to it. */
+  peerMac?: string;
+  /** For sf, sf-proxy and ef ports: the function behind it; both arms of one SF share it. */
+  function?: string;
+  /** Forward NSH OAM (O bit) packets instead of punting/dropping them. */
+  forwardOam: boolean;
+}
+
+/** One position on a path: what to do with packets carrying (spi, si). */
+export type HopTarget =
+  | { port: string }      // local SF/EF (NSH or proxied, by port kind)
+  | { node: string }      // remote node over VXLAN-GPE
+  | { deliver: string };  // end of chain: strip NSH, send the original packet out of this edge port
+
+export interface HopConfig {
+  si: number;
+  to: HopTarget;
+}
+
+export interface PathConfig {
+  /** Service Path Identifier, 1..2^24-1. */
+  spi: number;
+  /** Only the positions this node handles. */
+  hops: HopConfig[];
+}
+
+export interface PortRange {
+  from: number;
+  to: number;
+}
+
+export interface ClassifierRule {
+  /** Edge port the rule applies to; absent: every edge port. */
+  port?: string;
+  /** IPv4 prefixes, "a.b.c.d/len"; absent: any. */
+  source?: string;
+  destination?: string;
+  protocol?: 'tcp' | 'udp' | 'icmp' | number;
+  sourcePorts?: PortRange;
+  destinationPorts?: PortRange;
+  /** Path the matching flow enters at SI 255. */
+  spi: number;
+}
+
+export interface NodeConfig {
+  apiVersion: typeof CONFIG_API_VERSION;
+  node: {
+    name: string;
+    /** bpffs directory for this node's pinned maps and links. */
+    pinDir: string;
+    /** NSH TTL the classifier sets (RFC 8300 default 63). */
+    nshTtl: number;
+    /** MD type value of the encrypted-hop header (DESIGN.md: configurable, default 3). */
+    md3Type: number;
+  };
+  underlay?: UnderlayConfig;
+  peers: PeerConfig[];
+  ports: PortConfig[];
+  paths: PathConfig[];
+  classifier: ClassifierRule[];
+}

@@ -1,0 +1,204 @@
+/* SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause) */
+/*
+ * esfc_shared.h: every layout that crosses the BPF/userspace boundary.
+ *
+ * Included by the BPF programs and read by the agent through the BTF of the
+ * compiled objects: the TypeScript codecs are checked against that BTF in a
+ * test, and the names of counters come from `enum esfc_stat` in the BTF, so
+ * each name lives only here. No functions in this file.
+ *
+ * All multi-byte fields are host byte order unless the name ends in _be.
+ */
+#ifndef ESFC_SHARED_H
+#define ESFC_SHARED_H
+
+#include <linux/types.h>
+
+#define ESFC_ABI_VERSION 1
+
+/* Table sizes. The agent reads max_entries from the maps, not from here. */
+#define ESFC_MAX_PORTS      64
+#define ESFC_MAX_PATHS      16384
+#define ESFC_MAX_CLASS_RULES 64
+#define ESFC_MAX_SRC_ENTRIES 16384
+#define ESFC_MAX_PROXY_FLOWS 65536
+/* Bound on MD type 2 TLVs walked before the packet is punted. */
+#define ESFC_MAX_MD2_TLVS   8
+
+/* Wire constants (RFC 8300, RFC 7348bis VXLAN-GPE). */
+#define ESFC_ETH_P_NSH      0x894F
+#define ESFC_VXLAN_GPE_PORT 4790
+#define ESFC_NSH_NP_IPV4    0x1
+#define ESFC_NSH_NP_IPV6    0x2
+#define ESFC_NSH_NP_ETH     0x3
+#define ESFC_NSH_NP_NSH     0x4
+#define ESFC_GPE_NP_NSH     0x4
+#define ESFC_NSH_MD1        0x1
+#define ESFC_NSH_MD2        0x2
+/* MD type 3, the encrypted-hop header, unless the agent configures another value. */
+#define ESFC_NSH_MD3_DEFAULT 0x3
+
+/* Header sizes in bytes. */
+#define ESFC_ETH_LEN        14
+#define ESFC_IPV4_LEN       20
+#define ESFC_UDP_LEN        8
+#define ESFC_GPE_LEN        8
+#define ESFC_NSH_BASE_LEN   8   /* base header + service path header */
+#define ESFC_NSH_MD1_LEN    24
+#define ESFC_NSH_MD2_MIN_LEN 8
+#define ESFC_NSH_MD3_LEN    16
+/* IPv4 + UDP + VXLAN-GPE pushed in front of NSH between nodes. */
+#define ESFC_UNDERLAY_OVERHEAD (ESFC_IPV4_LEN + ESFC_UDP_LEN + ESFC_GPE_LEN)
+
+/*
+ * Counters. One per (port slot, stat). Values >= ESFC_STAT_DROP_FIRST are drop
+ * reasons; the agent shows them under their enum names with the ESFC_STAT_
+ * prefix removed and lower-cased. Append only: numbers are ABI.
+ */
+enum esfc_stat {
+	ESFC_STAT_RX = 0,             /* every packet the program saw */
+	ESFC_STAT_PASS,               /* not ours, handed to the stack untouched */
+	ESFC_STAT_CLASSIFIED,         /* matched a classifier rule, NSH pushed */
+	ESFC_STAT_FWD_LOCAL,          /* sent to a local NSH-aware SF/EF port */
+	ESFC_STAT_FWD_PROXY,          /* NSH stripped, sent to an NSH-unaware SF */
+	ESFC_STAT_PROXY_RETURN,       /* came back from an NSH-unaware SF, NSH restored */
+	ESFC_STAT_FWD_REMOTE,         /* VXLAN-GPE pushed or rewritten, sent to another node */
+	ESFC_STAT_END_OF_CHAIN,       /* NSH removed, original packet delivered */
+	ESFC_STAT_PUNT,               /* handed to the slow-path port */
+	ESFC_STAT_DROP_FIRST = 16,
+	ESFC_STAT_DROP_MALFORMED = ESFC_STAT_DROP_FIRST, /* truncated or inconsistent headers */
+	ESFC_STAT_DROP_NSH_VERSION,   /* NSH Ver != 0 */
+	ESFC_STAT_DROP_NSH_LENGTH,    /* Length field below the MD type's minimum or beyond the packet */
+	ESFC_STAT_DROP_MD_TYPE0,      /* MD type 0 is reserved (RFC 8300 2.2) */
+	ESFC_STAT_DROP_NEXT_PROTO,    /* unsupported NSH or VXLAN-GPE Next Protocol */
+	ESFC_STAT_DROP_TTL,           /* TTL reached 0 at this SFF */
+	ESFC_STAT_DROP_SI_ZERO,       /* SI 0 cannot be forwarded */
+	ESFC_STAT_DROP_NO_PATH,       /* unknown (SPI, SI) */
+	ESFC_STAT_DROP_SOURCE,        /* (SPI, SI) not assigned to the ingress port (invariant 3) */
+	ESFC_STAT_DROP_OAM,           /* O bit set and OAM forwarding not configured */
+	ESFC_STAT_DROP_PROXY_STATE,   /* packet from an NSH-unaware SF with no recorded path */
+	ESFC_STAT_DROP_MTU,           /* too big for the egress port after encapsulation */
+	ESFC_STAT_DROP_LAYER,         /* MD3 on an SF-layer hop or plain NSH on an EF-layer hop (invariant 2) */
+	ESFC_STAT_DROP_NO_PUNT_PORT,  /* needs the slow path and none is attached */
+	ESFC_STAT_DROP_ADJUST,        /* the kernel refused a header push/pop */
+	ESFC_STAT_DROP_GPE,           /* VXLAN-GPE flags or version invalid */
+	ESFC_STAT_DROP_CLEAR_ON_UNDERLAY, /* encrypted-hop packet without E=1 headed for the underlay (invariant 1) */
+	ESFC_STAT_MAX = 40,
+};
+
+/* What a port is; decides which packets its ingress accepts. */
+enum esfc_port_kind {
+	ESFC_PORT_NONE = 0,
+	ESFC_PORT_UNDERLAY = 1,  /* VXLAN-GPE/NSH to and from other nodes */
+	ESFC_PORT_SF = 2,        /* NSH-aware SF: Ethernet/NSH both ways */
+	ESFC_PORT_SF_PROXY = 3,  /* NSH-unaware SF: plain IP, esfc proxies NSH */
+	ESFC_PORT_EF = 4,        /* encryption function: Ethernet/NSH MD3 both ways */
+	ESFC_PORT_CLASSIFY = 5,  /* client/edge traffic: plain IP in, classified */
+	ESFC_PORT_PUNT = 6,      /* slow path (BMv2) */
+};
+
+#define ESFC_PORT_F_OAM_FORWARD 0x1   /* forward O-bit packets instead of dropping */
+
+/* port_map: ifindex -> port. */
+struct esfc_port {
+	__u32 kind;          /* enum esfc_port_kind */
+	__u32 slot;          /* index of this port's counter block, < ESFC_MAX_PORTS */
+	__u32 sf_id;         /* proxy state key: both arms of one SF share it */
+	__u32 flags;         /* ESFC_PORT_F_* */
+	__u32 mtu;           /* L3 MTU of the port */
+	__u32 underlay_ip_be;/* underlay ports: this node's address, network order */
+	__u8  mac[6];        /* this port's MAC: source of frames we send out of it */
+	__u8  pad[2];
+};
+
+enum esfc_nh_kind {
+	ESFC_NH_NONE = 0,
+	ESFC_NH_LOCAL = 1,   /* Ethernet/NSH to an NSH-aware SF or EF port */
+	ESFC_NH_PROXY = 2,   /* strip NSH, plain IP to an NSH-unaware SF port */
+	ESFC_NH_REMOTE = 3,  /* VXLAN-GPE/NSH to another node over the underlay */
+	ESFC_NH_END = 4,     /* strip NSH, deliver the original packet */
+};
+
+#define ESFC_NH_F_PEER 0x1  /* egress is a veth: TC delivers straight into its peer (bpf_redirect_peer) */
+#define ESFC_NH_F_EF   0x2  /* egress is an EF port: plaintext for it must not come from the underlay */
+
+/*
+ * A next hop. The forwarding tables map a path position to one of these;
+ * every field the rewrite needs is here so the fast path does one lookup.
+ */
+struct esfc_next_hop {
+	__u32 kind;          /* enum esfc_nh_kind */
+	__u32 ifindex;       /* egress port */
+	__u32 flags;         /* ESFC_NH_F_* */
+	__u32 mtu;           /* L3 MTU available on the egress port */
+	__u32 saddr_be;      /* REMOTE: outer IPv4 source (this node) */
+	__u32 daddr_be;      /* REMOTE: outer IPv4 destination (next node) */
+	__u8  smac[6];       /* source MAC written on egress */
+	__u8  dmac[6];       /* destination MAC written on egress */
+};
+
+/* Key of the inner (SF layer) and outer (EF layer) tables. */
+struct esfc_path_key {
+	__u32 spi;           /* 24 bits used */
+	__u32 si;            /* 8 bits used */
+};
+
+/* src_map: which (SPI, SI) may enter from which port (invariant 3). EF-layer
+ * entries (E-SPI, E-SI of MD type 3 packets) carry ESFC_SRC_EF_LAYER in spi. */
+#define ESFC_SRC_EF_LAYER 0x80000000
+struct esfc_src_key {
+	__u32 ifindex;
+	__u32 spi;
+	__u32 si;
+};
+
+/* Classifier: IPv4 5-tuple ranges in priority order (array index = priority). */
+struct esfc_class_rule {
+	__u32 in_ifindex;    /* 0: any classify port */
+	__u32 src_be;        /* network order */
+	__u32 src_mask_be;
+	__u32 dst_be;
+	__u32 dst_mask_be;
+	__u16 sport_lo, sport_hi;
+	__u16 dport_lo, dport_hi;
+	__u8  proto;         /* 0: any */
+	__u8  valid;         /* 0 ends the rule list */
+	__u8  pad[2];
+	__u32 spi;           /* path assigned, SI starts at 255 */
+};
+
+/* Proxy flow state: what NSH to restore when the SF returns a flow. */
+struct esfc_flow_key {
+	__u32 sf_id;
+	__u32 saddr_be;
+	__u32 daddr_be;
+	__u16 sport_be;
+	__u16 dport_be;
+	__u8  proto;
+	__u8  pad[3];
+};
+
+struct esfc_proxy_state {
+	__u32 spi;
+	__u32 si;            /* SI the packet had on the way to the SF */
+	__u8  ttl;           /* NSH TTL on the way to the SF */
+	__u8  md_type;
+	__u8  pad[2];
+	__u8  context[16];   /* MD type 1 context, restored unchanged */
+};
+
+/* Node-wide settings, array map with one element. */
+struct esfc_config {
+	__u32 abi_version;   /* ESFC_ABI_VERSION; 0 means "not configured yet" */
+	__u32 md3_type;      /* MD type value of the encrypted-hop header */
+	__u32 punt_ifindex;  /* 0: no slow path attached */
+	__u32 default_ttl;   /* NSH TTL set by the classifier */
+};
+
+/* Per-CPU counter cell; index = port slot * ESFC_STAT_MAX + stat. */
+struct esfc_counter {
+	__u64 packets;
+	__u64 bytes;
+};
+
+#endif /* ESFC_SHARED_H */

@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause) */
+/*
+ * Map definitions, safe to include from any entry file. Every map is pinned by
+ * name under the agent's pin root, so the XDP and TC objects share them and a
+ * restarted agent adopts them.
+ */
+#ifndef ESFC_MAPS_H
+#define ESFC_MAPS_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include "esfc_shared.h"
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, ESFC_MAX_PORTS);
+	__type(key, __u32);              /* ifindex */
+	__type(value, struct esfc_port);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} esfc_ports SEC(".maps");
+
+/* SF layer: (SPI, SI) -> next hop. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, ESFC_MAX_PATHS);
+	__type(key, struct esfc_path_key);
+	__type(value, struct esfc_next_hop);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} esfc_inner SEC(".maps");
+
+/* EF layer: (E-SPI, E-SI) -> next hop, used for MD type 3 packets only. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, ESFC_MAX_PATHS);
+	__type(key, struct esfc_path_key);
+	__type(value, struct esfc_next_hop);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} esfc_outer SEC(".maps");
+
+/* Invariant 3: (ingress port, SPI, SI) a function may emit. Value unused (1). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, ESFC_MAX_SRC_ENTRIES);
+	__type(key, struct esfc_src_key);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} esfc_sources SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, ESFC_MAX_CLASS_RULES);
+	__type(key, __u32);
+	__type(value, struct esfc_class_rule);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} esfc_classifier SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, ESFC_MAX_PROXY_FLOWS);
+	__type(key, struct esfc_flow_key);
+	__type(value, struct esfc_proxy_state);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} esfc_proxy_flows SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct esfc_config);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} esfc_config SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, ESFC_MAX_PORTS * ESFC_STAT_MAX);
+	__type(key, __u32);
+	__type(value, struct esfc_counter);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} esfc_counters SEC(".maps");
+
+#endif /* ESFC_MAPS_H */

@@ -1,0 +1,339 @@
+/* SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause) */
+/*
+ * The forwarding core: SFF (inner and outer tables), classifier, SF proxy and
+ * source validation. Written against the ctx layer only; the entry file
+ * decides whether this runs on XDP or TC.
+ */
+#ifndef ESFC_SFF_H
+#define ESFC_SFF_H
+
+#include "esfc_shared.h"
+#include "headers.h"
+#include "maps.h"
+#include "counters.h"
+#include "parse.h"
+#include "rewrite.h"
+#include "classify.h"
+#include "proxy.h"
+
+/* Verdict meaning "hand the unchanged frame to the slow path"; no CTX_ACT_* is negative but TC_ACT_UNSPEC. */
+#define ESFC_V_PUNT     (-2)
+
+static __always_inline struct esfc_config *node_config(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&esfc_config, &zero);
+}
+
+/*
+ * Send the packet described by pkt to nh. pkt->nsh_len > 0 with have_nsh
+ * means the frame still carries that NSH header after pkt->outer_len bytes of
+ * underlay headers; otherwise it is a plain IP frame and NSH is built here.
+ */
+static __always_inline int send_to(struct __ctx_buff *ctx, const struct esfc_next_hop *nh,
+				   struct esfc_pkt *pkt, int have_nsh, __u32 *stat)
+{
+	__u32 old_len, new_len, nsh_off = 0, how = 0, l3_len;
+	int keep_nsh = nh->kind == ESFC_NH_LOCAL || nh->kind == ESFC_NH_REMOTE;
+	__u16 sport = 0, eth_proto;
+	void *data, *data_end;
+
+	old_len = pkt->outer_len;
+	new_len = 0;
+	if (have_nsh && !keep_nsh)
+		old_len += pkt->nsh_len;
+	if (nh->kind == ESFC_NH_REMOTE) {
+		new_len = ESFC_UNDERLAY_OVERHEAD;
+		sport = flow_src_port(&pkt->flow, pkt->spi);
+	}
+	if (!have_nsh && keep_nsh) {
+		nsh_off = ESFC_ETH_LEN + new_len;
+		new_len += pkt->nsh_len;
+	}
+
+	/* Encapsulation overhead counts against the egress MTU; GSO is resegmented. */
+	if (nh->mtu && !ctx_is_gso(ctx) &&
+	    ctx_len(ctx) - ESFC_ETH_LEN + new_len - old_len > nh->mtu) {
+		*stat = ESFC_STAT_DROP_MTU;
+		return CTX_ACT_DROP;
+	}
+
+	if (nh->kind == ESFC_NH_REMOTE && !pkt->outer_len)
+		how = ESFC_RESIZE_ENCAP_UDP | ((new_len - ESFC_IPV4_LEN - ESFC_UDP_LEN) +
+					       (have_nsh ? pkt->nsh_len : 0));
+	else if (pkt->outer_len && nh->kind != ESFC_NH_REMOTE)
+		how = ESFC_RESIZE_DECAP_UDP;
+	if (ctx_resize_hdr(ctx, old_len, new_len, how)) {
+		*stat = ESFC_STAT_DROP_ADJUST;
+		return CTX_ACT_DROP;
+	}
+
+	data = ctx_data(ctx);
+	data_end = ctx_data_end(ctx);
+	if (keep_nsh)
+		eth_proto = nh->kind == ESFC_NH_REMOTE ? 0x0800 : ESFC_ETH_P_NSH;
+	else
+		eth_proto = pkt->next_proto == ESFC_NSH_NP_IPV6 ? 0x86DD : 0x0800;
+	if (write_eth(data, data_end, nh->dmac, nh->smac, eth_proto))
+		goto fail;
+	if (nh->kind == ESFC_NH_REMOTE) {
+		l3_len = ctx_len(ctx) - ESFC_ETH_LEN;
+		if (write_underlay(data, data_end, nh, l3_len, pkt->flow.tos, sport))
+			goto fail;
+	}
+	if (nsh_off && write_nsh(data, data_end, nsh_off, pkt))
+		goto fail;
+
+	switch (nh->kind) {
+	case ESFC_NH_LOCAL:
+		*stat = ESFC_STAT_FWD_LOCAL;
+		break;
+	case ESFC_NH_PROXY:
+		*stat = ESFC_STAT_FWD_PROXY;
+		break;
+	case ESFC_NH_REMOTE:
+		*stat = ESFC_STAT_FWD_REMOTE;
+		break;
+	default:
+		*stat = ESFC_STAT_END_OF_CHAIN;
+		break;
+	}
+	return ctx_redirect(ctx, nh->ifindex, nh->flags);
+fail:
+	*stat = ESFC_STAT_DROP_MALFORMED;
+	return CTX_ACT_DROP;
+}
+
+/* TTL and SI rules of RFC 8300 2.2/2.3, then the table lookup. */
+static __always_inline const struct esfc_next_hop *
+lookup_hop(const struct esfc_port *port, struct esfc_pkt *pkt, __u32 *stat)
+{
+	struct esfc_path_key key = {};
+	const struct esfc_next_hop *nh;
+
+	if (pkt->ttl <= 1) {
+		*stat = ESFC_STAT_DROP_TTL;
+		return NULL;
+	}
+	pkt->ttl--;
+	if (pkt->si == 0) {
+		*stat = ESFC_STAT_DROP_SI_ZERO;
+		return NULL;
+	}
+	key.spi = pkt->spi;
+	key.si = pkt->si;
+	nh = bpf_map_lookup_elem(&esfc_inner, &key);
+	if (!nh) {
+		*stat = ESFC_STAT_DROP_NO_PATH;
+		return NULL;
+	}
+	/* Plaintext bound for an EF came over the underlay: the EF is misplaced. */
+	if ((nh->flags & ESFC_NH_F_EF) && port->kind == ESFC_PORT_UNDERLAY) {
+		*stat = ESFC_STAT_DROP_LAYER;
+		return NULL;
+	}
+	return nh;
+}
+
+static __always_inline int source_ok(__u32 ifindex, __u32 spi, __u32 si)
+{
+	struct esfc_src_key key = { .ifindex = ifindex, .spi = spi, .si = si };
+
+	return bpf_map_lookup_elem(&esfc_sources, &key) != NULL;
+}
+
+/* MD type 3: forward on (E-SPI, E-SI) in the outer table (EF layer). */
+static __always_inline int forward_md3(struct __ctx_buff *ctx, const struct esfc_port *port,
+				       struct esfc_pkt *pkt, __u32 *stat)
+{
+	struct esfc_path_key key = { .spi = pkt->espi, .si = pkt->esi };
+	const struct esfc_next_hop *nh;
+
+	if (port->kind != ESFC_PORT_UNDERLAY && port->kind != ESFC_PORT_EF) {
+		*stat = ESFC_STAT_DROP_LAYER;
+		return CTX_ACT_DROP;
+	}
+	if (port->kind == ESFC_PORT_EF &&
+	    !source_ok(ctx_ifindex(ctx), pkt->espi | ESFC_SRC_EF_LAYER, pkt->esi)) {
+		*stat = ESFC_STAT_DROP_SOURCE;
+		return CTX_ACT_DROP;
+	}
+	if (pkt->ttl <= 1) {
+		*stat = ESFC_STAT_DROP_TTL;
+		return CTX_ACT_DROP;
+	}
+	pkt->ttl--;
+	nh = bpf_map_lookup_elem(&esfc_outer, &key);
+	if (!nh) {
+		*stat = ESFC_STAT_DROP_NO_PATH;
+		return CTX_ACT_DROP;
+	}
+	if (nh->kind == ESFC_NH_REMOTE && !pkt->e_bit) {
+		*stat = ESFC_STAT_DROP_CLEAR_ON_UNDERLAY;
+		return CTX_ACT_DROP;
+	}
+	if (nh->kind != ESFC_NH_REMOTE && !(nh->kind == ESFC_NH_LOCAL && (nh->flags & ESFC_NH_F_EF))) {
+		*stat = ESFC_STAT_DROP_LAYER;
+		return CTX_ACT_DROP;
+	}
+	if (nsh_store_ttl(ctx_data(ctx), ctx_data_end(ctx), ESFC_ETH_LEN + pkt->outer_len, pkt)) {
+		*stat = ESFC_STAT_DROP_MALFORMED;
+		return CTX_ACT_DROP;
+	}
+	return send_to(ctx, nh, pkt, 1, stat);
+}
+
+/* An NSH frame from the underlay or from an SF/EF port. */
+static __always_inline int forward_nsh(struct __ctx_buff *ctx, const struct esfc_port *port,
+				       const struct esfc_config *cfg, struct esfc_pkt *pkt,
+				       __u32 *stat)
+{
+	const struct esfc_next_hop *nh;
+	int ret;
+
+	ret = parse_nsh(ctx_data(ctx), ctx_data_end(ctx), ESFC_ETH_LEN + pkt->outer_len,
+			cfg->md3_type, pkt);
+	if (ret == ESFC_PARSE_PUNT)
+		return ESFC_V_PUNT;
+	if (ret != ESFC_PARSE_OK) {
+		*stat = ret;
+		return CTX_ACT_DROP;
+	}
+	if (pkt->oam && !(port->flags & ESFC_PORT_F_OAM_FORWARD)) {
+		/* OAM belongs to the slow path; without one it is not forwarded. */
+		if (cfg->punt_ifindex)
+			return ESFC_V_PUNT;
+		*stat = ESFC_STAT_DROP_OAM;
+		return CTX_ACT_DROP;
+	}
+	if (pkt->md_type == cfg->md3_type)
+		return forward_md3(ctx, port, pkt, stat);
+	if (port->kind != ESFC_PORT_UNDERLAY && !source_ok(ctx_ifindex(ctx), pkt->spi, pkt->si)) {
+		*stat = ESFC_STAT_DROP_SOURCE;
+		return CTX_ACT_DROP;
+	}
+	nh = lookup_hop(port, pkt, stat);
+	if (!nh)
+		return CTX_ACT_DROP;
+	if (nh->kind == ESFC_NH_PROXY && proxy_remember(nh, pkt)) {
+		*stat = ESFC_STAT_DROP_PROXY_STATE;
+		return CTX_ACT_DROP;
+	}
+	if ((nh->kind == ESFC_NH_LOCAL || nh->kind == ESFC_NH_REMOTE) &&
+	    nsh_store_ttl(ctx_data(ctx), ctx_data_end(ctx), ESFC_ETH_LEN + pkt->outer_len, pkt)) {
+		*stat = ESFC_STAT_DROP_MALFORMED;
+		return CTX_ACT_DROP;
+	}
+	return send_to(ctx, nh, pkt, 1, stat);
+}
+
+/* A plain IPv4 frame that now has a path position (classified or proxied back). */
+static __always_inline int forward_plain(struct __ctx_buff *ctx, const struct esfc_port *port,
+					 struct esfc_pkt *pkt, __u32 *stat)
+{
+	const struct esfc_next_hop *nh = lookup_hop(port, pkt, stat);
+
+	if (!nh)
+		return CTX_ACT_DROP;
+	if (nh->kind == ESFC_NH_PROXY && proxy_remember(nh, pkt)) {
+		*stat = ESFC_STAT_DROP_PROXY_STATE;
+		return CTX_ACT_DROP;
+	}
+	return send_to(ctx, nh, pkt, 0, stat);
+}
+
+static __always_inline int esfc_process(struct __ctx_buff *ctx)
+{
+	__u32 ifindex = ctx_ifindex(ctx), len = ctx_len(ctx), slot, stat = ESFC_STAT_PASS;
+	struct esfc_pkt pkt = {};
+	const struct esfc_config *cfg;
+	const struct esfc_port *port;
+	struct esfc_eth *eth;
+	void *data, *data_end;
+	int verdict = CTX_ACT_OK, ret;
+
+	port = bpf_map_lookup_elem(&esfc_ports, &ifindex);
+	cfg = node_config();
+	if (!port || !cfg || !cfg->abi_version)
+		return CTX_ACT_OK;
+	slot = port->slot;
+	count(slot, ESFC_STAT_RX, len);
+
+	data = ctx_data(ctx);
+	data_end = ctx_data_end(ctx);
+	eth = data;
+	if ((void *)(eth + 1) > data_end) {
+		stat = ESFC_STAT_DROP_MALFORMED;
+		verdict = CTX_ACT_DROP;
+		goto out;
+	}
+
+	switch (port->kind) {
+	case ESFC_PORT_UNDERLAY:
+		ret = parse_underlay(data, data_end, port->underlay_ip_be, &pkt);
+		if (ret == 0)
+			goto out;
+		if (ret != 1) {
+			stat = ret;
+			verdict = CTX_ACT_DROP;
+			goto out;
+		}
+		verdict = forward_nsh(ctx, port, cfg, &pkt, &stat);
+		break;
+	case ESFC_PORT_SF:
+	case ESFC_PORT_EF:
+	case ESFC_PORT_SF_PROXY:
+		if (eth->proto == bpf_htons(ESFC_ETH_P_NSH)) {
+			verdict = forward_nsh(ctx, port, cfg, &pkt, &stat);
+			break;
+		}
+		if (port->kind != ESFC_PORT_SF_PROXY || eth->proto != bpf_htons(0x0800))
+			goto out;
+		ret = proxy_restore(data, data_end, port, &pkt);
+		if (ret) {
+			stat = ret;
+			verdict = CTX_ACT_DROP;
+			goto out;
+		}
+		if (!source_ok(ifindex, pkt.spi, pkt.si)) {
+			stat = ESFC_STAT_DROP_SOURCE;
+			verdict = CTX_ACT_DROP;
+			goto out;
+		}
+		count(slot, ESFC_STAT_PROXY_RETURN, len);
+		verdict = forward_plain(ctx, port, &pkt, &stat);
+		break;
+	case ESFC_PORT_CLASSIFY:
+		if (eth->proto != bpf_htons(0x0800))
+			goto out;
+		ret = classify(data, data_end, ifindex, cfg, &pkt);
+		if (ret <= 0) {
+			if (ret < 0) {
+				stat = -ret;
+				verdict = CTX_ACT_DROP;
+			}
+			goto out;
+		}
+		count(slot, ESFC_STAT_CLASSIFIED, len);
+		verdict = forward_plain(ctx, port, &pkt, &stat);
+		break;
+	default:
+		goto out;
+	}
+
+	if (verdict == ESFC_V_PUNT) {
+		if (cfg->punt_ifindex) {
+			stat = ESFC_STAT_PUNT;
+			verdict = ctx_redirect(ctx, cfg->punt_ifindex, 0);
+		} else {
+			stat = ESFC_STAT_DROP_NO_PUNT_PORT;
+			verdict = CTX_ACT_DROP;
+		}
+	}
+out:
+	count(slot, stat, len);
+	return verdict;
+}
+
+#endif /* ESFC_SFF_H */
