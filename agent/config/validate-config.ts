@@ -1,0 +1,291 @@
+/**
+ * Validation of a node configuration: every problem names the field (as a
+ * path like `ports[2].peerMac`), says what is wrong and how to fix it, and
+ * all problems are reported at once. Pure: no I/O.
+ */
+import {
+  CONFIG_API_VERSION, type ClassifierRule, type HookChoice, type HopConfig, type HopTarget,
+  type NodeConfig, type PathConfig, type PeerConfig, type PortConfig, type PortKind, type PortRange,
+  type UnderlayConfig,
+} from './types.js';
+
+export interface ConfigProblem {
+  path: string;
+  problem: string;
+  fix: string;
+}
+
+export class ConfigError extends Error {
+  readonly code = 'ESFC_CONFIG_INVALID';
+  constructor(readonly problems: ConfigProblem[], readonly source = 'config') {
+    super(`${source}: ${problems.length} problem(s):\n` +
+      problems.map((p) => `  ${p.path}: ${p.problem} (fix: ${p.fix})`).join('\n'));
+  }
+}
+
+type Json = unknown;
+const PORT_KINDS: readonly PortKind[] = ['edge', 'sf', 'sf-proxy', 'ef', 'punt'];
+const HOOKS: readonly HookChoice[] = ['auto', 'xdp', 'tc'];
+const IFNAME = /^[A-Za-z0-9_.:@-]{1,15}$/;
+const NAME = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
+const MAC = /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/i;
+
+class Checker {
+  readonly problems: ConfigProblem[] = [];
+  fail(path: string, problem: string, fix: string): void {
+    this.problems.push({ path, problem, fix });
+  }
+  obj(v: Json, path: string): Record<string, Json> | undefined {
+    if (typeof v === 'object' && v !== null && !Array.isArray(v)) return v as Record<string, Json>;
+    this.fail(path, `expected an object, got ${describe(v)}`, 'write a JSON object here');
+    return undefined;
+  }
+  arr(v: Json, path: string): Json[] {
+    if (v === undefined) return [];
+    if (Array.isArray(v)) return v;
+    this.fail(path, `expected a list, got ${describe(v)}`, 'write a JSON array here');
+    return [];
+  }
+  str(v: Json, path: string, re?: RegExp, what = 'a string'): string | undefined {
+    if (typeof v !== 'string' || (re && !re.test(v))) {
+      this.fail(path, `expected ${what}, got ${describe(v)}`, `give ${what}`);
+      return undefined;
+    }
+    return v;
+  }
+  int(v: Json, path: string, min: number, max: number): number | undefined {
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+      this.fail(path, `expected an integer in ${min}..${max}, got ${describe(v)}`, `use a value between ${min} and ${max}`);
+      return undefined;
+    }
+    return v;
+  }
+  oneOf<T extends string>(v: Json, path: string, options: readonly T[], dflt?: T): T | undefined {
+    if (v === undefined && dflt !== undefined) return dflt;
+    if (typeof v === 'string' && (options as readonly string[]).includes(v)) return v as T;
+    this.fail(path, `expected one of ${options.join(', ')}, got ${describe(v)}`, `pick one of ${options.join(', ')}`);
+    return undefined;
+  }
+  unknownKeys(o: Record<string, Json>, path: string, known: readonly string[]): void {
+    for (const k of Object.keys(o)) {
+      if (!known.includes(k)) this.fail(`${path}.${k}`.replace(/^\./, ''), 'unknown field', `remove it or use one of ${known.join(', ')}`);
+    }
+  }
+}
+
+function describe(v: Json): string {
+  if (v === undefined) return 'nothing';
+  const s = JSON.stringify(v);
+  return s.length > 40 ? `${s.slice(0, 37)}...` : s;
+}
+
+export function isIpv4(s: string): boolean {
+  const p = s.split('.');
+  return p.length === 4 && p.every((x) => /^\d{1,3}$/.test(x) && Number(x) <= 255);
+}
+
+export function parsePrefix(s: string): { addr: string; len: number } | undefined {
+  const m = /^(\d+\.\d+\.\d+\.\d+)(?:\/(\d{1,2}))?$/.exec(s);
+  if (!m || !isIpv4(m[1]!)) return undefined;
+  const len = m[2] === undefined ? 32 : Number(m[2]);
+  return len <= 32 ? { addr: m[1]!, len } : undefined;
+}
+
+/** Validate parsed JSON; returns the typed config with defaults, or throws ConfigError. */
+export function validateConfig(input: Json, source = 'config'): NodeConfig {
+  const c = new Checker();
+  const root = c.obj(input, '(root)');
+  if (!root) throw new ConfigError(c.problems, source);
+  c.unknownKeys(root, '', ['apiVersion', 'node', 'underlay', 'peers', 'ports', 'paths', 'classifier']);
+  if (root.apiVersion !== CONFIG_API_VERSION) {
+    c.fail('apiVersion', `expected "${CONFIG_API_VERSION}", got ${describe(root.apiVersion)}`, `set "apiVersion": "${CONFIG_API_VERSION}"`);
+  }
+
+  const n = c.obj(root.node, 'node') ?? {};
+  c.unknownKeys(n, 'node', ['name', 'pinDir', 'nshTtl', 'md3Type']);
+  const name = c.str(n.name, 'node.name', NAME, 'a lower-case name') ?? '';
+  const pinDir = n.pinDir === undefined ? `/sys/fs/bpf/esfc/${name}` : c.str(n.pinDir, 'node.pinDir', /^\/sys\/fs\/bpf\/./, 'a directory under /sys/fs/bpf') ?? '';
+  const nshTtl = n.nshTtl === undefined ? 63 : c.int(n.nshTtl, 'node.nshTtl', 2, 63) ?? 63;
+  const md3Type = n.md3Type === undefined ? 3 : c.int(n.md3Type, 'node.md3Type', 3, 15) ?? 3;
+
+  let underlay: UnderlayConfig | undefined;
+  if (root.underlay !== undefined) {
+    const u = c.obj(root.underlay, 'underlay') ?? {};
+    c.unknownKeys(u, 'underlay', ['interface', 'address', 'hook']);
+    underlay = {
+      interface: c.str(u.interface, 'underlay.interface', IFNAME, 'an interface name') ?? '',
+      address: c.str(u.address, 'underlay.address', /./, 'an IPv4 address') ?? '',
+      hook: c.oneOf(u.hook, 'underlay.hook', HOOKS, 'auto') ?? 'auto',
+    };
+    if (underlay.address && !isIpv4(underlay.address)) c.fail('underlay.address', `not an IPv4 address: ${underlay.address}`, 'write a.b.c.d');
+  }
+
+  const peers: PeerConfig[] = c.arr(root.peers, 'peers').map((p, i) => {
+    const path = `peers[${i}]`;
+    const o = c.obj(p, path) ?? {};
+    c.unknownKeys(o, path, ['name', 'address', 'mac']);
+    const peer: PeerConfig = {
+      name: c.str(o.name, `${path}.name`, NAME, 'a lower-case name') ?? '',
+      address: c.str(o.address, `${path}.address`, /./, 'an IPv4 address') ?? '',
+    };
+    if (peer.address && !isIpv4(peer.address)) c.fail(`${path}.address`, `not an IPv4 address: ${peer.address}`, 'write a.b.c.d');
+    if (o.mac !== undefined) peer.mac = c.str(o.mac, `${path}.mac`, MAC, 'a MAC like 02:00:00:00:00:01')?.toLowerCase();
+    return peer;
+  });
+
+  const ports: PortConfig[] = c.arr(root.ports, 'ports').map((p, i) => {
+    const path = `ports[${i}]`;
+    const o = c.obj(p, path) ?? {};
+    c.unknownKeys(o, path, ['name', 'interface', 'kind', 'hook', 'peerMac', 'function', 'forwardOam']);
+    const port: PortConfig = {
+      name: c.str(o.name, `${path}.name`, NAME, 'a lower-case name') ?? '',
+      interface: c.str(o.interface, `${path}.interface`, IFNAME, 'an interface name (at most 15 characters)') ?? '',
+      kind: c.oneOf(o.kind, `${path}.kind`, PORT_KINDS) ?? 'edge',
+      hook: c.oneOf(o.hook, `${path}.hook`, HOOKS, 'auto') ?? 'auto',
+      forwardOam: o.forwardOam === undefined ? false : o.forwardOam === true,
+    };
+    if (o.peerMac !== undefined) port.peerMac = c.str(o.peerMac, `${path}.peerMac`, MAC, 'a MAC like 02:00:00:00:00:01')?.toLowerCase();
+    if (o.function !== undefined) port.function = c.str(o.function, `${path}.function`, NAME, 'a lower-case name');
+    if (port.kind !== 'punt' && port.kind !== 'edge' && !port.function) {
+      c.fail(`${path}.function`, `a ${port.kind} port needs the function behind it`, 'add "function": "<sf or ef name>"');
+    }
+    if ((port.kind === 'sf' || port.kind === 'sf-proxy' || port.kind === 'ef') && !port.peerMac) {
+      c.fail(`${path}.peerMac`, `a ${port.kind} port needs the MAC of the function behind it`, 'add "peerMac": "xx:xx:xx:xx:xx:xx"');
+    }
+    return port;
+  });
+
+  const paths: PathConfig[] = c.arr(root.paths, 'paths').map((p, i) => {
+    const path = `paths[${i}]`;
+    const o = c.obj(p, path) ?? {};
+    c.unknownKeys(o, path, ['spi', 'hops']);
+    return {
+      spi: c.int(o.spi, `${path}.spi`, 1, 0xffffff) ?? 0,
+      hops: c.arr(o.hops, `${path}.hops`).map((h, j) => hop(c, h, `${path}.hops[${j}]`)),
+    };
+  });
+
+  const classifier: ClassifierRule[] = c.arr(root.classifier, 'classifier').map((r, i) => rule(c, r, `classifier[${i}]`));
+
+  const cfg: NodeConfig = {
+    apiVersion: CONFIG_API_VERSION,
+    node: { name, pinDir, nshTtl, md3Type },
+    peers, ports, paths, classifier,
+  };
+  if (underlay) cfg.underlay = underlay;
+  crossCheck(c, cfg);
+  if (c.problems.length) throw new ConfigError(c.problems, source);
+  return cfg;
+}
+
+function hop(c: Checker, h: Json, path: string): HopConfig {
+  const o = c.obj(h, path) ?? {};
+  c.unknownKeys(o, path, ['si', 'to']);
+  const si = c.int(o.si, `${path}.si`, 1, 255) ?? 0;
+  const t = c.obj(o.to, `${path}.to`) ?? {};
+  const keys = Object.keys(t);
+  let to: HopTarget = { port: '' };
+  if (keys.length !== 1 || !['port', 'node', 'deliver'].includes(keys[0]!)) {
+    c.fail(`${path}.to`, `expected exactly one of port, node, deliver; got ${describe(t)}`, 'write {"port": name}, {"node": peer} or {"deliver": edge port}');
+  } else {
+    const k = keys[0] as 'port' | 'node' | 'deliver';
+    const v = c.str(t[k], `${path}.to.${k}`, NAME, 'a name') ?? '';
+    to = k === 'port' ? { port: v } : k === 'node' ? { node: v } : { deliver: v };
+  }
+  return { si, to };
+}
+
+function range(c: Checker, v: Json, path: string): PortRange | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v === 'number') {
+    const n = c.int(v, path, 0, 65535);
+    return n === undefined ? undefined : { from: n, to: n };
+  }
+  const o = c.obj(v, path) ?? {};
+  const from = c.int(o.from, `${path}.from`, 0, 65535) ?? 0;
+  const to = c.int(o.to, `${path}.to`, 0, 65535) ?? 65535;
+  if (from > to) c.fail(path, `from ${from} is above to ${to}`, 'swap them');
+  return { from, to };
+}
+
+function rule(c: Checker, r: Json, path: string): ClassifierRule {
+  const o = c.obj(r, path) ?? {};
+  c.unknownKeys(o, path, ['port', 'source', 'destination', 'protocol', 'sourcePorts', 'destinationPorts', 'spi']);
+  const out: ClassifierRule = { spi: c.int(o.spi, `${path}.spi`, 1, 0xffffff) ?? 0 };
+  if (o.port !== undefined) out.port = c.str(o.port, `${path}.port`, NAME, 'an edge port name');
+  for (const k of ['source', 'destination'] as const) {
+    if (o[k] === undefined) continue;
+    const s = c.str(o[k], `${path}.${k}`, /./, 'an IPv4 prefix');
+    if (s !== undefined && !parsePrefix(s)) c.fail(`${path}.${k}`, `not an IPv4 prefix: ${s}`, 'write a.b.c.d/len');
+    else if (s !== undefined) out[k] = s;
+  }
+  if (o.protocol !== undefined) {
+    if (typeof o.protocol === 'number') out.protocol = c.int(o.protocol, `${path}.protocol`, 1, 255);
+    else out.protocol = c.oneOf(o.protocol, `${path}.protocol`, ['tcp', 'udp', 'icmp'] as const);
+  }
+  const sp = range(c, o.sourcePorts, `${path}.sourcePorts`);
+  const dp = range(c, o.destinationPorts, `${path}.destinationPorts`);
+  if (sp) out.sourcePorts = sp;
+  if (dp) out.destinationPorts = dp;
+  if ((sp || dp) && out.protocol !== 'tcp' && out.protocol !== 'udp' && out.protocol !== 6 && out.protocol !== 17) {
+    c.fail(`${path}.protocol`, 'port ranges need a protocol with ports', 'set "protocol": "tcp" or "udp"');
+  }
+  return out;
+}
+
+/** References between sections: names exist, are unique, and hops make sense. */
+function crossCheck(c: Checker, cfg: NodeConfig): void {
+  const portByName = new Map<string, PortConfig>();
+  const ifaces = new Map<string, string>();
+  cfg.ports.forEach((p, i) => {
+    if (portByName.has(p.name)) c.fail(`ports[${i}].name`, `duplicate port name ${p.name}`, 'give each port its own name');
+    portByName.set(p.name, p);
+    const other = ifaces.get(p.interface);
+    if (other) c.fail(`ports[${i}].interface`, `${p.interface} is already port ${other}`, 'one interface per port');
+    ifaces.set(p.interface, p.name);
+    if (cfg.underlay && p.interface === cfg.underlay.interface) {
+      c.fail(`ports[${i}].interface`, `${p.interface} is the underlay interface`, 'use another interface');
+    }
+  });
+  if (cfg.ports.filter((p) => p.kind === 'punt').length > 1) c.fail('ports', 'more than one punt port', 'keep one slow-path port');
+  if (cfg.ports.length + 1 > 63) c.fail('ports', 'more than 62 ports', 'split the node');
+  const peerNames = new Set<string>();
+  cfg.peers.forEach((p, i) => {
+    if (peerNames.has(p.name)) c.fail(`peers[${i}].name`, `duplicate peer ${p.name}`, 'give each peer its own name');
+    peerNames.add(p.name);
+  });
+  const seen = new Set<string>();
+  cfg.paths.forEach((path, i) => {
+    if (seen.has(String(path.spi))) c.fail(`paths[${i}].spi`, `SPI ${path.spi} listed twice`, 'merge the hops into one path entry');
+    seen.add(String(path.spi));
+    const sis = new Set<number>();
+    path.hops.forEach((h, j) => {
+      const at = `paths[${i}].hops[${j}]`;
+      if (sis.has(h.si)) c.fail(`${at}.si`, `SI ${h.si} appears twice on SPI ${path.spi}`, 'one entry per SI');
+      sis.add(h.si);
+      if ('port' in h.to) {
+        const p = portByName.get(h.to.port);
+        if (!p) c.fail(`${at}.to.port`, `no port named ${h.to.port}`, `declare it under ports or use one of ${[...portByName.keys()].join(', ') || '(none)'}`);
+        else if (p.kind !== 'sf' && p.kind !== 'sf-proxy' && p.kind !== 'ef') {
+          c.fail(`${at}.to.port`, `port ${p.name} is a ${p.kind} port`, 'hops go to sf, sf-proxy or ef ports; use {"deliver": port} to end the chain');
+        }
+      } else if ('node' in h.to) {
+        if (!cfg.underlay) c.fail(`${at}.to.node`, 'a remote hop needs an underlay', 'add the underlay section');
+        if (!peerNames.has(h.to.node)) c.fail(`${at}.to.node`, `no peer named ${h.to.node}`, 'declare it under peers');
+      } else {
+        const p = portByName.get(h.to.deliver);
+        if (!p || p.kind !== 'edge') c.fail(`${at}.to.deliver`, `${h.to.deliver} is not an edge port`, 'deliver through a port of kind edge');
+        else if (!p.peerMac) c.fail(`ports[${cfg.ports.indexOf(p)}].peerMac`, `edge port ${p.name} delivers packets but has no peerMac`, 'add the MAC of the host behind it');
+      }
+    });
+  });
+  cfg.classifier.forEach((r, i) => {
+    if (r.port !== undefined) {
+      const p = portByName.get(r.port);
+      if (!p || p.kind !== 'edge') c.fail(`classifier[${i}].port`, `${r.port} is not an edge port`, 'classify on a port of kind edge');
+    }
+    if (!cfg.paths.some((p) => p.spi === r.spi && p.hops.some((h) => h.si === 255))) {
+      c.fail(`classifier[${i}].spi`, `SPI ${r.spi} has no hop for SI 255 on this node`, `add {"si": 255, "to": ...} to the path with spi ${r.spi}`);
+    }
+  });
+}

@@ -1,0 +1,235 @@
+/**
+ * Desired datapath state from a node configuration and what the node's
+ * interfaces look like. Pure: the caller gathers the environment (links,
+ * resolved MACs, existing counter slots) and applies the result.
+ */
+import type { HookChoice, NodeConfig, PortConfig } from '../config/types.js';
+import { ConfigError, parsePrefix, type ConfigProblem } from '../config/validate-config.js';
+import {
+  ABI_VERSION, MAX_PORTS, NextHopKind, NH_F_EF, NH_F_PEER, PORT_F_OAM_FORWARD, PortKind,
+  SRC_EF_LAYER, type EsfcClassRule, type EsfcConfig, type EsfcNextHop, type EsfcPort,
+  type EsfcSrcKey,
+} from './layout.js';
+
+export interface LinkInfo {
+  name: string;
+  ifindex: number;
+  mac: string;
+  mtu: number;
+  /** rtnetlink info_kind: "veth", "tun", "bridge"...; "" for a physical NIC. */
+  kind: string;
+}
+
+export interface Environment {
+  links: ReadonlyMap<string, LinkInfo>;
+  /** Underlay MAC of each peer, by peer name (config value or neighbour table). */
+  peerMacs: ReadonlyMap<string, string>;
+  /** Counter slots already in use, by ifindex, so counters survive re-plans. */
+  existingSlots: ReadonlyMap<number, number>;
+}
+
+export type Hook = 'xdp' | 'tc';
+
+export interface Attachment {
+  port: string;
+  ifname: string;
+  ifindex: number;
+  hook: Hook;
+}
+
+export interface DesiredState {
+  ports: Map<number, EsfcPort>;
+  inner: Map<string, EsfcNextHop>;
+  outer: Map<string, EsfcNextHop>;
+  sources: Map<string, EsfcSrcKey>;
+  classifier: EsfcClassRule[];
+  config: EsfcConfig;
+  attachments: Attachment[];
+  /** Slot -> port name, for counters. */
+  slotNames: Map<number, string>;
+}
+
+/** Encapsulation added in front of an inner IP packet on the underlay (IPv4+UDP+GPE+NSH MD1). */
+export const MAX_ENCAP_OVERHEAD = 20 + 8 + 8 + 24;
+
+export const pathKeyId = (spi: number, si: number): string => `${spi}/${si}`;
+export const srcKeyId = (k: EsfcSrcKey): string => `${k.ifindex}/${k.spi}/${k.si}`;
+
+const VIRTUAL_KINDS = new Set(['veth', 'tun', 'tap', 'bridge', 'dummy', 'macvlan', 'ipvlan', 'vxlan', 'netkit', 'bond', 'vlan']);
+
+export function chooseHook(choice: HookChoice, link: LinkInfo): Hook {
+  if (choice !== 'auto') return choice;
+  return VIRTUAL_KINDS.has(link.kind) ? 'tc' : 'xdp';
+}
+
+const PROTO: Record<string, number> = { tcp: 6, udp: 17, icmp: 1 };
+
+function maskOf(len: number): string {
+  const m = len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
+  return [24, 16, 8, 0].map((s) => (m >>> s) & 0xff).join('.');
+}
+
+function andMask(addr: string, mask: string): string {
+  const a = addr.split('.').map(Number);
+  const m = mask.split('.').map(Number);
+  return a.map((x, i) => x & m[i]!).join('.');
+}
+
+export function compile(cfg: NodeConfig, env: Environment): DesiredState {
+  const problems: ConfigProblem[] = [];
+  const link = (ifname: string, path: string): LinkInfo | undefined => {
+    const l = env.links.get(ifname);
+    if (!l) problems.push({ path, problem: `interface ${ifname} does not exist on this node`, fix: 'create it or correct the name' });
+    return l;
+  };
+
+  const out: DesiredState = {
+    ports: new Map(), inner: new Map(), outer: new Map(), sources: new Map(), classifier: [],
+    config: { abi_version: ABI_VERSION, md3_type: cfg.node.md3Type, punt_ifindex: 0, default_ttl: cfg.node.nshTtl },
+    attachments: [], slotNames: new Map(),
+  };
+
+  // Slots: keep the ones in use, hand out the lowest free otherwise (slot 0 is the node).
+  const used = new Set<number>([0]);
+  const slotFor = (ifindex: number): number => {
+    const s = env.existingSlots.get(ifindex);
+    if (s !== undefined && !used.has(s)) { used.add(s); return s; }
+    for (let i = 1; i < MAX_PORTS; i++) if (!used.has(i)) { used.add(i); return i; }
+    throw new ConfigError([{ path: 'ports', problem: 'out of counter slots', fix: 'use fewer ports' }]);
+  };
+  // Existing slots first, so a new port never steals one.
+  const portIfindex = new Map<string, LinkInfo>();
+  const sfIds = new Map<string, number>();
+  const sfIdOf = (fn: string): number => {
+    if (!sfIds.has(fn)) sfIds.set(fn, sfIds.size + 1);
+    return sfIds.get(fn)!;
+  };
+
+  let underlayLink: LinkInfo | undefined;
+  if (cfg.underlay) underlayLink = link(cfg.underlay.interface, 'underlay.interface');
+  cfg.ports.forEach((p, i) => {
+    const l = link(p.interface, `ports[${i}].interface`);
+    if (l) portIfindex.set(p.name, l);
+  });
+  const ordered: [string, LinkInfo][] = [...portIfindex.entries()];
+  if (underlayLink) ordered.unshift(['underlay', underlayLink]);
+  ordered.sort((a, b) => (env.existingSlots.has(b[1].ifindex) ? 1 : 0) - (env.existingSlots.has(a[1].ifindex) ? 1 : 0));
+  const slots = new Map<number, number>();
+  for (const [, l] of ordered) slots.set(l.ifindex, slotFor(l.ifindex));
+
+  const kindCode: Record<PortConfig['kind'], number> = {
+    edge: PortKind.classify, sf: PortKind.sf, 'sf-proxy': PortKind.sfProxy, ef: PortKind.ef, punt: PortKind.punt,
+  };
+
+  if (cfg.underlay && underlayLink) {
+    const slot = slots.get(underlayLink.ifindex)!;
+    out.ports.set(underlayLink.ifindex, {
+      kind: PortKind.underlay, slot, sf_id: 0, flags: 0, mtu: underlayLink.mtu,
+      underlay_ip_be: cfg.underlay.address, mac: underlayLink.mac,
+    });
+    out.slotNames.set(slot, 'underlay');
+    out.attachments.push({ port: 'underlay', ifname: underlayLink.name, ifindex: underlayLink.ifindex, hook: chooseHook(cfg.underlay.hook, underlayLink) });
+  }
+
+  cfg.ports.forEach((p, i) => {
+    const l = portIfindex.get(p.name);
+    if (!l) return;
+    const slot = slots.get(l.ifindex)!;
+    out.ports.set(l.ifindex, {
+      kind: kindCode[p.kind], slot, sf_id: p.function ? sfIdOf(p.function) : 0,
+      flags: p.forwardOam ? PORT_F_OAM_FORWARD : 0, mtu: l.mtu, underlay_ip_be: '0.0.0.0', mac: l.mac,
+    });
+    out.slotNames.set(slot, p.name);
+    if (p.kind === 'punt') { out.config.punt_ifindex = l.ifindex; return; }
+    const hook = chooseHook(p.hook, l);
+    if (hook === 'xdp' && l.kind === 'veth' && p.kind !== 'ef') {
+      problems.push({
+        path: `ports[${i}].hook`,
+        problem: `XDP on veth port ${p.interface} would get frames whose checksums the local endpoint left to offload (CHECKSUM_PARTIAL); XDP_REDIRECT loses that state and TCP through the chain breaks, and XDP on a veth also turns off TSO/GRO for the endpoint`,
+        fix: 'use "hook": "tc" or "auto" on virtual ports; XDP is for frames that arrive from the wire (the underlay)',
+      });
+    }
+    out.attachments.push({ port: p.name, ifname: l.name, ifindex: l.ifindex, hook });
+  });
+
+  const portByName = new Map(cfg.ports.map((p) => [p.name, p]));
+  let hasRemote = false;
+  for (const path of cfg.paths) {
+    for (const h of path.hops) {
+      let nh: EsfcNextHop | undefined;
+      if ('port' in h.to) {
+        const p = portByName.get(h.to.port)!;
+        const l = portIfindex.get(p.name);
+        if (!l) continue;
+        const kind = p.kind === 'sf-proxy' ? NextHopKind.proxy : NextHopKind.local;
+        nh = {
+          kind, ifindex: l.ifindex, mtu: l.mtu, saddr_be: '0.0.0.0', daddr_be: '0.0.0.0',
+          flags: (l.kind === 'veth' ? NH_F_PEER : 0) | (p.kind === 'ef' ? NH_F_EF : 0),
+          smac: l.mac, dmac: p.peerMac ?? '00:00:00:00:00:00',
+        };
+        // Every port of the function behind this hop may hand the packet back with SI-1.
+        for (const q of cfg.ports) {
+          const ql = portIfindex.get(q.name);
+          if (q.function !== p.function || !ql || h.si === 0) continue;
+          const key: EsfcSrcKey = { ifindex: ql.ifindex, spi: path.spi, si: h.si - 1 };
+          out.sources.set(srcKeyId(key), key);
+        }
+      } else if ('node' in h.to) {
+        hasRemote = true;
+        const peer = cfg.peers.find((x) => x.name === (h.to as { node: string }).node)!;
+        const mac = env.peerMacs.get(peer.name);
+        if (!underlayLink || !cfg.underlay) continue;
+        if (!mac) {
+          problems.push({ path: `peers[${cfg.peers.indexOf(peer)}].mac`, problem: `no MAC known for ${peer.address} on ${underlayLink.name}`, fix: 'add "mac" to the peer, or make the peer reachable so its neighbour entry resolves' });
+          continue;
+        }
+        nh = {
+          kind: NextHopKind.remote, ifindex: underlayLink.ifindex, flags: 0, mtu: underlayLink.mtu,
+          saddr_be: cfg.underlay.address, daddr_be: peer.address, smac: underlayLink.mac, dmac: mac,
+        };
+      } else {
+        const p = portByName.get(h.to.deliver)!;
+        const l = portIfindex.get(p.name);
+        if (!l) continue;
+        nh = {
+          kind: NextHopKind.end, ifindex: l.ifindex, flags: l.kind === 'veth' ? NH_F_PEER : 0, mtu: l.mtu,
+          saddr_be: '0.0.0.0', daddr_be: '0.0.0.0', smac: l.mac, dmac: p.peerMac!,
+        };
+      }
+      out.inner.set(pathKeyId(path.spi, h.si), nh);
+    }
+  }
+
+  if (hasRemote && underlayLink) {
+    cfg.ports.forEach((p, i) => {
+      const l = portIfindex.get(p.name);
+      if (!l || p.kind === 'punt') return;
+      if (l.mtu + MAX_ENCAP_OVERHEAD > underlayLink!.mtu) {
+        problems.push({
+          path: `ports[${i}]`,
+          problem: `${p.interface} has MTU ${l.mtu}; with ${MAX_ENCAP_OVERHEAD} bytes of VXLAN-GPE/NSH its full-size packets exceed the underlay ${underlayLink!.name} MTU ${underlayLink!.mtu}`,
+          fix: `raise the MTU of ${underlayLink!.name} to ${l.mtu + MAX_ENCAP_OVERHEAD} or lower ${p.interface} (and the endpoint behind it) to ${underlayLink!.mtu - MAX_ENCAP_OVERHEAD}`,
+        });
+      }
+    });
+  }
+
+  cfg.classifier.forEach((r) => {
+    const src = parsePrefix(r.source ?? '0.0.0.0/0')!;
+    const dst = parsePrefix(r.destination ?? '0.0.0.0/0')!;
+    const sm = maskOf(src.len), dm = maskOf(dst.len);
+    const proto = r.protocol === undefined ? 0 : typeof r.protocol === 'number' ? r.protocol : PROTO[r.protocol]!;
+    const inIf = r.port ? portIfindex.get(r.port)?.ifindex ?? 0 : 0;
+    out.classifier.push({
+      in_ifindex: inIf, src_be: andMask(src.addr, sm), src_mask_be: sm, dst_be: andMask(dst.addr, dm), dst_mask_be: dm,
+      sport_lo: r.sourcePorts?.from ?? 0, sport_hi: r.sourcePorts?.to ?? 65535,
+      dport_lo: r.destinationPorts?.from ?? 0, dport_hi: r.destinationPorts?.to ?? 65535,
+      proto, valid: 1, spi: r.spi,
+    });
+  });
+
+  if (problems.length) throw new ConfigError(problems, 'node environment');
+  return out;
+}
+
+export { SRC_EF_LAYER };

@@ -1,0 +1,177 @@
+/**
+ * TypeScript views of bpf/include/esfc_shared.h. Checked against the BTF of
+ * bpf/build/*.o by test/datapath/layout-btf.test.ts; drop reason names come
+ * from the BTF too (see stat-names.ts), so nothing here is "kept in sync".
+ */
+import { StructCodec } from './struct-codec.js';
+
+export const ABI_VERSION = 1;
+export const MAX_PORTS = 64;
+export const STAT_MAX = 40;
+export const STAT_DROP_FIRST = 16;
+export const SRC_EF_LAYER = 0x80000000;
+
+export const PortKind = { none: 0, underlay: 1, sf: 2, sfProxy: 3, ef: 4, classify: 5, punt: 6 } as const;
+export const NextHopKind = { none: 0, local: 1, proxy: 2, remote: 3, end: 4 } as const;
+export const PORT_F_OAM_FORWARD = 0x1;
+export const NH_F_PEER = 0x1;
+export const NH_F_EF = 0x2;
+
+export interface EsfcPort {
+  kind: number;
+  slot: number;
+  sf_id: number;
+  flags: number;
+  mtu: number;
+  underlay_ip_be: string;
+  mac: string;
+}
+
+export interface EsfcNextHop {
+  kind: number;
+  ifindex: number;
+  flags: number;
+  mtu: number;
+  saddr_be: string;
+  daddr_be: string;
+  smac: string;
+  dmac: string;
+}
+
+export interface EsfcPathKey { spi: number; si: number }
+export interface EsfcSrcKey { ifindex: number; spi: number; si: number }
+
+export interface EsfcClassRule {
+  in_ifindex: number;
+  src_be: string;
+  src_mask_be: string;
+  dst_be: string;
+  dst_mask_be: string;
+  sport_lo: number;
+  sport_hi: number;
+  dport_lo: number;
+  dport_hi: number;
+  proto: number;
+  valid: number;
+  spi: number;
+}
+
+export interface EsfcConfig {
+  abi_version: number;
+  md3_type: number;
+  punt_ifindex: number;
+  default_ttl: number;
+}
+
+export interface EsfcFlowKey {
+  sf_id: number;
+  saddr_be: string;
+  daddr_be: string;
+  sport_be: number;
+  dport_be: number;
+  proto: number;
+}
+
+export interface EsfcProxyState {
+  spi: number;
+  si: number;
+  ttl: number;
+  md_type: number;
+  context: Buffer;
+}
+
+export interface EsfcCounter { packets: bigint; bytes: bigint }
+
+export const portCodec = new StructCodec<EsfcPort>('esfc_port', 32, [
+  { name: 'kind', offset: 0, type: 'u32' },
+  { name: 'slot', offset: 4, type: 'u32' },
+  { name: 'sf_id', offset: 8, type: 'u32' },
+  { name: 'flags', offset: 12, type: 'u32' },
+  { name: 'mtu', offset: 16, type: 'u32' },
+  { name: 'underlay_ip_be', offset: 20, type: 'ipv4' },
+  { name: 'mac', offset: 24, type: 'mac' },
+]);
+
+export const nextHopCodec = new StructCodec<EsfcNextHop>('esfc_next_hop', 36, [
+  { name: 'kind', offset: 0, type: 'u32' },
+  { name: 'ifindex', offset: 4, type: 'u32' },
+  { name: 'flags', offset: 8, type: 'u32' },
+  { name: 'mtu', offset: 12, type: 'u32' },
+  { name: 'saddr_be', offset: 16, type: 'ipv4' },
+  { name: 'daddr_be', offset: 20, type: 'ipv4' },
+  { name: 'smac', offset: 24, type: 'mac' },
+  { name: 'dmac', offset: 30, type: 'mac' },
+]);
+
+export const pathKeyCodec = new StructCodec<EsfcPathKey>('esfc_path_key', 8, [
+  { name: 'spi', offset: 0, type: 'u32' },
+  { name: 'si', offset: 4, type: 'u32' },
+]);
+
+export const srcKeyCodec = new StructCodec<EsfcSrcKey>('esfc_src_key', 12, [
+  { name: 'ifindex', offset: 0, type: 'u32' },
+  { name: 'spi', offset: 4, type: 'u32' },
+  { name: 'si', offset: 8, type: 'u32' },
+]);
+
+export const classRuleCodec = new StructCodec<EsfcClassRule>('esfc_class_rule', 36, [
+  { name: 'in_ifindex', offset: 0, type: 'u32' },
+  { name: 'src_be', offset: 4, type: 'ipv4' },
+  { name: 'src_mask_be', offset: 8, type: 'ipv4' },
+  { name: 'dst_be', offset: 12, type: 'ipv4' },
+  { name: 'dst_mask_be', offset: 16, type: 'ipv4' },
+  { name: 'sport_lo', offset: 20, type: 'u16' },
+  { name: 'sport_hi', offset: 22, type: 'u16' },
+  { name: 'dport_lo', offset: 24, type: 'u16' },
+  { name: 'dport_hi', offset: 26, type: 'u16' },
+  { name: 'proto', offset: 28, type: 'u8' },
+  { name: 'valid', offset: 29, type: 'u8' },
+  { name: 'spi', offset: 32, type: 'u32' },
+]);
+
+export const configCodec = new StructCodec<EsfcConfig>('esfc_config', 16, [
+  { name: 'abi_version', offset: 0, type: 'u32' },
+  { name: 'md3_type', offset: 4, type: 'u32' },
+  { name: 'punt_ifindex', offset: 8, type: 'u32' },
+  { name: 'default_ttl', offset: 12, type: 'u32' },
+]);
+
+export const flowKeyCodec = new StructCodec<EsfcFlowKey>('esfc_flow_key', 20, [
+  { name: 'sf_id', offset: 0, type: 'u32' },
+  { name: 'saddr_be', offset: 4, type: 'ipv4' },
+  { name: 'daddr_be', offset: 8, type: 'ipv4' },
+  { name: 'sport_be', offset: 12, type: 'be16' },
+  { name: 'dport_be', offset: 14, type: 'be16' },
+  { name: 'proto', offset: 16, type: 'u8' },
+]);
+
+export const proxyStateCodec = new StructCodec<EsfcProxyState>('esfc_proxy_state', 28, [
+  { name: 'spi', offset: 0, type: 'u32' },
+  { name: 'si', offset: 4, type: 'u32' },
+  { name: 'ttl', offset: 8, type: 'u8' },
+  { name: 'md_type', offset: 9, type: 'u8' },
+  { name: 'context', offset: 12, type: 'bytes', length: 16 },
+]);
+
+export const counterCodec = new StructCodec<EsfcCounter>('esfc_counter', 16, [
+  { name: 'packets', offset: 0, type: 'u64' },
+  { name: 'bytes', offset: 8, type: 'u64' },
+]);
+
+export const allCodecs: readonly StructCodec<object>[] = [
+  portCodec, nextHopCodec, pathKeyCodec, srcKeyCodec, classRuleCodec,
+  configCodec, flowKeyCodec, proxyStateCodec, counterCodec,
+] as readonly StructCodec<object>[];
+
+/** Map names as pinned under the pin root (C: bpf/lib/maps.h). */
+export const MapName = {
+  ports: 'esfc_ports',
+  inner: 'esfc_inner',
+  outer: 'esfc_outer',
+  sources: 'esfc_sources',
+  classifier: 'esfc_classifier',
+  proxyFlows: 'esfc_proxy_flows',
+  config: 'esfc_config',
+  counters: 'esfc_counters',
+} as const;
+export type MapName = (typeof MapName)[keyof typeof MapName];

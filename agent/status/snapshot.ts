@@ -1,0 +1,77 @@
+/**
+ * What `esfc agent status` and the metrics endpoint report: a plain,
+ * JSON-serialisable snapshot of one node's datapath, and its renderings.
+ * Pure.
+ */
+export interface HookStatus {
+  port: string;
+  ifname: string;
+  ifindex: number;
+  hook: 'xdp' | 'tc';
+  mechanism: string;     // xdp-link, tcx, cls_bpf
+  programId: number;
+}
+
+export interface CounterRow {
+  port: string;
+  slot: number;
+  stat: string;
+  drop: boolean;
+  packets: bigint;
+  bytes: bigint;
+}
+
+export interface TableSize {
+  name: string;
+  entries: number;
+  maxEntries: number;
+}
+
+export interface NodeSnapshot {
+  node: string;
+  pinDir: string;
+  generation: number;
+  hooks: HookStatus[];
+  tables: TableSize[];
+  counters: CounterRow[];
+}
+
+export function snapshotToJson(s: NodeSnapshot): string {
+  return JSON.stringify(s, (_k, v: unknown) => (typeof v === 'bigint' ? Number(v) : v), 2);
+}
+
+export function renderHuman(s: NodeSnapshot): string {
+  const lines: string[] = [];
+  lines.push(`node ${s.node}  pins ${s.pinDir}  generation ${s.generation}`);
+  lines.push('', 'hooks:');
+  for (const h of s.hooks) lines.push(`  ${h.port.padEnd(12)} ${h.ifname.padEnd(12)} ${h.hook.padEnd(4)} ${h.mechanism.padEnd(8)} prog ${h.programId}`);
+  if (!s.hooks.length) lines.push('  (none attached)');
+  lines.push('', 'tables:');
+  for (const t of s.tables) lines.push(`  ${t.name.padEnd(18)} ${String(t.entries).padStart(6)} / ${t.maxEntries}`);
+  lines.push('', 'counters (packets, bytes):');
+  const byPort = new Map<string, CounterRow[]>();
+  for (const c of s.counters) byPort.set(c.port, [...(byPort.get(c.port) ?? []), c]);
+  for (const [port, rows] of byPort) {
+    lines.push(`  ${port}:`);
+    for (const r of rows) lines.push(`    ${(r.drop ? 'DROP ' : '') + r.stat}`.padEnd(36) + `${String(r.packets).padStart(12)} ${String(r.bytes).padStart(14)}`);
+  }
+  if (!s.counters.length) lines.push('  (all zero)');
+  return lines.join('\n') + '\n';
+}
+
+/** Prometheus text exposition format 0.0.4. */
+export function renderPrometheus(s: NodeSnapshot): string {
+  const esc = (v: string): string => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"');
+  const out: string[] = [
+    '# HELP esfc_packets_total Packets seen by the esfc datapath, by port and outcome.',
+    '# TYPE esfc_packets_total counter',
+  ];
+  for (const c of s.counters) out.push(`esfc_packets_total{node="${esc(s.node)}",port="${esc(c.port)}",stat="${c.stat}",drop="${c.drop}"} ${c.packets}`);
+  out.push('# HELP esfc_bytes_total Bytes seen by the esfc datapath, by port and outcome.', '# TYPE esfc_bytes_total counter');
+  for (const c of s.counters) out.push(`esfc_bytes_total{node="${esc(s.node)}",port="${esc(c.port)}",stat="${c.stat}",drop="${c.drop}"} ${c.bytes}`);
+  out.push('# HELP esfc_table_entries Entries in each datapath table.', '# TYPE esfc_table_entries gauge');
+  for (const t of s.tables) out.push(`esfc_table_entries{node="${esc(s.node)}",table="${t.name}"} ${t.entries}`);
+  out.push('# HELP esfc_config_generation Configuration generation applied by the agent.', '# TYPE esfc_config_generation gauge');
+  out.push(`esfc_config_generation{node="${esc(s.node)}"} ${s.generation}`);
+  return out.join('\n') + '\n';
+}

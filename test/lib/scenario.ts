@@ -1,0 +1,138 @@
+/**
+ * The scenario of DESIGN.md as data: three compute nodes (ISP-A, ISP-B,
+ * ISP-C) on one underlay, a client behind node A, a server behind node C,
+ * and NSH-unaware SFs in namespaces behind esfc's proxy. Forward path SPI 1
+ * goes SF1 (A) -> SF2 (B) -> SF3 (C); the reverse path SPI 2 goes back
+ * through SF3, SF2, SF1, so TCP works both ways through the chain.
+ * Pure: addresses, MACs and agent configs. The namespaces are built by
+ * scenario-net.ts.
+ */
+import type { HookChoice, NodeConfig, PathConfig, PortConfig } from '../../agent/config/types.js';
+import { CONFIG_API_VERSION } from '../../agent/config/types.js';
+
+export interface SfPlan {
+  name: string;          // sf1
+  node: string;          // node-a
+  /** Arm facing the client side (forward path enters here). */
+  armA: { host: string; sf: string; hostIp: string; sfIp: string; hostMac: string; sfMac: string };
+  /** Arm facing the server side. */
+  armB: { host: string; sf: string; hostIp: string; sfIp: string; hostMac: string; sfMac: string };
+}
+
+export interface NodePlan {
+  name: string;          // node-a
+  ulIp: string;
+  ulMac: string;
+  sfs: SfPlan[];
+}
+
+export interface ScenarioPlan {
+  nodes: NodePlan[];
+  client: { ip: string; mac: string; gw: string; gwMac: string; node: string };
+  server: { ip: string; mac: string; gw: string; gwMac: string; node: string };
+  underlayMtu: number;
+  edgeMtu: number;
+  forwardSpi: number;
+  reverseSpi: number;
+}
+
+export interface ScenarioOptions {
+  /** SF hops in the chain, spread round-robin over the nodes (the paper's Figure 9 axis). */
+  sfCount?: number;
+  nodeCount?: number;
+  underlayMtu?: number;
+}
+
+const mac = (a: number, b: number, c: number): string =>
+  `02:00:${[a, b, c].map((x) => x.toString(16).padStart(2, '0')).join(':')}:01`.slice(0, 17);
+
+export function planScenario(opts: ScenarioOptions = {}): ScenarioPlan {
+  const nodeCount = opts.nodeCount ?? 3;
+  const sfCount = opts.sfCount ?? 3;
+  const nodes: NodePlan[] = [];
+  for (let i = 0; i < nodeCount; i++) {
+    nodes.push({ name: `node-${String.fromCharCode(97 + i)}`, ulIp: `10.250.0.${i + 1}`, ulMac: `02:00:0a:fa:00:${(i + 1).toString(16).padStart(2, '0')}`, sfs: [] });
+  }
+  // SFs in chain order; with more SFs than nodes, consecutive SFs share a node block-wise.
+  for (let k = 0; k < sfCount; k++) {
+    const n = nodes[Math.min(nodeCount - 1, Math.floor((k * nodeCount) / sfCount))]!;
+    const id = k + 1;
+    const arm = (side: number) => ({
+      host: `sf${id}${side === 1 ? 'a' : 'b'}`,
+      sf: side === 1 ? 'eth0' : 'eth1',
+      hostIp: `10.${100 + side}.${id}.2`,
+      sfIp: `10.${100 + side}.${id}.1`,
+      hostMac: mac(0x10 + side, id >> 8, id & 0xff),
+      sfMac: mac(0x20 + side, id >> 8, id & 0xff),
+    });
+    n.sfs.push({ name: `sf${id}`, node: n.name, armA: arm(1), armB: arm(2) });
+  }
+  return {
+    nodes,
+    client: { ip: '172.16.1.1', mac: '02:00:00:00:0c:01', gw: '172.16.1.254', gwMac: '02:00:00:00:0a:01', node: nodes[0]!.name },
+    server: { ip: '172.16.2.1', mac: '02:00:00:00:0d:01', gw: '172.16.2.254', gwMac: '02:00:00:00:0a:02', node: nodes[nodeCount - 1]!.name },
+    underlayMtu: opts.underlayMtu ?? 1600,
+    edgeMtu: 1500,
+    forwardSpi: 1,
+    reverseSpi: 2,
+  };
+}
+
+/** Every SF in chain order. */
+export function chain(plan: ScenarioPlan): SfPlan[] {
+  return plan.nodes.flatMap((n) => n.sfs).sort((a, b) => Number(a.name.slice(2)) - Number(b.name.slice(2)));
+}
+
+export interface ConfigOptions {
+  pinRoot: string;
+  underlayHook?: HookChoice;
+}
+
+/** Agent configuration of every node, keyed by node name. */
+export function scenarioConfigs(plan: ScenarioPlan, opts: ConfigOptions): Map<string, NodeConfig> {
+  const sfs = chain(plan);
+  const out = new Map<string, NodeConfig>();
+  for (const node of plan.nodes) {
+    const ports: PortConfig[] = [];
+    if (node.name === plan.client.node) ports.push({ name: 'client', interface: 'edge-c', kind: 'edge', hook: 'auto', peerMac: plan.client.mac, forwardOam: false });
+    if (node.name === plan.server.node) ports.push({ name: 'server', interface: 'edge-s', kind: 'edge', hook: 'auto', peerMac: plan.server.mac, forwardOam: false });
+    for (const sf of node.sfs) {
+      ports.push({ name: sf.armA.host, interface: sf.armA.host, kind: 'sf-proxy', hook: 'auto', peerMac: sf.armA.sfMac, function: sf.name, forwardOam: false });
+      ports.push({ name: sf.armB.host, interface: sf.armB.host, kind: 'sf-proxy', hook: 'auto', peerMac: sf.armB.sfMac, function: sf.name, forwardOam: false });
+    }
+    const forward: PathConfig = { spi: plan.forwardSpi, hops: [] };
+    const reverse: PathConfig = { spi: plan.reverseSpi, hops: [] };
+    const n = sfs.length;
+    // Forward: SI 255 - k reaches SF k+1; SI 255 - n is the end of the chain.
+    for (let k = 0; k <= n; k++) {
+      const si = 255 - k;
+      const here = k < n ? sfs[k]!.node : plan.server.node;
+      const prev = k === 0 ? plan.client.node : sfs[k - 1]!.node;
+      if (k < n && here === node.name) forward.hops.push({ si, to: { port: sfs[k]!.armA.host } });
+      if (k === n && here === node.name) forward.hops.push({ si, to: { deliver: 'server' } });
+      if (prev === node.name && here !== node.name) forward.hops.push({ si, to: { node: here } });
+    }
+    for (let k = 0; k <= n; k++) {
+      const si = 255 - k;
+      const sf = sfs[n - 1 - k];
+      const here = k < n ? sf!.node : plan.client.node;
+      const prev = k === 0 ? plan.server.node : sfs[n - k]!.node;
+      if (k < n && here === node.name) reverse.hops.push({ si, to: { port: sf!.armB.host } });
+      if (k === n && here === node.name) reverse.hops.push({ si, to: { deliver: 'client' } });
+      if (prev === node.name && here !== node.name) reverse.hops.push({ si, to: { node: here } });
+    }
+    const cfg: NodeConfig = {
+      apiVersion: CONFIG_API_VERSION,
+      node: { name: node.name, pinDir: `${opts.pinRoot}/${node.name}`, nshTtl: 63, md3Type: 3 },
+      underlay: { interface: 'ul0', address: node.ulIp, hook: opts.underlayHook ?? 'auto' },
+      peers: plan.nodes.filter((p) => p.name !== node.name).map((p) => ({ name: p.name, address: p.ulIp, mac: p.ulMac })),
+      ports,
+      paths: [forward, reverse].filter((p) => p.hops.length > 0),
+      classifier: [],
+    };
+    if (node.name === plan.client.node) cfg.classifier.push({ port: 'client', destination: '172.16.2.0/24', spi: plan.forwardSpi });
+    if (node.name === plan.server.node) cfg.classifier.push({ port: 'server', destination: '172.16.1.0/24', spi: plan.reverseSpi });
+    out.set(node.name, cfg);
+  }
+  return out;
+}
