@@ -1,0 +1,169 @@
+/**
+ * One node's datapath in the kernel: the XDP and TC objects loaded against
+ * the maps pinned under the node's pin directory, and their attachments.
+ * Everything forwarding-related the agent does to the kernel goes through here.
+ */
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { BpfMap } from '../kernel/bpf-map.js';
+import { Btf } from '../kernel/btf.js';
+import { loadObject, type LoadedObject } from '../kernel/loader.js';
+import { AttachmentStore, attachTcIngress, attachXdp, attachedProgramId, detach, type AttachResult } from '../kernel/attach.js';
+import type { Attachment, Hook } from './compile.js';
+import { counterCodec, MapName, MAX_PORTS, STAT_MAX } from './layout.js';
+import { statNamesFromEnum, type StatName } from './stat-names.js';
+import type { TableMap, TableMaps } from './tables.js';
+import type { HookStatus } from '../status/snapshot.js';
+
+export const BPF_DIR = process.env.ESFC_BPF_DIR ?? fileURLToPath(new URL('../../../bpf/build/', import.meta.url));
+const MAP_NAMES = Object.values(MapName);
+
+export function objectPath(hook: Hook): string {
+  return join(BPF_DIR, hook === 'xdp' ? 'esfc_xdp.o' : 'esfc_tc.o');
+}
+
+export function stateDirFor(node: string): string {
+  return join('/run/esfc', node);
+}
+
+export function storeFor(pinDir: string, node: string): AttachmentStore {
+  return new AttachmentStore(join(pinDir, 'links'), stateDirFor(node));
+}
+
+export function loadStatNames(): Map<number, StatName> {
+  const values = new Btf(readFileSync(objectPath('tc'))).enumValues('esfc_stat');
+  if (!values) throw new Error(`${objectPath('tc')} has no enum esfc_stat in its BTF`);
+  return statNamesFromEnum(values);
+}
+
+/** Sum per-CPU counters; only non-zero cells. Index = slot * STAT_MAX + stat. */
+export function readCounters(m: BpfMap): Map<number, { packets: bigint; bytes: bigint }> {
+  const out = new Map<number, { packets: bigint; bytes: bigint }>();
+  const key = Buffer.alloc(4);
+  for (let i = 0; i < Math.min(m.maxEntries, MAX_PORTS * STAT_MAX); i++) {
+    key.writeUInt32LE(i);
+    let packets = 0n, bytes = 0n;
+    for (const cell of m.lookupPerCpu(key)) {
+      const c = counterCodec.decode(cell);
+      packets += c.packets;
+      bytes += c.bytes;
+    }
+    if (packets || bytes) out.set(i, { packets, bytes });
+  }
+  return out;
+}
+
+export function countEntries(m: TableMap, name: MapName): number {
+  if (name === MapName.classifier) {
+    let n = 0;
+    const key = Buffer.alloc(4);
+    for (let i = 0; i < m.maxEntries; i++) {
+      key.writeUInt32LE(i);
+      if (m.lookup(key)?.readUInt8(29)) n++;
+    }
+    return n;
+  }
+  if (name === MapName.config) return m.lookup(Buffer.alloc(4))?.readUInt32LE(0) ? 1 : 0;
+  let n = 0;
+  for (const _ of m.keys()) n++;
+  return n;
+}
+
+export class KernelDatapath {
+  slotNames = new Map<number, string>();
+  readonly statNames = loadStatNames();
+  readonly store: AttachmentStore;
+
+  private constructor(
+    readonly pinDir: string,
+    readonly adopted: boolean,
+    private readonly xdp: LoadedObject,
+    private readonly tc: LoadedObject,
+    node: string,
+  ) {
+    this.store = storeFor(pinDir, node);
+  }
+
+  static open(pinDir: string, node: string): KernelDatapath {
+    const adopted = existsSync(join(pinDir, MapName.config));
+    const tc = loadObject(objectPath('tc'), pinDir, ['esfc_tc'], MAP_NAMES);
+    let xdp: LoadedObject;
+    try {
+      xdp = loadObject(objectPath('xdp'), pinDir, ['esfc_xdp'], MAP_NAMES);
+    } catch (e) {
+      tc.close();
+      throw e;
+    }
+    return new KernelDatapath(pinDir, adopted, xdp, tc, node);
+  }
+
+  programFd(hook: Hook): number {
+    return hook === 'xdp' ? this.xdp.programs.get('esfc_xdp')! : this.tc.programs.get('esfc_tc')!;
+  }
+
+  get maps(): TableMaps {
+    const get = (n: MapName): BpfMap => this.tc.maps.get(n)!;
+    return Object.fromEntries(MAP_NAMES.map((n) => [n, get(n)])) as unknown as TableMaps;
+  }
+
+  readCounters(): Map<number, { packets: bigint; bytes: bigint }> {
+    return readCounters(this.tc.maps.get(MapName.counters)!);
+  }
+
+  countEntries(name: MapName): number {
+    return countEntries(this.maps[name], name);
+  }
+
+  attach(a: Attachment): AttachResult & { programId: number } {
+    const r = a.hook === 'xdp'
+      ? attachXdp(this.store, this.xdp.programs.get('esfc_xdp')!, a.ifname, a.ifindex)
+      : attachTcIngress(this.store, this.tc.programs.get('esfc_tc')!, a.ifname, a.ifindex);
+    const rec = { ifname: a.ifname, ifindex: a.ifindex, hook: a.hook, mechanism: r.mechanism };
+    return { ...r, programId: attachedProgramId(this.store, rec) };
+  }
+
+  attachments(): { ifname: string; hook: Hook }[] {
+    return this.store.list();
+  }
+
+  detach(ifname: string, hook: Hook): void {
+    const rec = this.store.list().find((r) => r.ifname === ifname && r.hook === hook);
+    if (rec) detach(this.store, rec);
+  }
+
+  hookStatus(): HookStatus[] {
+    return this.store.list().map((r) => ({
+      port: [...this.slotNames.values()].find((n) => n === r.ifname) ?? r.ifname,
+      ifname: r.ifname, ifindex: r.ifindex, hook: r.hook, mechanism: r.mechanism,
+      programId: attachedProgramId(this.store, r),
+    }));
+  }
+
+  close(): void {
+    this.xdp.close();
+    this.tc.close();
+  }
+}
+
+export async function openDatapath(pinDir: string, node: string): Promise<KernelDatapath> {
+  return KernelDatapath.open(pinDir, node);
+}
+
+/** Remove every attachment and pin of a node; nothing outside its pin and state directories. */
+export function removeDatapath(pinDir: string, node: string): string[] {
+  const store = storeFor(pinDir, node);
+  const removed: string[] = [];
+  for (const rec of store.list()) {
+    detach(store, rec);
+    removed.push(`${rec.ifname}.${rec.hook}`);
+  }
+  for (const n of MAP_NAMES) {
+    const p = join(pinDir, n);
+    if (existsSync(p)) { rmSync(p); removed.push(n); }
+  }
+  rmSync(join(pinDir, 'links'), { recursive: true, force: true });
+  rmSync(pinDir, { recursive: true, force: true });
+  rmSync(stateDirFor(node), { recursive: true, force: true });
+  return removed;
+}

@@ -1,0 +1,68 @@
+/**
+ * Reads the datapath tables out of the kernel (decoded) and applies planned
+ * writes. The only place that touches esfc's maps for forwarding state.
+ */
+import { pathKeyId, srcKeyId } from './compile.js';
+import {
+  classRuleCodec, configCodec, MapName, nextHopCodec, pathKeyCodec, portCodec, srcKeyCodec,
+  type EsfcClassRule, type EsfcNextHop,
+} from './layout.js';
+import type { ActualTables, MapOp } from './plan.js';
+
+/** The part of a BPF map this module needs; BpfMap provides it. */
+export interface TableMap {
+  readonly maxEntries: number;
+  lookup(key: Buffer): Buffer | undefined;
+  update(key: Buffer, value: Buffer): void;
+  delete(key: Buffer): void;
+  keys(): Iterable<Buffer>;
+}
+
+export type TableMaps = Record<MapName, TableMap>;
+
+function readHops(m: TableMap): Map<string, EsfcNextHop> {
+  const out = new Map<string, EsfcNextHop>();
+  for (const k of m.keys()) {
+    const v = m.lookup(k);
+    if (!v) continue;
+    const key = pathKeyCodec.decode(k);
+    out.set(pathKeyId(key.spi, key.si), nextHopCodec.decode(v));
+  }
+  return out;
+}
+
+export function readTables(maps: TableMaps): ActualTables {
+  const ports = new Map<number, ReturnType<typeof portCodec.decode>>();
+  for (const k of maps[MapName.ports].keys()) {
+    const v = maps[MapName.ports].lookup(k);
+    if (v) ports.set(k.readUInt32LE(0), portCodec.decode(v));
+  }
+  const sources = new Map<string, ReturnType<typeof srcKeyCodec.decode>>();
+  for (const k of maps[MapName.sources].keys()) {
+    const key = srcKeyCodec.decode(k);
+    sources.set(srcKeyId(key), key);
+  }
+  const classifier: EsfcClassRule[] = [];
+  const cm = maps[MapName.classifier];
+  for (let i = 0; i < cm.maxEntries; i++) {
+    const key = Buffer.alloc(4);
+    key.writeUInt32LE(i);
+    const v = cm.lookup(key);
+    classifier.push(v ? classRuleCodec.decode(v) : ({} as EsfcClassRule));
+  }
+  while (classifier.length && !classifier[classifier.length - 1]!.valid) classifier.pop();
+  const cfgRaw = maps[MapName.config].lookup(Buffer.alloc(4));
+  const config = cfgRaw ? configCodec.decode(cfgRaw) : undefined;
+  return {
+    ports, inner: readHops(maps[MapName.inner]), outer: readHops(maps[MapName.outer]), sources, classifier,
+    config: config && config.abi_version ? config : undefined,
+  };
+}
+
+export function applyOps(maps: TableMaps, ops: readonly MapOp[]): void {
+  for (const op of ops) {
+    const m = maps[op.map];
+    if (op.op === 'put') m.update(op.key, op.value!);
+    else m.delete(op.key);
+  }
+}

@@ -1,0 +1,103 @@
+/** A BPF map by fd: typed-free byte access, iteration, per-CPU reads. */
+import { BpfError } from './errors.js';
+import { errText, errno, ffi } from './libbpf.js';
+
+const PERCPU_TYPES = new Set([5, 6, 10]); // PERCPU_HASH, PERCPU_ARRAY, LRU_PERCPU_HASH
+const ENOENT = 2;
+let possibleCpus = 0;
+
+export interface MapInfo {
+  type: number;
+  id: number;
+  keySize: number;
+  valueSize: number;
+  maxEntries: number;
+  name: string;
+}
+
+export function mapInfo(fd: number): MapInfo {
+  const buf = Buffer.alloc(128);
+  const len = [buf.length];
+  const rc = ffi.objGetInfoByFd(fd, buf, len);
+  if (rc < 0) throw new BpfError('ESFC_BPF_MAP', `map info of fd ${fd}`, -rc, errText(rc));
+  const name = buf.subarray(24, 40);
+  return {
+    type: buf.readUInt32LE(0), id: buf.readUInt32LE(4), keySize: buf.readUInt32LE(8),
+    valueSize: buf.readUInt32LE(12), maxEntries: buf.readUInt32LE(16),
+    name: name.subarray(0, name.indexOf(0) < 0 ? 16 : name.indexOf(0)).toString(),
+  };
+}
+
+export class BpfMap {
+  readonly perCpu: boolean;
+  readonly info: MapInfo;
+
+  constructor(readonly fd: number, private readonly owned = false) {
+    this.info = mapInfo(fd);
+    this.perCpu = PERCPU_TYPES.has(this.info.type);
+  }
+
+  static openPinned(path: string): BpfMap {
+    const fd = ffi.objGet(path);
+    if (fd < 0) throw new BpfError('ESFC_BPF_PIN', `open pinned map ${path}`, -fd, errText(fd), 'is the agent installed on this node (esfc agent --config ...)?');
+    return new BpfMap(fd, true);
+  }
+
+  get name(): string { return this.info.name; }
+  get maxEntries(): number { return this.info.maxEntries; }
+
+  private valueBufSize(): number {
+    if (!this.perCpu) return this.info.valueSize;
+    if (!possibleCpus) possibleCpus = ffi.numPossibleCpus();
+    return Math.ceil(this.info.valueSize / 8) * 8 * possibleCpus;
+  }
+
+  lookup(key: Buffer): Buffer | undefined {
+    const v = Buffer.alloc(this.valueBufSize());
+    const rc = ffi.mapLookup(this.fd, key, v);
+    if (rc === -ENOENT) return undefined;
+    if (rc < 0) throw new BpfError('ESFC_BPF_MAP', `lookup in ${this.name}`, -rc, errText(rc));
+    return v;
+  }
+
+  /** One value per possible CPU. */
+  lookupPerCpu(key: Buffer): Buffer[] {
+    const all = this.lookup(key);
+    if (!all) return [];
+    const stride = Math.ceil(this.info.valueSize / 8) * 8;
+    const out: Buffer[] = [];
+    for (let o = 0; o + stride <= all.length; o += stride) out.push(all.subarray(o, o + this.info.valueSize));
+    return out;
+  }
+
+  update(key: Buffer, value: Buffer, flags = 0): void {
+    if (key.length !== this.info.keySize || (!this.perCpu && value.length !== this.info.valueSize)) {
+      throw new BpfError('ESFC_BPF_MAP', `update ${this.name}`, 22, `key ${key.length}/${this.info.keySize} or value ${value.length}/${this.info.valueSize} bytes do not match the map`);
+    }
+    const rc = ffi.mapUpdate(this.fd, key, value, flags);
+    if (rc < 0) throw new BpfError('ESFC_BPF_MAP', `update ${this.name}`, -rc, errText(rc), -rc === 7 ? `the map holds at most ${this.maxEntries} entries` : undefined);
+  }
+
+  delete(key: Buffer): void {
+    const rc = ffi.mapDelete(this.fd, key);
+    if (rc < 0 && rc !== -ENOENT) throw new BpfError('ESFC_BPF_MAP', `delete from ${this.name}`, -rc, errText(rc));
+  }
+
+  *keys(): Generator<Buffer> {
+    let prev: Buffer | null = null;
+    for (;;) {
+      const next = Buffer.alloc(this.info.keySize);
+      const rc = ffi.mapNextKey(this.fd, prev, next);
+      if (rc === -ENOENT) return;
+      if (rc < 0) throw new BpfError('ESFC_BPF_MAP', `iterate ${this.name}`, -rc, errText(rc));
+      yield next;
+      prev = next;
+    }
+  }
+
+  close(): void {
+    if (this.owned) ffi.close(this.fd);
+  }
+}
+
+export { errno };

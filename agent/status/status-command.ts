@@ -1,0 +1,57 @@
+/**
+ * `esfc agent status`: read the pinned datapath directly (no agent needed,
+ * which is the point: the datapath outlives the agent).
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadConfigFile } from '../config/load-config.js';
+import { BpfMap } from '../kernel/bpf-map.js';
+import { attachedProgramId } from '../kernel/attach.js';
+import { countEntries, loadStatNames, readCounters, storeFor } from '../datapath/kernel-datapath.js';
+import { MapName, portCodec, STAT_MAX } from '../datapath/layout.js';
+import { listLinks } from '../node/links.js';
+import { renderHuman, snapshotToJson, type CounterRow, type NodeSnapshot } from './snapshot.js';
+
+export async function statusCommand(configPath: string, json: boolean): Promise<number> {
+  const cfg = await loadConfigFile(configPath);
+  const pinDir = cfg.node.pinDir;
+  if (!existsSync(join(pinDir, MapName.config))) {
+    process.stderr.write(`esfc: no datapath pinned at ${pinDir}: the agent for ${cfg.node.name} has not run on this node\n`);
+    return 3;
+  }
+  const maps = new Map(Object.values(MapName).map((n) => [n, BpfMap.openPinned(join(pinDir, n))]));
+  try {
+    const links = await listLinks();
+    const nameByIfindex = new Map([...links.values()].map((l) => [l.ifindex, l.name]));
+    const portByIf = new Map(cfg.ports.map((p) => [p.interface, p.name]));
+    if (cfg.underlay) portByIf.set(cfg.underlay.interface, 'underlay');
+    const slotNames = new Map<number, string>();
+    const pm = maps.get(MapName.ports)!;
+    for (const k of pm.keys()) {
+      const v = pm.lookup(k);
+      if (!v) continue;
+      const ifname = nameByIfindex.get(k.readUInt32LE(0)) ?? `ifindex${k.readUInt32LE(0)}`;
+      slotNames.set(portCodec.decode(v).slot, portByIf.get(ifname) ?? ifname);
+    }
+    const stats = loadStatNames();
+    const counters: CounterRow[] = [...readCounters(maps.get(MapName.counters)!)].map(([i, c]) => {
+      const slot = Math.floor(i / STAT_MAX);
+      const s = stats.get(i % STAT_MAX);
+      return { port: slotNames.get(slot) ?? `slot${slot}`, slot, stat: s?.name ?? `stat${i % STAT_MAX}`, drop: s?.drop ?? false, packets: c.packets, bytes: c.bytes };
+    });
+    const store = storeFor(pinDir, cfg.node.name);
+    const snap: NodeSnapshot = {
+      node: cfg.node.name, pinDir, generation: 0,
+      hooks: store.list().map((r) => ({
+        port: portByIf.get(r.ifname) ?? r.ifname, ifname: r.ifname, ifindex: r.ifindex || (links.get(r.ifname)?.ifindex ?? 0),
+        hook: r.hook, mechanism: r.mechanism, programId: attachedProgramId(store, r),
+      })),
+      tables: Object.values(MapName).filter((n) => n !== MapName.counters).map((n) => ({ name: n, entries: countEntries(maps.get(n)!, n), maxEntries: maps.get(n)!.maxEntries })),
+      counters,
+    };
+    process.stdout.write(json ? `${snapshotToJson(snap)}\n` : renderHuman(snap));
+    return 0;
+  } finally {
+    for (const m of maps.values()) m.close();
+  }
+}

@@ -1,0 +1,21 @@
+/** Builds a NodeSnapshot from the live (pinned) datapath. */
+import { MapName, STAT_MAX } from '../datapath/layout.js';
+import type { KernelDatapath } from '../datapath/kernel-datapath.js';
+import type { CounterRow, NodeSnapshot } from './snapshot.js';
+
+export function takeSnapshot(dp: KernelDatapath, node: string, pinDir: string, generation: number): NodeSnapshot {
+  const counters: CounterRow[] = [];
+  for (const [index, c] of dp.readCounters()) {
+    const slot = Math.floor(index / STAT_MAX);
+    const stat = dp.statNames.get(index % STAT_MAX);
+    counters.push({
+      port: dp.slotNames.get(slot) ?? (slot === 0 ? 'node' : `slot${slot}`),
+      slot, stat: stat?.name ?? `stat${index % STAT_MAX}`, drop: stat?.drop ?? false,
+      packets: c.packets, bytes: c.bytes,
+    });
+  }
+  const tables = Object.values(MapName).filter((m) => m !== MapName.counters).map((name) => ({
+    name, entries: dp.countEntries(name), maxEntries: dp.maps[name].maxEntries,
+  }));
+  return { node, pinDir, generation, hooks: dp.hookStatus(), tables, counters };
+}

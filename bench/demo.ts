@@ -1,0 +1,1 @@
+export async function demoCommand(_a: string[]): Promise<number> { return 2; }
