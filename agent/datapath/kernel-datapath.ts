@@ -23,12 +23,13 @@ export function objectPath(hook: Hook): string {
   return join(BPF_DIR, hook === 'xdp' ? 'esfc_xdp.o' : 'esfc_tc.o');
 }
 
-export function stateDirFor(node: string): string {
-  return join('/run/esfc', node);
+/** Agent state outside bpffs (cls_bpf records), one directory per pin directory. */
+export function stateDirFor(pinDir: string): string {
+  return join('/run/esfc', pinDir.replace(/^\/sys\/fs\/bpf\//, '').replace(/\//g, '_'));
 }
 
-export function storeFor(pinDir: string, node: string): AttachmentStore {
-  return new AttachmentStore(join(pinDir, 'links'), stateDirFor(node));
+export function storeFor(pinDir: string, _node: string): AttachmentStore {
+  return new AttachmentStore(join(pinDir, 'links'), stateDirFor(pinDir));
 }
 
 export function loadStatNames(): Map<number, StatName> {
@@ -164,6 +165,6 @@ export function removeDatapath(pinDir: string, node: string): string[] {
   }
   rmSync(join(pinDir, 'links'), { recursive: true, force: true });
   rmSync(pinDir, { recursive: true, force: true });
-  rmSync(stateDirFor(node), { recursive: true, force: true });
+  rmSync(stateDirFor(pinDir), { recursive: true, force: true });
   return removed;
 }

@@ -55,8 +55,9 @@ function tcOpts(progFd: number, flags: number): Buffer {
 export class AttachmentStore {
   constructor(readonly linkDir: string, readonly stateDir: string) {}
 
+  /** bpffs refuses names with dots, which interface names may have (eth0.100). */
   linkPath(ifname: string, hook: Hook): string {
-    return join(this.linkDir, `${ifname}.${hook}`);
+    return join(this.linkDir, `${ifname.replace(/%/g, '%25').replace(/\./g, '%2E')}_${hook}`);
   }
 
   recordPath(ifname: string, hook: Hook): string {
@@ -76,9 +77,10 @@ export class AttachmentStore {
     // A pinned link with no record (state dir lost: /run is tmpfs) is still ours.
     if (existsSync(this.linkDir)) {
       for (const f of readdirSync(this.linkDir)) {
-        const m = /^(.+)\.(xdp|tc)$/.exec(f);
-        if (m && !recs.some((r) => r.ifname === m[1] && r.hook === m[2])) {
-          recs.push({ ifname: m[1]!, ifindex: 0, hook: m[2] as Hook, mechanism: m[2] === 'xdp' ? 'xdp-link' : 'tcx' });
+        const m = /^(.+)_(xdp|tc)$/.exec(f);
+        const ifname = m ? decodeURIComponent(m[1]!) : '';
+        if (m && !recs.some((r) => r.ifname === ifname && r.hook === m[2])) {
+          recs.push({ ifname, ifindex: 0, hook: m[2] as Hook, mechanism: m[2] === 'xdp' ? 'xdp-link' : 'tcx' });
         }
       }
     }

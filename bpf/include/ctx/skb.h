@@ -99,7 +99,6 @@ static __always_inline int ctx_resize_hdr(struct __sk_buff *ctx, __u32 old_len,
 					  __u32 new_len, __u32 how)
 {
 	int delta = (int)new_len - (int)old_len;
-	__u64 flags = 0;
 
 	if (!delta)
 		return 0;
@@ -109,14 +108,22 @@ static __always_inline int ctx_resize_hdr(struct __sk_buff *ctx, __u32 old_len,
 			return bpf_skb_change_head(ctx, delta, 0);
 		return esfc_skb_shift_down(ctx, ETH_HLEN + old_len, -delta);
 	}
-	if (how & ESFC_RESIZE_ENCAP_UDP)
-		flags = BPF_F_ADJ_ROOM_ENCAP_L3_IPV4 | BPF_F_ADJ_ROOM_ENCAP_L4_UDP |
-			BPF_F_ADJ_ROOM_ENCAP_L2(how & ESFC_RESIZE_L2_MASK);
+	if ((how & ESFC_RESIZE_ENCAP_UDP) &&
+	    !bpf_skb_adjust_room(ctx, delta, BPF_ADJ_ROOM_MAC,
+				 BPF_F_ADJ_ROOM_ENCAP_L3_IPV4 | BPF_F_ADJ_ROOM_ENCAP_L4_UDP |
+				 BPF_F_ADJ_ROOM_ENCAP_L2(how & ESFC_RESIZE_L2_MASK)))
+		return 0;
+	/*
+	 * A packet decapsulated by esfc earlier keeps skb->encapsulation (no
+	 * helper clears it) and the encap flags then fail with -EALREADY. Its
+	 * inner header offsets survived the pop and describe the same layout
+	 * after a push of the same size, so a plain push keeps GSO consistent.
+	 */
 	if ((how & ESFC_RESIZE_DECAP_UDP) &&
 	    !bpf_skb_adjust_room(ctx, delta, BPF_ADJ_ROOM_MAC, BPF_F_ADJ_ROOM_DECAP_L3_IPV4))
 		return 0;
 	/* Before 6.3 there is no decap flag; the pop still keeps TCP working. */
-	return bpf_skb_adjust_room(ctx, delta, BPF_ADJ_ROOM_MAC, flags);
+	return bpf_skb_adjust_room(ctx, delta, BPF_ADJ_ROOM_MAC, 0);
 }
 
 static __always_inline int ctx_redirect(struct __sk_buff *ctx, __u32 ifindex,

@@ -1,0 +1,162 @@
+/**
+ * Builds the scenario of scenario.ts out of network namespaces and veths,
+ * writes each node's agent config and runs the real agents (esfc agent,
+ * spawned inside the node namespaces). destroy() removes every namespace,
+ * pin and process it made; sweep() removes those of dead test runs.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { HookChoice, NodeConfig } from '../../agent/config/types.js';
+import { chain, scenarioConfigs, type ScenarioPlan } from './scenario.js';
+import { nsh, sh, spawnInNs, stopProcess, waitForLine } from './sh.js';
+
+export const CLI = fileURLToPath(new URL('../../agent/cli.js', import.meta.url));
+const PREFIX = 'esfc-t';
+
+export interface BuildOptions {
+  underlayHook?: HookChoice;
+  /** Make the underlay behave like a wire: frames leave it segmented with finished checksums. */
+  wire?: boolean;
+  /** Enable NAPI (GRO) on the endpoints' veths so XDP_REDIRECT can deliver into them. */
+  endpointGro?: boolean;
+}
+
+export class ScenarioNet {
+  readonly agents = new Map<string, ChildProcess>();
+  readonly configPaths = new Map<string, string>();
+  readonly configs: Map<string, NodeConfig>;
+  private readonly dir: string;
+  private readonly pinRoot: string;
+  private readonly created: string[] = [];
+
+  private constructor(readonly plan: ScenarioPlan, readonly tag: string, opts: BuildOptions) {
+    this.dir = mkdtempSync(join(tmpdir(), 'esfc-scn-'));
+    this.pinRoot = `/sys/fs/bpf/${PREFIX}${tag}`;
+    this.configs = scenarioConfigs(plan, { pinRoot: this.pinRoot, underlayHook: opts.underlayHook ?? 'auto' });
+  }
+
+  /** Namespace name of a role: node-a, client, server, ul, sf3... */
+  ns(role: string): string {
+    return `${PREFIX}${this.tag}-${role}`;
+  }
+
+  static async sweep(): Promise<void> {
+    const list = await sh(['ip', 'netns', 'list']);
+    for (const line of list.split('\n')) {
+      const name = line.split(' ')[0] ?? '';
+      const m = new RegExp(`^${PREFIX}(\\d+)[a-z]*-`).exec(name);
+      if (!m) continue;
+      let alive = false;
+      try { process.kill(Number(m[1]), 0); alive = true; } catch { /* dead */ }
+      if (!alive) await sh(['ip', 'netns', 'del', name]).catch(() => undefined);
+    }
+  }
+
+  static async build(plan: ScenarioPlan, opts: BuildOptions = {}, suffix = ''): Promise<ScenarioNet> {
+    await ScenarioNet.sweep();
+    const net = new ScenarioNet(plan, `${process.pid}${suffix}`, opts);
+    try {
+      await net.create(opts);
+    } catch (e) {
+      await net.destroy();
+      throw e;
+    }
+    return net;
+  }
+
+  private async addNs(role: string): Promise<string> {
+    const n = this.ns(role);
+    await sh(['ip', 'netns', 'add', n]);
+    this.created.push(n);
+    await sh(['ip', '-n', n, 'link', 'set', 'lo', 'up']);
+    return n;
+  }
+
+  private async create(opts: BuildOptions): Promise<void> {
+    const p = this.plan;
+    const ul = await this.addNs('ul');
+    await sh(['ip', '-n', ul, 'link', 'add', 'br0', 'type', 'bridge']);
+    await sh(['ip', '-n', ul, 'link', 'set', 'br0', 'up']);
+    for (const [i, node] of p.nodes.entries()) {
+      const n = await this.addNs(node.name);
+      const port = `p${i}`;
+      await sh(['ip', '-n', ul, 'link', 'add', port, 'mtu', String(p.underlayMtu), 'type', 'veth', 'peer', 'name', 'ul0', 'netns', n]);
+      await sh(['ip', '-n', ul, 'link', 'set', port, 'master', 'br0', 'up']);
+      if (opts.wire) await nsh(ul, ['ethtool', '-K', port, 'tx', 'off']);
+      await sh(['ip', '-n', n, 'link', 'set', 'ul0', 'address', node.ulMac, 'mtu', String(p.underlayMtu), 'up']);
+      await sh(['ip', '-n', n, 'addr', 'add', `${node.ulIp}/24`, 'dev', 'ul0']);
+      for (const sf of node.sfs) {
+        const s = await this.addNs(sf.name);
+        await nsh(s, ['sysctl', '-qw', 'net.ipv4.ip_forward=1', 'net.ipv4.conf.all.rp_filter=0', 'net.ipv4.conf.default.rp_filter=0']);
+        for (const arm of [sf.armA, sf.armB]) {
+          await sh(['ip', '-n', n, 'link', 'add', arm.host, 'address', arm.hostMac, 'type', 'veth', 'peer', 'name', arm.sf, 'netns', s, 'address', arm.sfMac]);
+          await sh(['ip', '-n', n, 'addr', 'add', `${arm.hostIp}/24`, 'dev', arm.host]);
+          await sh(['ip', '-n', n, 'link', 'set', arm.host, 'up']);
+          await sh(['ip', '-n', s, 'addr', 'add', `${arm.sfIp}/24`, 'dev', arm.sf]);
+          await sh(['ip', '-n', s, 'link', 'set', arm.sf, 'up']);
+          if (opts.endpointGro) await nsh(s, ['ethtool', '-K', arm.sf, 'gro', 'on']);
+        }
+        await sh(['ip', '-n', s, 'route', 'add', '172.16.2.0/24', 'via', sf.armB.hostIp]);
+        await sh(['ip', '-n', s, 'route', 'add', '172.16.1.0/24', 'via', sf.armA.hostIp]);
+      }
+    }
+    for (const [role, ep, ifname] of [['client', p.client, 'edge-c'], ['server', p.server, 'edge-s']] as const) {
+      const e = await this.addNs(role);
+      const node = this.ns(ep.node);
+      await sh(['ip', '-n', node, 'link', 'add', ifname, 'address', ep.gwMac, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', e, 'address', ep.mac]);
+      await sh(['ip', '-n', node, 'addr', 'add', `${ep.gw}/24`, 'dev', ifname]);
+      await sh(['ip', '-n', node, 'link', 'set', ifname, 'up']);
+      await sh(['ip', '-n', e, 'addr', 'add', `${ep.ip}/24`, 'dev', 'eth0']);
+      await sh(['ip', '-n', e, 'link', 'set', 'eth0', 'up']);
+      await sh(['ip', '-n', e, 'route', 'add', 'default', 'via', ep.gw]);
+      if (opts.endpointGro) await nsh(e, ['ethtool', '-K', 'eth0', 'gro', 'on']);
+    }
+    for (const [name, cfg] of this.configs) {
+      const f = join(this.dir, `${name}.json`);
+      writeFileSync(f, JSON.stringify(cfg, null, 2));
+      this.configPaths.set(name, f);
+    }
+  }
+
+  configPath(node: string): string {
+    return this.configPaths.get(node)!;
+  }
+
+  /** Start the agent of one node and wait until it has applied its config. */
+  async startAgent(node: string): Promise<ChildProcess> {
+    const p = spawnInNs(this.ns(node), [process.execPath, CLI, 'agent', '--config', this.configPath(node), '--metrics-port', '9464']);
+    this.agents.set(node, p);
+    await waitForLine(p, (l) => l.includes('"event":"agent_ready"'), 30_000);
+    return p;
+  }
+
+  async startAgents(): Promise<void> {
+    for (const n of this.plan.nodes) await this.startAgent(n.name);
+  }
+
+  async stopAgent(node: string): Promise<number | null> {
+    const p = this.agents.get(node);
+    this.agents.delete(node);
+    return p ? stopProcess(p) : null;
+  }
+
+  /** Run the CLI for a node (status, check, uninstall) inside its namespace. */
+  cli(node: string, args: string[]): Promise<string> {
+    return nsh(this.ns(node), [process.execPath, CLI, ...args]);
+  }
+
+  async destroy(): Promise<void> {
+    for (const n of [...this.agents.keys()]) await this.stopAgent(n);
+    for (const node of this.plan.nodes) {
+      await this.cli(node.name, ['agent', '--uninstall', '--config', this.configPath(node.name)]).catch(() => undefined);
+    }
+    rmSync(this.pinRoot, { recursive: true, force: true });
+    for (const n of this.created.reverse()) await sh(['ip', 'netns', 'del', n]).catch(() => undefined);
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+export { chain };
