@@ -26,6 +26,8 @@ export interface BuildOptions {
 
 export class ScenarioNet {
   readonly agents = new Map<string, ChildProcess>();
+  /** Every JSON log line of every agent this scenario started, by node. */
+  readonly logs = new Map<string, Record<string, unknown>[]>();
   readonly configPaths = new Map<string, string>();
   readonly configs: Map<string, NodeConfig>;
   private readonly dir: string;
@@ -129,7 +131,21 @@ export class ScenarioNet {
   async startAgent(node: string): Promise<ChildProcess> {
     const p = spawnInNs(this.ns(node), [process.execPath, CLI, 'agent', '--config', this.configPath(node), '--metrics-port', '9464']);
     this.agents.set(node, p);
-    await waitForLine(p, (l) => l.includes('"event":"agent_ready"'), 30_000);
+    const ready = waitForLine(p, (l) => l.includes('"event":"agent_ready"'), 30_000);
+    // Keep draining stdout so the agent never blocks on a full pipe.
+    const log = this.logs.get(node) ?? [];
+    this.logs.set(node, log);
+    let buf = '';
+    p.stdout!.on('data', (d: Buffer) => {
+      buf += d.toString();
+      let i: number;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        try { log.push(JSON.parse(line) as Record<string, unknown>); } catch { /* not JSON */ }
+      }
+    });
+    await ready;
     return p;
   }
 
