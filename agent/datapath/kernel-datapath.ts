@@ -66,9 +66,7 @@ export function countEntries(m: TableMap, name: MapName): number {
     return n;
   }
   if (name === MapName.config) return m.lookup(Buffer.alloc(4))?.readUInt32LE(0) ? 1 : 0;
-  let n = 0;
-  for (const _ of m.keys()) n++;
-  return n;
+  return [...m.keys()].length;
 }
 
 export class KernelDatapath {

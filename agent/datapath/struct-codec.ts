@@ -64,10 +64,10 @@ function writeField(buf: Buffer, f: FieldSpec, v: FieldValue): void {
   const o = f.offset;
   switch (f.type) {
     case 'u8': buf.writeUInt8(Number(v), o); return;
-    case 'u16': LE ? buf.writeUInt16LE(Number(v), o) : buf.writeUInt16BE(Number(v), o); return;
+    case 'u16': if (LE) buf.writeUInt16LE(Number(v), o); else buf.writeUInt16BE(Number(v), o); return;
     case 'be16': buf.writeUInt16BE(Number(v), o); return;
-    case 'u32': LE ? buf.writeUInt32LE(Number(v) >>> 0, o) : buf.writeUInt32BE(Number(v) >>> 0, o); return;
-    case 'u64': LE ? buf.writeBigUInt64LE(BigInt(v as number | bigint), o) : buf.writeBigUInt64BE(BigInt(v as number | bigint), o); return;
+    case 'u32': if (LE) buf.writeUInt32LE(Number(v) >>> 0, o); else buf.writeUInt32BE(Number(v) >>> 0, o); return;
+    case 'u64': if (LE) buf.writeBigUInt64LE(BigInt(v as number | bigint), o); else buf.writeBigUInt64BE(BigInt(v as number | bigint), o); return;
     case 'ipv4': ipv4ToBytes(String(v)).copy(buf, o); return;
     case 'mac': macToBytes(String(v)).copy(buf, o); return;
     case 'bytes': (v as Buffer).copy(buf, o, 0, f.length); return;

@@ -26,6 +26,7 @@ test('the scenario configs of every node validate and keep their values', () => 
   }
 });
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- mutating arbitrary JSON
 const cases: { name: string; mutate: (c: Record<string, any>) => void; path: string; match: RegExp }[] = [
   { name: 'wrong apiVersion', mutate: (c) => { c.apiVersion = 'v0'; }, path: 'apiVersion', match: /expected "esfc.io\/v1alpha1"/ },
   { name: 'SPI out of range', mutate: (c) => { c.paths[0].spi = 0x1000000; }, path: 'paths[0].spi', match: /1\.\.16777215/ },

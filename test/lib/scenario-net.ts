@@ -5,7 +5,7 @@
  * pin and process it made; sweep() removes those of dead test runs.
  */
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -54,6 +54,15 @@ export class ScenarioNet {
       let alive = false;
       try { process.kill(Number(m[1]), 0); alive = true; } catch { /* dead */ }
       if (!alive) await sh(['ip', 'netns', 'del', name]).catch(() => undefined);
+    }
+    // Pins and agent state of dead runs (their namespaces are gone, so their links are too).
+    for (const [dir, re] of [['/sys/fs/bpf', new RegExp(`^${PREFIX}(\\d+)`)], ['/run/esfc', new RegExp(`^${PREFIX}(\\d+)`)]] as const) {
+      if (!existsSync(dir)) continue;
+      for (const entry of readdirSync(dir)) {
+        const m = re.exec(entry);
+        if (!m) continue;
+        try { process.kill(Number(m[1]), 0); } catch { rmSync(join(dir, entry), { recursive: true, force: true }); }
+      }
     }
   }
 

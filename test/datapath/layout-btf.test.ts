@@ -1,0 +1,76 @@
+/**
+ * The TypeScript codecs against the BTF of the compiled objects (the C header
+ * is the single source of truth): sizes, member offsets and member sizes.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Btf } from '../../agent/kernel/btf.js';
+import { allCodecs, MAX_PORTS, STAT_DROP_FIRST, STAT_MAX, PortKind, NextHopKind } from '../../agent/datapath/layout.js';
+import { fieldSize } from '../../agent/datapath/struct-codec.js';
+import { statNamesFromEnum } from '../../agent/datapath/stat-names.js';
+import { SkbCtx, XdpCtx } from '../../agent/kernel/test-run.js';
+
+const obj = (name: string): Btf => new Btf(readFileSync(fileURLToPath(new URL(`../../../bpf/build/${name}`, import.meta.url))));
+
+for (const file of ['esfc_tc.o', 'esfc_xdp.o']) {
+  test(`codecs match the BTF of ${file}`, () => {
+    const btf = obj(file);
+    for (const codec of allCodecs) {
+      const s = btf.struct(codec.cName);
+      assert.ok(s, `struct ${codec.cName} missing from ${file}`);
+      assert.equal(codec.size, s.size, `${codec.cName} size`);
+      for (const f of codec.fields) {
+        const m: { offsetBits: number; size: number } | undefined = s.members.find((x) => x.name === f.name);
+        assert.ok(m, `${codec.cName}.${f.name} not in the C struct`);
+        assert.equal(f.offset * 8, m.offsetBits, `${codec.cName}.${f.name} offset`);
+        assert.equal(fieldSize(f), m.size, `${codec.cName}.${f.name} size`);
+      }
+      // Every non-padding C member is decoded by TypeScript.
+      for (const m of s.members) {
+        if (m.name === 'pad') continue;
+        assert.ok(codec.fields.some((f) => f.name === m.name), `${codec.cName}.${m.name} has no TypeScript field`);
+      }
+    }
+  });
+}
+
+test('enums shared with C: port kinds, next-hop kinds, counter layout', () => {
+  const btf = obj('esfc_tc.o');
+  const ports = btf.enumValues('esfc_port_kind')!;
+  assert.equal(ports.get('ESFC_PORT_UNDERLAY'), PortKind.underlay);
+  assert.equal(ports.get('ESFC_PORT_SF_PROXY'), PortKind.sfProxy);
+  assert.equal(ports.get('ESFC_PORT_CLASSIFY'), PortKind.classify);
+  const nh = btf.enumValues('esfc_nh_kind')!;
+  assert.equal(nh.get('ESFC_NH_PROXY'), NextHopKind.proxy);
+  assert.equal(nh.get('ESFC_NH_END'), NextHopKind.end);
+  const stats = btf.enumValues('esfc_stat')!;
+  assert.equal(stats.get('ESFC_STAT_MAX'), STAT_MAX);
+  assert.equal(stats.get('ESFC_STAT_DROP_FIRST'), STAT_DROP_FIRST);
+  const names = statNamesFromEnum(stats);
+  assert.equal(names.get(stats.get('ESFC_STAT_DROP_NO_PATH')!)!.name, 'drop_no_path');
+  assert.equal(names.get(stats.get('ESFC_STAT_DROP_NO_PATH')!)!.drop, true);
+  assert.equal(names.get(stats.get('ESFC_STAT_FWD_REMOTE')!)!.drop, false);
+  assert.ok([...stats.values()].every((v) => v <= STAT_MAX));
+  assert.ok(MAX_PORTS * STAT_MAX > 0);
+});
+
+test('the __sk_buff and xdp_md offsets used for BPF_PROG_TEST_RUN match this kernel', { skip: readableVmlinux() ? false : 'no /sys/kernel/btf/vmlinux' }, () => {
+  const btf = new Btf(readFileSync('/sys/kernel/btf/vmlinux'));
+  const skb = btf.struct('__sk_buff')!;
+  const off = (name: string) => skb.members.find((m) => m.name === name)!.offsetBits / 8;
+  assert.equal(skb.size, SkbCtx.size);
+  assert.equal(off('ifindex'), SkbCtx.ifindex);
+  assert.equal(off('ingress_ifindex'), SkbCtx.ingressIfindex);
+  assert.equal(off('gso_segs'), SkbCtx.gsoSegs);
+  assert.equal(off('gso_size'), SkbCtx.gsoSize);
+  const xdp = btf.struct('xdp_md')!;
+  assert.equal(xdp.size, XdpCtx.size);
+  assert.equal(xdp.members.find((m) => m.name === 'ingress_ifindex')!.offsetBits / 8, XdpCtx.ingressIfindex);
+  assert.equal(xdp.members.find((m) => m.name === 'data_end')!.offsetBits / 8, XdpCtx.dataEnd);
+});
+
+function readableVmlinux(): boolean {
+  try { readFileSync('/sys/kernel/btf/vmlinux').subarray(0, 4); return true; } catch { return false; }
+}
