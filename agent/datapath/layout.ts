@@ -9,6 +9,7 @@ export const ABI_VERSION = 1;
 export const MAX_PORTS = 64;
 export const STAT_MAX = 40;
 export const STAT_DROP_FIRST = 16;
+export const STAT_EVENT_FIRST = 8;
 export const SRC_EF_LAYER = 0x80000000;
 
 export const PortKind = { none: 0, underlay: 1, sf: 2, sfProxy: 3, ef: 4, classify: 5, punt: 6 } as const;

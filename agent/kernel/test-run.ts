@@ -78,3 +78,34 @@ export function xdpContext(f: { ingressIfindex: number; dataLen: number }): Buff
   b.writeUInt32LE(f.ingressIfindex, XdpCtx.ingressIfindex);
   return b;
 }
+
+const BPF_F_TEST_XDP_LIVE_FRAMES = 1 << 1;
+
+/**
+ * XDP live-frames mode: the kernel runs the program `repeat` times on fresh
+ * copies of `data` and really transmits what it returns XDP_TX/REDIRECT for,
+ * out of the ctx's ingress interface. A traffic generator that keeps up.
+ */
+export function testRunLive(progFd: number, data: Buffer, ingressIfindex: number, repeat: number, batchSize = 64): void {
+  const ctx = xdpContext({ ingressIfindex, dataLen: data.length });
+  const din = alloc(data.length);
+  const cin = alloc(ctx.length);
+  try {
+    ffi.memcpyIn(din, data, data.length);
+    ffi.memcpyIn(cin, ctx, ctx.length);
+    const o = Buffer.alloc(80);
+    o.writeBigUInt64LE(80n, 0);
+    o.writeBigUInt64LE(address(din), 8);
+    o.writeUInt32LE(data.length, 24);
+    o.writeBigUInt64LE(address(cin), 32);
+    o.writeUInt32LE(ctx.length, 48);
+    o.writeInt32LE(repeat, 60);
+    o.writeUInt32LE(BPF_F_TEST_XDP_LIVE_FRAMES, 68);
+    o.writeUInt32LE(batchSize, 76);
+    const rc = ffi.testRun(progFd, o);
+    if (rc < 0) throw new BpfError('ESFC_BPF_TEST_RUN', `live-frames run of program fd ${progFd}`, -rc, errText(rc));
+  } finally {
+    free(din);
+    free(cin);
+  }
+}

@@ -8,6 +8,7 @@ import { loadConfigFile } from '../config/load-config.js';
 import { BpfMap } from '../kernel/bpf-map.js';
 import { attachedProgramId } from '../kernel/attach.js';
 import { countEntries, loadStatNames, readCounters, storeFor } from '../datapath/kernel-datapath.js';
+import { receivedPerSlot } from '../datapath/stat-names.js';
 import { MapName, portCodec, STAT_MAX } from '../datapath/layout.js';
 import { listLinks } from '../node/links.js';
 import { renderHuman, snapshotToJson, type CounterRow, type NodeSnapshot } from './snapshot.js';
@@ -34,11 +35,13 @@ export async function statusCommand(configPath: string, json: boolean): Promise<
       slotNames.set(portCodec.decode(v).slot, portByIf.get(ifname) ?? ifname);
     }
     const stats = loadStatNames();
-    const counters: CounterRow[] = [...readCounters(maps.get(MapName.counters)!)].map(([i, c]) => {
+    const cells = readCounters(maps.get(MapName.counters)!);
+    const rx: CounterRow[] = [...receivedPerSlot(cells, stats, STAT_MAX)].map(([slot, c]) => ({ port: slotNames.get(slot) ?? `slot${slot}`, slot, stat: 'rx', drop: false, packets: c.packets, bytes: c.bytes }));
+    const counters: CounterRow[] = [...rx, ...[...cells].map(([i, c]) => {
       const slot = Math.floor(i / STAT_MAX);
       const s = stats.get(i % STAT_MAX);
       return { port: slotNames.get(slot) ?? `slot${slot}`, slot, stat: s?.name ?? `stat${i % STAT_MAX}`, drop: s?.drop ?? false, packets: c.packets, bytes: c.bytes };
-    });
+    })];
     const store = storeFor(pinDir, cfg.node.name);
     const snap: NodeSnapshot = {
       node: cfg.node.name, pinDir, generation: 0,

@@ -1,11 +1,16 @@
 /** Builds a NodeSnapshot from the live (pinned) datapath. */
 import { MapName, STAT_MAX } from '../datapath/layout.js';
+import { receivedPerSlot } from '../datapath/stat-names.js';
 import type { KernelDatapath } from '../datapath/kernel-datapath.js';
 import type { CounterRow, NodeSnapshot } from './snapshot.js';
 
 export function takeSnapshot(dp: KernelDatapath, node: string, pinDir: string, generation: number): NodeSnapshot {
   const counters: CounterRow[] = [];
-  for (const [index, c] of dp.readCounters()) {
+  const cells = dp.readCounters();
+  for (const [slot, c] of receivedPerSlot(cells, dp.statNames, STAT_MAX)) {
+    counters.push({ port: dp.slotNames.get(slot) ?? `slot${slot}`, slot, stat: 'rx', drop: false, packets: c.packets, bytes: c.bytes });
+  }
+  for (const [index, c] of cells) {
     const slot = Math.floor(index / STAT_MAX);
     const stat = dp.statNames.get(index % STAT_MAX);
     counters.push({

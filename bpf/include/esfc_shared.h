@@ -51,20 +51,23 @@
 #define ESFC_UNDERLAY_OVERHEAD (ESFC_IPV4_LEN + ESFC_UDP_LEN + ESFC_GPE_LEN)
 
 /*
- * Counters. One per (port slot, stat). Values >= ESFC_STAT_DROP_FIRST are drop
- * reasons; the agent shows them under their enum names with the ESFC_STAT_
- * prefix removed and lower-cased. Append only: numbers are ABI.
+ * Counters. One per (port slot, stat). Every packet ends in exactly one
+ * terminal stat (below ESFC_STAT_EVENT_FIRST, or a drop reason at or above
+ * ESFC_STAT_DROP_FIRST), so a port's received count is their sum and costs no
+ * second counter update; events (classified, proxy return) are counted on top.
+ * The agent shows them under their enum names with the ESFC_STAT_ prefix
+ * removed and lower-cased. Append only within each range: numbers are ABI.
  */
 enum esfc_stat {
-	ESFC_STAT_RX = 0,             /* every packet the program saw */
-	ESFC_STAT_PASS,               /* not ours, handed to the stack untouched */
-	ESFC_STAT_CLASSIFIED,         /* matched a classifier rule, NSH pushed */
+	ESFC_STAT_PASS = 0,           /* not ours, handed to the stack untouched */
 	ESFC_STAT_FWD_LOCAL,          /* sent to a local NSH-aware SF/EF port */
 	ESFC_STAT_FWD_PROXY,          /* NSH stripped, sent to an NSH-unaware SF */
-	ESFC_STAT_PROXY_RETURN,       /* came back from an NSH-unaware SF, NSH restored */
 	ESFC_STAT_FWD_REMOTE,         /* VXLAN-GPE pushed or rewritten, sent to another node */
 	ESFC_STAT_END_OF_CHAIN,       /* NSH removed, original packet delivered */
 	ESFC_STAT_PUNT,               /* handed to the slow-path port */
+	ESFC_STAT_EVENT_FIRST = 8,
+	ESFC_STAT_CLASSIFIED = ESFC_STAT_EVENT_FIRST, /* matched a classifier rule, NSH pushed */
+	ESFC_STAT_PROXY_RETURN,       /* came back from an NSH-unaware SF, NSH restored */
 	ESFC_STAT_DROP_FIRST = 16,
 	ESFC_STAT_DROP_MALFORMED = ESFC_STAT_DROP_FIRST, /* truncated or inconsistent headers */
 	ESFC_STAT_DROP_NSH_VERSION,   /* NSH Ver != 0 */

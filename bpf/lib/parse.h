@@ -31,7 +31,10 @@ struct esfc_flow {
 };
 
 struct esfc_pkt {
+	__u32 len;         /* frame length as received */
 	__u32 outer_len;   /* bytes between Ethernet and NSH: 0 or ESFC_UNDERLAY_OVERHEAD */
+	__be16 outer_sport; /* underlay UDP source port (flow entropy chosen upstream) */
+	__u8  outer_tos;
 	__u32 nsh_len;     /* NSH header bytes; 0 while the frame is plain IP */
 	__u32 spi;
 	__u32 si;
@@ -175,8 +178,6 @@ static __always_inline int parse_nsh(void *data, void *data_end, __u32 off,
 	if (pkt->next_proto != ESFC_NSH_NP_IPV4 && pkt->next_proto != ESFC_NSH_NP_IPV6 &&
 	    pkt->next_proto != ESFC_NSH_NP_ETH)
 		return ESFC_STAT_DROP_NEXT_PROTO;
-	if (pkt->next_proto == ESFC_NSH_NP_IPV4)
-		parse_flow(data, data_end, off + (hdr_len & 0xff), &pkt->flow);
 	return ESFC_PARSE_OK;
 }
 
@@ -215,6 +216,8 @@ static __always_inline int parse_underlay(void *data, void *data_end, __u32 loca
 	if (gpe->next_proto != ESFC_GPE_NP_NSH)
 		return ESFC_STAT_DROP_NEXT_PROTO;
 	pkt->outer_len = ESFC_UNDERLAY_OVERHEAD;
+	pkt->outer_sport = udp->source;
+	pkt->outer_tos = ip->tos;
 	return 1;
 }
 

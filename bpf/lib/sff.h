@@ -45,7 +45,8 @@ static __always_inline int send_to(struct __ctx_buff *ctx, const struct esfc_nex
 		old_len += pkt->nsh_len;
 	if (nh->kind == ESFC_NH_REMOTE) {
 		new_len = ESFC_UNDERLAY_OVERHEAD;
-		sport = flow_src_port(&pkt->flow, pkt->spi);
+		/* Transit keeps the entropy the first node derived from the inner flow. */
+		sport = pkt->outer_len ? bpf_ntohs(pkt->outer_sport) : flow_src_port(&pkt->flow, pkt->spi);
 	}
 	if (!have_nsh && keep_nsh) {
 		nsh_off = ESFC_ETH_LEN + new_len;
@@ -54,7 +55,7 @@ static __always_inline int send_to(struct __ctx_buff *ctx, const struct esfc_nex
 
 	/* Encapsulation overhead counts against the egress MTU; GSO is resegmented. */
 	if (nh->mtu && !ctx_is_gso(ctx) &&
-	    ctx_len(ctx) - ESFC_ETH_LEN + new_len - old_len > nh->mtu) {
+	    pkt->len - ESFC_ETH_LEN + new_len - old_len > nh->mtu) {
 		*stat = ESFC_STAT_DROP_MTU;
 		return CTX_ACT_DROP;
 	}
@@ -78,8 +79,9 @@ static __always_inline int send_to(struct __ctx_buff *ctx, const struct esfc_nex
 	if (write_eth(data, data_end, nh->dmac, nh->smac, eth_proto))
 		goto fail;
 	if (nh->kind == ESFC_NH_REMOTE) {
-		l3_len = ctx_len(ctx) - ESFC_ETH_LEN;
-		if (write_underlay(data, data_end, nh, l3_len, pkt->flow.tos, sport))
+		l3_len = pkt->len + new_len - old_len - ESFC_ETH_LEN;
+		if (write_underlay(data, data_end, nh, l3_len,
+				   pkt->outer_len ? pkt->outer_tos : pkt->flow.tos, sport))
 			goto fail;
 	}
 	if (nsh_off && write_nsh(data, data_end, nsh_off, pkt))
@@ -216,6 +218,11 @@ static __always_inline int forward_nsh(struct __ctx_buff *ctx, const struct esfc
 	nh = lookup_hop(port, pkt, stat);
 	if (!nh)
 		return CTX_ACT_DROP;
+	/* The inner 5-tuple is only needed to proxy or to pick fresh UDP entropy. */
+	if (pkt->next_proto == ESFC_NSH_NP_IPV4 &&
+	    (nh->kind == ESFC_NH_PROXY || (nh->kind == ESFC_NH_REMOTE && !pkt->outer_len)))
+		parse_flow(ctx_data(ctx), ctx_data_end(ctx),
+			   ESFC_ETH_LEN + pkt->outer_len + (pkt->nsh_len & 0xff), &pkt->flow);
 	if (nh->kind == ESFC_NH_PROXY && proxy_remember(nh, pkt)) {
 		*stat = ESFC_STAT_DROP_PROXY_STATE;
 		return CTX_ACT_DROP;
@@ -246,7 +253,7 @@ static __always_inline int forward_plain(struct __ctx_buff *ctx, const struct es
 static __always_inline int esfc_process(struct __ctx_buff *ctx)
 {
 	__u32 ifindex = ctx_ifindex(ctx), len = ctx_len(ctx), slot, stat = ESFC_STAT_PASS;
-	struct esfc_pkt pkt = {};
+	struct esfc_pkt pkt = { .len = len };
 	const struct esfc_config *cfg;
 	const struct esfc_port *port;
 	struct esfc_eth *eth;
@@ -258,7 +265,6 @@ static __always_inline int esfc_process(struct __ctx_buff *ctx)
 	if (!port || !cfg || !cfg->abi_version)
 		return CTX_ACT_OK;
 	slot = port->slot;
-	count(slot, ESFC_STAT_RX, len);
 
 	data = ctx_data(ctx);
 	data_end = ctx_data_end(ctx);

@@ -13,6 +13,7 @@ import { compile } from '../../agent/datapath/compile.js';
 import { planMaps } from '../../agent/datapath/plan.js';
 import { applyOps, readTables } from '../../agent/datapath/tables.js';
 import { KernelDatapath, readCounters } from '../../agent/datapath/kernel-datapath.js';
+import { receivedPerSlot } from '../../agent/datapath/stat-names.js';
 import { MapName, NextHopKind, nextHopCodec, pathKeyCodec, STAT_MAX } from '../../agent/datapath/layout.js';
 import { listLinks } from '../../agent/node/links.js';
 import { skbContext, testRun, xdpContext } from '../../agent/kernel/test-run.js';
@@ -65,9 +66,12 @@ const ifindex = new Map<string, number>();
 function counter(port: string, stat: string): bigint {
   const name = port === 'ul0' ? 'underlay' : port;
   const slot = [...dp!.slotNames].find(([, n]) => n === name)?.[0];
+  assert.ok(slot !== undefined, `unknown port ${port}`);
+  const cells = readCounters(dp!.maps[MapName.counters] as never);
+  if (stat === 'rx') return receivedPerSlot(cells, dp!.statNames, STAT_MAX).get(slot)?.packets ?? 0n;
   const idx = [...stats].find(([, n]) => n === stat)?.[0];
-  assert.ok(slot !== undefined && idx !== undefined, `unknown ${port}/${stat}`);
-  return readCounters(dp!.maps[MapName.counters] as never).get(slot * STAT_MAX + idx)?.packets ?? 0n;
+  assert.ok(idx !== undefined, `unknown stat ${stat}`);
+  return cells.get(slot * STAT_MAX + idx)?.packets ?? 0n;
 }
 
 type Hook = 'xdp' | 'tc';

@@ -1,0 +1,131 @@
+/**
+ * 128-byte frames through one node, four ways, in one run:
+ *   kernel  Linux IP forwarding (hairpin route back out the port)
+ *   bare    a bare XDP program swapping MACs and XDP_TX (the ceiling)
+ *   esfc-xdp / esfc-tc  the esfc agent forwarding VXLAN-GPE/NSH on (SPI, SI)
+ * The generator is BPF_PROG_RUN in XDP live-frames mode out of a veth; a
+ * counting XDP sink on the same veth receives what the node sends back.
+ */
+import { execFileSync } from 'node:child_process';
+import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadObject } from '../agent/kernel/loader.js';
+import { AttachmentStore, attachXdp } from '../agent/kernel/attach.js';
+import { testRunLive } from '../agent/kernel/test-run.js';
+import { CONFIG_API_VERSION, type NodeConfig } from '../agent/config/types.js';
+import { eth, ipv4, nsh, udp, underlay } from '../test/lib/frames.js';
+import { withNetns } from '../test/lib/netns-enter.js';
+import { CLI } from '../test/lib/scenario-net.js';
+import { nsh as inNs, sh, spawnInNs, stopProcess, waitForLine } from '../test/lib/sh.js';
+
+export type PpsMode = 'kernel' | 'bare' | 'esfc-xdp' | 'esfc-tc';
+export interface PpsResult { mode: PpsMode; pps: number; offeredPps: number; frameBytes: number }
+
+const BENCH_OBJ = fileURLToPath(new URL('../../bpf/build/bench_progs.o', import.meta.url));
+const G_MAC = '02:00:00:00:be:01';
+const N_MAC = '02:00:00:00:be:02';
+const FRAME = 128;
+
+function pad(b: Buffer): Buffer {
+  return b.length >= FRAME ? b : Buffer.concat([b, Buffer.alloc(FRAME - b.length)]);
+}
+
+function plainFrame(): Buffer {
+  const payload = Buffer.alloc(FRAME - 14 - 20 - 8);
+  return Buffer.concat([eth(N_MAC, G_MAC, 0x0800), ipv4({ src: '10.9.0.2', dst: '10.9.1.2', proto: 17 }, udp(9, 9, payload))]);
+}
+
+function nshFrame(): Buffer {
+  const innerLen = FRAME - 14 - 36 - 24;
+  const inner = ipv4({ src: '172.16.1.1', dst: '172.16.2.1', proto: 17 }, udp(1000, 2000, Buffer.alloc(innerLen - 28)));
+  return pad(Buffer.concat([eth(N_MAC, G_MAC, 0x0800), underlay({ src: '10.250.0.2', dst: '10.250.0.1', sport: 50000 }, Buffer.concat([nsh({ spi: 1, si: 255, ttl: 63 }), inner]))]));
+}
+
+function dutConfig(hook: 'xdp' | 'tc', pinDir: string): NodeConfig {
+  return {
+    apiVersion: CONFIG_API_VERSION,
+    node: { name: 'dut', pinDir, nshTtl: 63, md3Type: 3 },
+    underlay: { interface: 'n0', address: '10.250.0.1', hook },
+    peers: [{ name: 'gen', address: '10.250.0.2', mac: G_MAC }],
+    ports: [],
+    paths: [{ spi: 1, hops: [{ si: 255, to: { node: 'gen' } }] }],
+    classifier: [],
+  };
+}
+
+export async function measurePps(mode: PpsMode, frames: number, threaded = true): Promise<PpsResult> {
+  const tag = `esfc-b${process.pid}`;
+  const gen = `${tag}-gen`, dut = `${tag}-dut`;
+  const pin = `/sys/fs/bpf/${tag}`;
+  const dir = mkdtempSync(join(tmpdir(), 'esfc-pps-'));
+  let agent: ReturnType<typeof spawnInNs> | undefined;
+  await sh(['ip', 'netns', 'add', gen]);
+  await sh(['ip', 'netns', 'add', dut]);
+  try {
+    await sh(['ip', '-n', gen, 'link', 'add', 'g0', 'mtu', '1600', 'address', G_MAC, 'type', 'veth', 'peer', 'name', 'n0', 'netns', dut, 'address', N_MAC, 'mtu', '1600']);
+    await sh(['ip', '-n', gen, 'link', 'set', 'g0', 'up']);
+    await sh(['ip', '-n', dut, 'link', 'set', 'n0', 'up']);
+    await sh(['ip', '-n', dut, 'link', 'set', 'lo', 'up']);
+    const obj = withNetns(gen, () => loadObject(BENCH_OBJ, `${pin}/gen`, ['bench_gen', 'bench_sink', 'bench_bare_fwd'], ['bench_template', 'bench_count']));
+    try {
+      const g0 = ifindexOf(gen, 'g0');
+      withNetns(gen, () => attachXdp(new AttachmentStore(`${pin}/gen/links`, join(dir, 'gen')), obj.programs.get('bench_sink')!, 'g0', g0));
+      const frame = mode === 'kernel' || mode === 'bare' ? plainFrame() : nshFrame();
+      obj.maps.get('bench_template')!.update(Buffer.alloc(4), pad(frame));
+
+      if (mode === 'kernel') {
+        await inNs(dut, ['sysctl', '-qw', 'net.ipv4.ip_forward=1', 'net.ipv4.conf.all.send_redirects=0', 'net.ipv4.conf.n0.send_redirects=0']);
+        await sh(['ip', '-n', dut, 'addr', 'add', '10.9.0.1/24', 'dev', 'n0']);
+        await sh(['ip', '-n', dut, 'neigh', 'add', '10.9.0.2', 'lladdr', G_MAC, 'dev', 'n0']);
+        await sh(['ip', '-n', dut, 'route', 'add', '10.9.1.0/24', 'via', '10.9.0.2']);
+      }
+      // Frames XDP_TX'd into a veth need NAPI on the receiving side: an XDP program or GRO.
+      if (mode === 'kernel' || mode === 'esfc-tc') await inNs(dut, ['ethtool', '-K', 'n0', 'gro', 'on']);
+      if (mode === 'bare') {
+        const n0 = ifindexOf(dut, 'n0');
+        withNetns(dut, () => attachXdp(new AttachmentStore(`${pin}/dut/links`, join(dir, 'dut')), obj.programs.get('bench_bare_fwd')!, 'n0', n0));
+      }
+      if (mode === 'esfc-xdp' || mode === 'esfc-tc') {
+        const cfgPath = join(dir, 'dut.json');
+        writeFileSync(cfgPath, JSON.stringify(dutConfig(mode === 'esfc-xdp' ? 'xdp' : 'tc', `${pin}/esfc`)));
+        agent = spawnInNs(dut, [process.execPath, CLI, 'agent', '--config', cfgPath, '--metrics-port', '0']);
+        await waitForLine(agent, (l) => l.includes('agent_ready'), 30_000);
+      }
+
+      // Threaded NAPI (possible once NAPI is on: XDP attached or GRO) lets the node
+      // under test run on the other core than the generator, so the rate measured
+      // is the node's rather than generator + node on one core.
+      if (threaded) {
+        await sh(['ip', 'netns', 'exec', dut, 'sh', '-c', 'echo 1 > /sys/class/net/n0/threaded']);
+        await sh(['ip', 'netns', 'exec', gen, 'sh', '-c', 'echo 1 > /sys/class/net/g0/threaded']);
+      }
+      const count = (): bigint => obj.maps.get('bench_count')!.lookupPerCpu(Buffer.alloc(4)).reduce((a, b) => a + b.readBigUInt64LE(0), 0n);
+      withNetns(gen, () => testRunLive(obj.programs.get('bench_gen')!, pad(frame), g0, 200_000));
+      await new Promise((r) => setTimeout(r, 100));
+      const c0 = count();
+      const t0 = process.hrtime.bigint();
+      withNetns(gen, () => testRunLive(obj.programs.get('bench_gen')!, pad(frame), g0, frames));
+      const t1 = process.hrtime.bigint();
+      await new Promise((r) => setTimeout(r, 100));
+      const c1 = count();
+      const secs = Number(t1 - t0) / 1e9;
+      return { mode, pps: Number(c1 - c0) / secs, offeredPps: frames / secs, frameBytes: FRAME };
+    } finally {
+      obj.close();
+    }
+  } finally {
+    if (agent) await stopProcess(agent);
+    await sh(['ip', 'netns', 'del', gen]).catch(() => undefined);
+    await sh(['ip', 'netns', 'del', dut]).catch(() => undefined);
+    rmSync(pin, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(`/run/esfc/${tag}_esfc`, { recursive: true, force: true });
+  }
+}
+
+function ifindexOf(ns: string, ifname: string): number {
+  const out = execFileSync('ip', ['-n', ns, '-j', 'link', 'show', 'dev', ifname], { encoding: 'utf8' });
+  return (JSON.parse(out) as { ifindex: number }[])[0]!.ifindex;
+}
