@@ -49,14 +49,15 @@ export class ScenarioNet {
     const list = await sh(['ip', 'netns', 'list']);
     for (const line of list.split('\n')) {
       const name = line.split(' ')[0] ?? '';
-      const m = new RegExp(`^${PREFIX}(\\d+)[a-z]*-`).exec(name);
+      // Test (esfc-t), bench pps (esfc-b) and kernel-chain (esfc-k) namespaces of dead runs.
+      const m = /^esfc-[tbk](\d+)[a-z]*-/.exec(name);
       if (!m) continue;
       let alive = false;
       try { process.kill(Number(m[1]), 0); alive = true; } catch { /* dead */ }
       if (!alive) await sh(['ip', 'netns', 'del', name]).catch(() => undefined);
     }
     // Pins and agent state of dead runs (their namespaces are gone, so their links are too).
-    for (const [dir, re] of [['/sys/fs/bpf', new RegExp(`^${PREFIX}(\\d+)`)], ['/run/esfc', new RegExp(`^${PREFIX}(\\d+)`)]] as const) {
+    for (const [dir, re] of [['/sys/fs/bpf', /^esfc-[tb](\d+)/], ['/run/esfc', /^esfc-[tb](\d+)/]] as const) {
       if (!existsSync(dir)) continue;
       for (const entry of readdirSync(dir)) {
         const m = re.exec(entry);
