@@ -26,7 +26,7 @@ async function iperf(serverNs: string, clientNs: string, ip: string, seconds: nu
 }
 
 /** client - sf1 - ... - sfN - server, one veth per link, kernel IP forwarding in every SF. */
-async function kernelChain(hops: number, seconds: number): Promise<TcpResult> {
+async function kernelChain(mode: 'direct' | 'kernel', hops: number, seconds: number): Promise<TcpResult> {
   const tag = `esfc-k${process.pid}`;
   const names = ['client', ...Array.from({ length: hops }, (_, i) => `sf${i + 1}`), 'server'].map((n) => `${tag}-${n}`);
   try {
@@ -49,7 +49,7 @@ async function kernelChain(hops: number, seconds: number): Promise<TcpResult> {
     }
     await sh(['ip', '-n', names.at(-1)!, 'route', 'add', 'default', 'via', `10.200.${hops}.1`]);
     const r = await iperf(names.at(-1)!, names[0]!, `10.200.${hops}.2`, seconds);
-    return { mode: hops === 0 ? 'direct' : 'kernel', hops, ...r };
+    return { mode, hops, ...r };
   } finally {
     for (const n of names) await sh(['ip', 'netns', 'del', n]).catch(() => undefined);
   }
@@ -68,7 +68,7 @@ async function esfcChain(mode: 'esfc-tc' | 'esfc-xdp', hops: number, seconds: nu
 }
 
 export async function measureTcp(mode: TcpMode, hops: number, seconds: number): Promise<TcpResult> {
-  if (mode === 'direct') return kernelChain(0, seconds);
-  if (mode === 'kernel') return kernelChain(hops, seconds);
+  if (mode === 'direct') return kernelChain('direct', 0, seconds);
+  if (mode === 'kernel') return kernelChain('kernel', hops, seconds);
   return esfcChain(mode, hops, seconds);
 }

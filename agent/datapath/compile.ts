@@ -165,7 +165,7 @@ export function compile(cfg: NodeConfig, env: Environment): DesiredState {
         nh = {
           kind, ifindex: l.ifindex, mtu: l.mtu, saddr_be: '0.0.0.0', daddr_be: '0.0.0.0',
           flags: (l.kind === 'veth' ? NH_F_PEER : 0) | (p.kind === 'ef' ? NH_F_EF : 0),
-          smac: l.mac, dmac: p.peerMac ?? '00:00:00:00:00:00',
+          smac: l.mac, dmac: p.peerMac ?? '00:00:00:00:00:00', sf_id: p.function ? sfIdOf(p.function) : 0,
         };
         // Every port of the function behind this hop may hand the packet back with SI-1.
         for (const q of cfg.ports) {
@@ -185,7 +185,7 @@ export function compile(cfg: NodeConfig, env: Environment): DesiredState {
         }
         nh = {
           kind: NextHopKind.remote, ifindex: underlayLink.ifindex, flags: 0, mtu: underlayLink.mtu,
-          saddr_be: cfg.underlay.address, daddr_be: peer.address, smac: underlayLink.mac, dmac: mac,
+          saddr_be: cfg.underlay.address, daddr_be: peer.address, smac: underlayLink.mac, dmac: mac, sf_id: 0,
         };
       } else {
         const p = portByName.get(h.to.deliver)!;
@@ -193,7 +193,7 @@ export function compile(cfg: NodeConfig, env: Environment): DesiredState {
         if (!l) continue;
         nh = {
           kind: NextHopKind.end, ifindex: l.ifindex, flags: l.kind === 'veth' ? NH_F_PEER : 0, mtu: l.mtu,
-          saddr_be: '0.0.0.0', daddr_be: '0.0.0.0', smac: l.mac, dmac: p.peerMac!,
+          saddr_be: '0.0.0.0', daddr_be: '0.0.0.0', smac: l.mac, dmac: p.peerMac!, sf_id: 0,
         };
       }
       out.inner.set(pathKeyId(path.spi, h.si), nh);

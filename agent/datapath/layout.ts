@@ -37,6 +37,7 @@ export interface EsfcNextHop {
   daddr_be: string;
   smac: string;
   dmac: string;
+  sf_id: number;
 }
 
 export interface EsfcPathKey { spi: number; si: number }
@@ -93,7 +94,7 @@ export const portCodec = new StructCodec<EsfcPort>('esfc_port', 32, [
   { name: 'mac', offset: 24, type: 'mac' },
 ]);
 
-export const nextHopCodec = new StructCodec<EsfcNextHop>('esfc_next_hop', 36, [
+export const nextHopCodec = new StructCodec<EsfcNextHop>('esfc_next_hop', 40, [
   { name: 'kind', offset: 0, type: 'u32' },
   { name: 'ifindex', offset: 4, type: 'u32' },
   { name: 'flags', offset: 8, type: 'u32' },
@@ -102,6 +103,7 @@ export const nextHopCodec = new StructCodec<EsfcNextHop>('esfc_next_hop', 36, [
   { name: 'daddr_be', offset: 20, type: 'ipv4' },
   { name: 'smac', offset: 24, type: 'mac' },
   { name: 'dmac', offset: 30, type: 'mac' },
+  { name: 'sf_id', offset: 36, type: 'u32' },
 ]);
 
 export const pathKeyCodec = new StructCodec<EsfcPathKey>('esfc_path_key', 8, [

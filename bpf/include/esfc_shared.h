@@ -138,6 +138,7 @@ struct esfc_next_hop {
 	__u32 daddr_be;      /* REMOTE: outer IPv4 destination (next node) */
 	__u8  smac[6];       /* source MAC written on egress */
 	__u8  dmac[6];       /* destination MAC written on egress */
+	__u32 sf_id;         /* PROXY: the SF behind the port (key of its flow state) */
 };
 
 /* Key of the inner (SF layer) and outer (EF layer) tables. */

@@ -23,26 +23,40 @@ static __always_inline void flow_key(struct esfc_flow_key *k, __u32 sf_id,
 	k->proto = f->proto;
 }
 
+/* BPF has no memcmp; the state is seven 32-bit words. */
+static __always_inline int proxy_state_equal(const struct esfc_proxy_state *a,
+					     const struct esfc_proxy_state *b)
+{
+	const __u32 *x = (const __u32 *)a, *y = (const __u32 *)b;
+	int i;
+
+#pragma unroll
+	for (i = 0; i < (int)(sizeof(*a) / 4); i++)
+		if (x[i] != y[i])
+			return 0;
+	return 1;
+}
+
 /* Remember what to restore; 0 on success. Only IPv4 can be proxied. */
 static __always_inline int proxy_remember(const struct esfc_next_hop *nh,
 					  const struct esfc_pkt *pkt)
 {
 	struct esfc_flow_key key = {};
 	struct esfc_proxy_state st = {};
-	const struct esfc_port *out;
-	__u32 ifindex = nh->ifindex;
+	const struct esfc_proxy_state *cur;
 
 	if (!pkt->flow.valid || pkt->next_proto != ESFC_NSH_NP_IPV4)
 		return -1;
-	out = bpf_map_lookup_elem(&esfc_ports, &ifindex);
-	if (!out)
-		return -1;
-	flow_key(&key, out->sf_id, &pkt->flow);
+	flow_key(&key, nh->sf_id, &pkt->flow);
 	st.spi = pkt->spi;
 	st.si = pkt->si;
 	st.ttl = pkt->ttl;
 	st.md_type = pkt->md_type == ESFC_NSH_MD1 ? ESFC_NSH_MD1 : ESFC_NSH_MD2;
 	__builtin_memcpy(st.context, pkt->context, 16);
+	/* Most packets of a flow carry what is stored already: read, don't write. */
+	cur = bpf_map_lookup_elem(&esfc_proxy_flows, &key);
+	if (cur && proxy_state_equal(cur, &st))
+		return 0;
 	return bpf_map_update_elem(&esfc_proxy_flows, &key, &st, BPF_ANY) ? -1 : 0;
 }
 

@@ -302,11 +302,10 @@ static __always_inline int esfc_process(struct __ctx_buff *ctx)
 			verdict = CTX_ACT_DROP;
 			goto out;
 		}
-		if (!source_ok(ifindex, pkt.spi, pkt.si)) {
-			stat = ESFC_STAT_DROP_SOURCE;
-			verdict = CTX_ACT_DROP;
-			goto out;
-		}
+		/*
+		 * No source check here: the state is keyed by this SF, so it can
+		 * only restore a path position esfc handed to this SF.
+		 */
 		count(slot, ESFC_STAT_PROXY_RETURN, len);
 		verdict = forward_plain(ctx, port, &pkt, &stat);
 		break;

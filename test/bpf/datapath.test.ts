@@ -105,7 +105,7 @@ describe('forwarding core (BPF_PROG_TEST_RUN)', { skip: isRoot ? false : 'needs 
     stats = new Map([...dp.statNames].map(([v, s]) => [v, s.name]));
     // An EF-layer entry so MD3 forwarding has somewhere to go.
     dp.maps[MapName.outer].update(pathKeyCodec.encode({ spi: 0x100, si: 200 }), nextHopCodec.encode({
-      kind: NextHopKind.remote, ifindex: ifindex.get('ul0')!, flags: 0, mtu: 1600, saddr_be: '10.250.0.1', daddr_be: '10.250.0.2', smac: MAC.ul, dmac: MAC.nodeB,
+      kind: NextHopKind.remote, ifindex: ifindex.get('ul0')!, flags: 0, mtu: 1600, saddr_be: '10.250.0.1', daddr_be: '10.250.0.2', smac: MAC.ul, dmac: MAC.nodeB, sf_id: 0,
     }));
   });
   after(() => {

@@ -5,7 +5,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -157,6 +157,18 @@ describe('scenario on three nodes, auto hooks (TC on every veth)', { skip: isRoo
     assert.equal(await ping(net, 2), 2, 'ICMP still classified by the last good config');
     writeFileSync(file, original);
   });
+  test('esfc agent --uninstall removes the node\'s pins, links and hooks, and its forwarding stops', async () => {
+    // Last in this suite: node C loses its datapath.
+    await net.stopAgent('node-c');
+    assert.equal(await ping(net, 2), 2, 'the pinned datapath forwards with no agent running (invariant 6)');
+    await net.cli('node-c', ['agent', '--uninstall', '--config', net.configPath('node-c')]);
+    const pinDir = net.configs.get('node-c')!.node.pinDir;
+    assert.equal(existsSync(pinDir), false, `${pinDir} removed`);
+    // With its links detached, node C's ports no longer steer anything: the chain is cut there.
+    assert.equal(await ping(net, 2), 0, 'no esfc on node C, no chain');
+    await assert.rejects(net.cli('node-c', ['agent', 'status', '--config', net.configPath('node-c')]), /no datapath pinned/);
+  });
+
 });
 
 describe('scenario on three nodes, XDP on the underlay ports', { skip: isRoot ? false : 'needs root (namespaces, BPF)' }, () => {
