@@ -74,10 +74,17 @@ export class Agent {
     // Make before break: attach what is wanted (updating links in place), then detach the rest.
     const want = new Map(desired.attachments.map((a) => [`${a.ifname}/${a.hook}`, a]));
     for (const a of desired.attachments) {
-      const r = await dp.attach(a);
+      if (a.hook === 'xdp' && links.get(a.ifname)?.kind === 'veth') {
+        // Works (tested), but only if the wire side finishes checksums and local veth peers have NAPI.
+        log.log('warn', 'xdp_on_veth', {
+          ifname: a.ifname,
+          note: 'XDP on a veth: its peer must deliver finished checksums (tx off) and local veth ports need GRO on at their far end to receive XDP_REDIRECTed frames',
+        });
+      }
+      const r = dp.attach(a);
       log.log('info', 'hook_attached', { port: a.port, ifname: a.ifname, hook: a.hook, mechanism: r.mechanism, programId: r.programId, replaced: r.replaced });
     }
-    for (const h of await dp.attachments()) {
+    for (const h of dp.attachments()) {
       if (!want.has(`${h.ifname}/${h.hook}`)) {
         await dp.detach(h.ifname, h.hook);
         log.log('info', 'hook_detached', { ifname: h.ifname, hook: h.hook });

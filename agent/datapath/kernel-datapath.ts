@@ -133,7 +133,7 @@ export class KernelDatapath {
 
   hookStatus(): HookStatus[] {
     return this.store.list().map((r) => ({
-      port: [...this.slotNames.values()].find((n) => n === r.ifname) ?? r.ifname,
+      port: r.ifname,
       ifname: r.ifname, ifindex: r.ifindex, hook: r.hook, mechanism: r.mechanism,
       programId: attachedProgramId(this.store, r),
     }));

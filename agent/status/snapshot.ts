@@ -30,7 +30,8 @@ export interface TableSize {
 export interface NodeSnapshot {
   node: string;
   pinDir: string;
-  generation: number;
+  /** Configuration generation applied by the running agent; absent when read from the pins alone. */
+  generation?: number;
   hooks: HookStatus[];
   tables: TableSize[];
   counters: CounterRow[];
@@ -42,7 +43,7 @@ export function snapshotToJson(s: NodeSnapshot): string {
 
 export function renderHuman(s: NodeSnapshot): string {
   const lines: string[] = [];
-  lines.push(`node ${s.node}  pins ${s.pinDir}  generation ${s.generation}`);
+  lines.push(`node ${s.node}  pins ${s.pinDir}${s.generation === undefined ? '' : `  generation ${s.generation}`}`);
   lines.push('', 'hooks:');
   for (const h of s.hooks) lines.push(`  ${h.port.padEnd(12)} ${h.ifname.padEnd(12)} ${h.hook.padEnd(4)} ${h.mechanism.padEnd(8)} prog ${h.programId}`);
   if (!s.hooks.length) lines.push('  (none attached)');
@@ -71,7 +72,9 @@ export function renderPrometheus(s: NodeSnapshot): string {
   for (const c of s.counters) out.push(`esfc_bytes_total{node="${esc(s.node)}",port="${esc(c.port)}",stat="${c.stat}",drop="${c.drop}"} ${c.bytes}`);
   out.push('# HELP esfc_table_entries Entries in each datapath table.', '# TYPE esfc_table_entries gauge');
   for (const t of s.tables) out.push(`esfc_table_entries{node="${esc(s.node)}",table="${t.name}"} ${t.entries}`);
-  out.push('# HELP esfc_config_generation Configuration generation applied by the agent.', '# TYPE esfc_config_generation gauge');
-  out.push(`esfc_config_generation{node="${esc(s.node)}"} ${s.generation}`);
+  if (s.generation !== undefined) {
+    out.push('# HELP esfc_config_generation Configuration generation applied by the agent.', '# TYPE esfc_config_generation gauge');
+    out.push(`esfc_config_generation{node="${esc(s.node)}"} ${s.generation}`);
+  }
   return out.join('\n') + '\n';
 }

@@ -44,7 +44,7 @@ export async function statusCommand(configPath: string, json: boolean): Promise<
     })];
     const store = storeFor(pinDir, cfg.node.name);
     const snap: NodeSnapshot = {
-      node: cfg.node.name, pinDir, generation: 0,
+      node: cfg.node.name, pinDir,
       hooks: store.list().map((r) => ({
         port: portByIf.get(r.ifname) ?? r.ifname, ifname: r.ifname, ifindex: r.ifindex || (links.get(r.ifname)?.ifindex ?? 0),
         hook: r.hook, mechanism: r.mechanism, programId: attachedProgramId(store, r),
