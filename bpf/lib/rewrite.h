@@ -102,15 +102,25 @@ static __always_inline __be16 nsh_word0(__u32 ttl, __u32 len_bytes, __u32 oam)
 }
 
 /* A fresh NSH header (MD type 1 with context, or MD type 2 without TLVs). */
-static __always_inline int write_nsh(void *data, void *data_end, __u32 off,
-				     const struct esfc_pkt *pkt)
+/* The NSH base header at `off`, or NULL if it is not all in the packet. */
+static __always_inline struct esfc_nsh *nsh_at(void *data, void *data_end, __u32 off)
 {
 	struct esfc_nsh *nsh;
 
 	if (off > ESFC_ETH_LEN + ESFC_UNDERLAY_OVERHEAD)
-		return -1;
+		return NULL;
 	nsh = data + off;
 	if ((void *)(nsh + 1) > data_end)
+		return NULL;
+	return nsh;
+}
+
+static __always_inline int write_nsh(void *data, void *data_end, __u32 off,
+				     const struct esfc_pkt *pkt)
+{
+	struct esfc_nsh *nsh = nsh_at(data, data_end, off);
+
+	if (!nsh)
 		return -1;
 	nsh->ver_flags_ttl_len = nsh_word0(pkt->ttl, pkt->nsh_len, 0);
 	nsh->md_type = pkt->md_type;
@@ -128,12 +138,9 @@ static __always_inline int write_nsh(void *data, void *data_end, __u32 off,
 static __always_inline int nsh_store_ttl(void *data, void *data_end, __u32 off,
 					 const struct esfc_pkt *pkt)
 {
-	struct esfc_nsh *nsh;
+	struct esfc_nsh *nsh = nsh_at(data, data_end, off);
 
-	if (off > ESFC_ETH_LEN + ESFC_UNDERLAY_OVERHEAD)
-		return -1;
-	nsh = data + off;
-	if ((void *)(nsh + 1) > data_end)
+	if (!nsh)
 		return -1;
 	nsh->ver_flags_ttl_len = nsh_word0(pkt->ttl, pkt->nsh_len, pkt->oam);
 	return 0;
