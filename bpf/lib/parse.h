@@ -100,8 +100,9 @@ static __always_inline int parse_md2(void *nsh, void *data_end, __u32 hdr_len)
 		if (off > ESFC_NSH_MAX_LEN - 4)
 			return ESFC_STAT_DROP_NSH_LENGTH;
 		tlv = nsh + off;
+		/* Inside the claimed Length but past the packet: the Length lies. */
 		if ((void *)(tlv + 4) > data_end)
-			return ESFC_STAT_DROP_MALFORMED;
+			return ESFC_STAT_DROP_NSH_LENGTH;
 		tlen = ((tlv[3] & 0x7f) + 3) & ~3U;
 		off += 4 + tlen;
 		if (off > hdr_len)
@@ -145,14 +146,17 @@ static __always_inline int parse_nsh(void *data, void *data_end, __u32 off,
 		return ESFC_STAT_DROP_MD_TYPE0;
 	if (hdr_len < ESFC_NSH_BASE_LEN)
 		return ESFC_STAT_DROP_NSH_LENGTH;
-	if ((void *)nsh + hdr_len > data_end)
-		return ESFC_STAT_DROP_NSH_LENGTH;
 
+	/*
+	 * Fixed-size MD types are bounds-checked with constant offsets before the
+	 * generic Length check below: checked the other way round, newer clang
+	 * drops the constant check as implied, and the verifier cannot see it.
+	 */
 	if (pkt->md_type == ESFC_NSH_MD1) {
 		if (hdr_len != ESFC_NSH_MD1_LEN)
 			return ESFC_STAT_DROP_NSH_LENGTH;
 		if ((void *)nsh + ESFC_NSH_MD1_LEN > data_end)
-			return ESFC_STAT_DROP_MALFORMED;
+			return ESFC_STAT_DROP_NSH_LENGTH;
 		__builtin_memcpy(pkt->context, (void *)(nsh + 1), 16);
 	} else if (pkt->md_type == ESFC_NSH_MD2) {
 		ret = parse_md2(nsh, data_end, hdr_len);
@@ -165,7 +169,7 @@ static __always_inline int parse_nsh(void *data, void *data_end, __u32 off,
 		if (hdr_len != ESFC_NSH_MD3_LEN)
 			return ESFC_STAT_DROP_NSH_LENGTH;
 		if ((void *)(md3 + 1) > data_end)
-			return ESFC_STAT_DROP_MALFORMED;
+			return ESFC_STAT_DROP_NSH_LENGTH;
 		w = bpf_ntohl(md3->espi_esi);
 		pkt->espi = w >> 8;
 		pkt->esi = w & 0xff;
@@ -174,6 +178,8 @@ static __always_inline int parse_nsh(void *data, void *data_end, __u32 off,
 		/* Unknown MD types are the slow path's business. */
 		return ESFC_PARSE_PUNT;
 	}
+	if ((void *)nsh + hdr_len > data_end)
+		return ESFC_STAT_DROP_NSH_LENGTH;
 
 	if (pkt->next_proto != ESFC_NSH_NP_IPV4 && pkt->next_proto != ESFC_NSH_NP_IPV6 &&
 	    pkt->next_proto != ESFC_NSH_NP_ETH)
