@@ -6,7 +6,7 @@
 import type { HookChoice, NodeConfig, PortConfig } from '../config/types.js';
 import { ConfigError, parsePrefix, type ConfigProblem } from '../config/validate-config.js';
 import {
-  ABI_VERSION, MAX_PORTS, NextHopKind, NH_F_EF, NH_F_PEER, PORT_F_OAM_FORWARD, PortKind,
+  ABI_VERSION, MAX_IFINDEX, MAX_PORTS, NextHopKind, NH_F_EF, NH_F_PEER, PORT_F_OAM_FORWARD, PortKind,
   SRC_EF_LAYER, type EsfcClassRule, type EsfcConfig, type EsfcNextHop, type EsfcPort,
   type EsfcSrcKey,
 } from './layout.js';
@@ -80,6 +80,10 @@ export function compile(cfg: NodeConfig, env: Environment): DesiredState {
   const link = (ifname: string, path: string): LinkInfo | undefined => {
     const l = env.links.get(ifname);
     if (!l) problems.push({ path, problem: `interface ${ifname} does not exist on this node`, fix: 'create it or correct the name' });
+    else if (l.ifindex >= MAX_IFINDEX) {
+      problems.push({ path, problem: `${ifname} has ifindex ${l.ifindex}; the datapath indexes ports by ifindex below ${MAX_IFINDEX}`, fix: 'use an interface with a lower ifindex (a node namespace numbers its own interfaces from 1); larger ifindexes are not supported yet' });
+      return undefined;
+    }
     return l;
   };
 

@@ -13,7 +13,7 @@ import { AttachmentStore, attachTcIngress, attachXdp, attachedProgramId, detach,
 import type { Attachment, Hook } from './compile.js';
 import { counterCodec, MapName, MAX_PORTS, STAT_MAX } from './layout.js';
 import { statNamesFromEnum, type StatName } from './stat-names.js';
-import type { TableMap, TableMaps } from './tables.js';
+import { readPorts, type TableMap, type TableMaps } from './tables.js';
 import type { HookStatus } from '../status/snapshot.js';
 
 export const BPF_DIR = process.env.ESFC_BPF_DIR ?? fileURLToPath(new URL('../../../bpf/build/', import.meta.url));
@@ -66,6 +66,7 @@ export function countEntries(m: TableMap, name: MapName): number {
     return n;
   }
   if (name === MapName.config) return m.lookup(Buffer.alloc(4))?.readUInt32LE(0) ? 1 : 0;
+  if (name === MapName.ports) return readPorts(m).size;
   return [...m.keys()].length;
 }
 

@@ -7,6 +7,7 @@ import { StructCodec } from './struct-codec.js';
 
 export const ABI_VERSION = 1;
 export const MAX_PORTS = 64;
+export const MAX_IFINDEX = 65536;
 export const STAT_MAX = 40;
 export const STAT_DROP_FIRST = 16;
 export const STAT_EVENT_FIRST = 8;

@@ -91,10 +91,13 @@ export function planMaps(desired: DesiredState, actual: ActualTables, classifier
   if (!actual.config || !configCodec.encode(actual.config).equals(wantCfg)) {
     cfg.push({ map: MapName.config, op: 'put', key: u32(0), value: wantCfg, what: 'node config' });
   }
+  // esfc_ports is an array: a port is removed by writing an unused (kind 0) entry.
+  const emptyPort = portCodec.encode({ kind: 0, slot: 0, sf_id: 0, flags: 0, mtu: 0, underlay_ip_be: '0.0.0.0', mac: '00:00:00:00:00:00' });
+  const portDeletes = ports.deletes.map((d) => ({ ...d, op: 'put' as const, value: emptyPort }));
   return [
     ...ports.puts, ...inner.puts, ...outer.puts, ...sources.puts,
     ...classifier,
-    ...inner.deletes, ...outer.deletes, ...sources.deletes, ...ports.deletes,
+    ...inner.deletes, ...outer.deletes, ...sources.deletes, ...portDeletes,
     ...cfg,
   ];
 }

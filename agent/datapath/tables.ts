@@ -5,7 +5,7 @@
 import { pathKeyId, srcKeyId } from './compile.js';
 import {
   classRuleCodec, configCodec, MapName, nextHopCodec, pathKeyCodec, portCodec, srcKeyCodec,
-  type EsfcClassRule, type EsfcNextHop,
+  type EsfcClassRule, type EsfcNextHop, type EsfcPort,
 } from './layout.js';
 import type { ActualTables, MapOp } from './plan.js';
 
@@ -31,12 +31,21 @@ function readHops(m: TableMap): Map<string, EsfcNextHop> {
   return out;
 }
 
-export function readTables(maps: TableMaps): ActualTables {
-  const ports = new Map<number, ReturnType<typeof portCodec.decode>>();
-  for (const k of maps[MapName.ports].keys()) {
-    const v = maps[MapName.ports].lookup(k);
-    if (v) ports.set(k.readUInt32LE(0), portCodec.decode(v));
+/** esfc_ports is an array indexed by ifindex; unused indices have kind 0. */
+export function readPorts(m: TableMap): Map<number, EsfcPort> {
+  const ports = new Map<number, EsfcPort>();
+  const key = Buffer.alloc(4);
+  for (let i = 0; i < m.maxEntries; i++) {
+    key.writeUInt32LE(i);
+    const v = m.lookup(key);
+    // kind is the first u32: skip unused indices without decoding them.
+    if (v && v.readUInt32LE(0) !== 0) ports.set(i, portCodec.decode(v));
   }
+  return ports;
+}
+
+export function readTables(maps: TableMaps): ActualTables {
+  const ports = readPorts(maps[MapName.ports]);
   const sources = new Map<string, ReturnType<typeof srcKeyCodec.decode>>();
   for (const k of maps[MapName.sources].keys()) {
     const key = srcKeyCodec.decode(k);

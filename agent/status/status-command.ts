@@ -9,7 +9,8 @@ import { BpfMap } from '../kernel/bpf-map.js';
 import { attachedProgramId } from '../kernel/attach.js';
 import { countEntries, loadStatNames, readCounters, storeFor } from '../datapath/kernel-datapath.js';
 import { receivedPerSlot } from '../datapath/stat-names.js';
-import { MapName, portCodec, STAT_MAX } from '../datapath/layout.js';
+import { MapName, STAT_MAX } from '../datapath/layout.js';
+import { readPorts } from '../datapath/tables.js';
 import { listLinks } from '../node/links.js';
 import { renderHuman, snapshotToJson, type CounterRow, type NodeSnapshot } from './snapshot.js';
 
@@ -27,12 +28,9 @@ export async function statusCommand(configPath: string, json: boolean): Promise<
     const portByIf = new Map(cfg.ports.map((p) => [p.interface, p.name]));
     if (cfg.underlay) portByIf.set(cfg.underlay.interface, 'underlay');
     const slotNames = new Map<number, string>();
-    const pm = maps.get(MapName.ports)!;
-    for (const k of pm.keys()) {
-      const v = pm.lookup(k);
-      if (!v) continue;
-      const ifname = nameByIfindex.get(k.readUInt32LE(0)) ?? `ifindex${k.readUInt32LE(0)}`;
-      slotNames.set(portCodec.decode(v).slot, portByIf.get(ifname) ?? ifname);
+    for (const [ifindex, port] of readPorts(maps.get(MapName.ports)!)) {
+      const ifname = nameByIfindex.get(ifindex) ?? `ifindex${ifindex}`;
+      slotNames.set(port.slot, portByIf.get(ifname) ?? ifname);
     }
     const stats = loadStatNames();
     const cells = readCounters(maps.get(MapName.counters)!);

@@ -18,6 +18,8 @@
 
 /* Table sizes. The agent reads max_entries from the maps, not from here. */
 #define ESFC_MAX_PORTS      64
+/* esfc_ports is indexed by ifindex (an array lookup is inlined; a hash one is not). */
+#define ESFC_MAX_IFINDEX    65536
 #define ESFC_MAX_PATHS      16384
 #define ESFC_MAX_CLASS_RULES 64
 #define ESFC_MAX_SRC_ENTRIES 16384
@@ -102,7 +104,7 @@ enum esfc_port_kind {
 
 #define ESFC_PORT_F_OAM_FORWARD 0x1   /* forward O-bit packets instead of dropping */
 
-/* port_map: ifindex -> port. */
+/* esfc_ports: ifindex -> port; kind ESFC_PORT_NONE marks an unused index. */
 struct esfc_port {
 	__u32 kind;          /* enum esfc_port_kind */
 	__u32 slot;          /* index of this port's counter block, < ESFC_MAX_PORTS */

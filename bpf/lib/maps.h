@@ -12,8 +12,8 @@
 #include "esfc_shared.h"
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, ESFC_MAX_PORTS);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, ESFC_MAX_IFINDEX);
 	__type(key, __u32);              /* ifindex */
 	__type(value, struct esfc_port);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);

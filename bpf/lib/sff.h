@@ -262,7 +262,7 @@ static __always_inline int esfc_process(struct __ctx_buff *ctx)
 
 	port = bpf_map_lookup_elem(&esfc_ports, &ifindex);
 	cfg = node_config();
-	if (!port || !cfg || !cfg->abi_version)
+	if (!port || port->kind == ESFC_PORT_NONE || !cfg || !cfg->abi_version)
 		return CTX_ACT_OK;
 	slot = port->slot;
 
