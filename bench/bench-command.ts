@@ -38,7 +38,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
     log(`pps: 128 B frames (esfc: IPv4/UDP/VXLAN-GPE/NSH MD1 around a 54 B inner packet), one veth into one node and back, ${frames} frames x ${repeat} runs, median`);
     for (const mode of ['generator', 'kernel', 'bare', 'esfc-xdp', 'esfc-tc'] as PpsMode[]) {
       const runs: PpsResult[] = [];
-      for (let i = 0; i < repeat; i++) runs.push(await measurePps(mode, frames, false));
+      for (let i = 0; i < repeat; i++) runs.push(await measurePps(mode, frames));
       pps.push({ mode, runs, mpps: median(runs.map((r) => r.pps)) / 1e6 });
       log(`  ${mode.padEnd(10)} ${f2(pps.at(-1)!.mpps)} Mpps`);
     }

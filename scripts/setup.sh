@@ -16,7 +16,7 @@ esac
 
 export DEBIAN_FRONTEND=noninteractive
 PKGS=(clang llvm libbpf-dev bpftool make iproute2 ethtool iperf3 tshark tcpdump iputils-ping
-      python3 python3-venv util-linux procps ca-certificates)
+      python3 util-linux procps ca-certificates)
 
 node_major() { node -e 'process.stdout.write(process.versions.node.split(".")[0])' 2>/dev/null || echo 0; }
 if [ "$(node_major)" -lt 20 ]; then
@@ -52,12 +52,6 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   npm ci --no-audit --no-fund --loglevel=error
 else
   step "npm: node_modules up to date"
-fi
-
-if [ ! -x .cache/venv/bin/python ] || ! .cache/venv/bin/python -c 'import scapy' 2>/dev/null; then
-  step "python venv with scapy (test oracle)"
-  python3 -m venv .cache/venv
-  .cache/venv/bin/pip install -q 'scapy==2.8.*' || step "warning: scapy could not be installed; its oracle tests will skip"
 fi
 
 step "building bpf/build/*.o and dist/"

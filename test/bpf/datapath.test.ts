@@ -225,6 +225,24 @@ describe('forwarding core (BPF_PROG_TEST_RUN)', { skip: isRoot ? false : 'needs 
         assert.equal(r.data.subarray(14 + 16, 14 + 20).join('.'), '10.250.0.2');
       });
 
+      test('with a slow-path port, unknown MD types are punted to it unchanged and counted', () => {
+        const cfgMap = dp!.maps[MapName.config];
+        const saved = cfgMap.lookup(Buffer.alloc(4))!;
+        const withPunt = Buffer.from(saved);
+        withPunt.writeUInt32LE(ifindex.get('nsf')!, 8); // punt_ifindex: any existing port will do here
+        cfgMap.update(Buffer.alloc(4), withPunt);
+        try {
+          const before = counter('ul0', 'punt');
+          const f = ulFrame(nsh({ spi: 9, si: 255, mdType: 5, lengthWords: 2 }));
+          const r = run(hook, 'ul0', f);
+          assert.equal(r.verdict, 'redirect');
+          assert.deepEqual(r.data, f, 'the slow path gets the frame as it arrived');
+          assert.equal(counter('ul0', 'punt'), before + 1n);
+        } finally {
+          cfgMap.update(Buffer.alloc(4), saved);
+        }
+      });
+
       test('VXLAN-GPE for another address is left to the stack', () => {
         const f = Buffer.concat([eth(MAC.ul, MAC.nodeB, 0x0800), underlay({ src: '10.250.0.2', dst: '10.250.0.9', sport: 1 }, Buffer.concat([nsh({ spi: 9, si: 255 }), inner()]))]);
         assert.equal(run(hook, 'ul0', f).verdict, 'pass');
