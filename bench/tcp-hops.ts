@@ -5,12 +5,14 @@
  *   kernel   the same NSH-unaware SF namespaces chained by plain kernel routing
  *   esfc-tc  esfc, TC on every port (auto), SFs spread over three nodes
  *   esfc-xdp esfc with XDP on the underlay ports (the underlay behaves as a wire)
+ *   nodes    the esfc topology (same SFs, same nodes, same veths) with no esfc:
+ *            the node namespaces chain the SFs by policy routing (ip rule iif)
  */
-import { planScenario } from '../test/lib/scenario.js';
+import { chain, planScenario, type ScenarioPlan } from '../test/lib/scenario.js';
 import { ScenarioNet } from '../test/lib/scenario-net.js';
 import { nsh, sh, spawnInNs, stopProcess, waitForLine } from '../test/lib/sh.js';
 
-export type TcpMode = 'direct' | 'kernel' | 'esfc-tc' | 'esfc-xdp';
+export type TcpMode = 'direct' | 'kernel' | 'nodes' | 'esfc-tc' | 'esfc-xdp';
 export interface TcpResult { mode: TcpMode; hops: number; gbps: number; retransmits: number }
 
 async function iperf(serverNs: string, clientNs: string, ip: string, seconds: number): Promise<{ gbps: number; retransmits: number }> {
@@ -67,8 +69,61 @@ async function esfcChain(mode: 'esfc-tc' | 'esfc-xdp', hops: number, seconds: nu
   }
 }
 
+/**
+ * Kernel routing in the node namespaces steers the chain: a packet's next hop
+ * depends on the interface it came in on (one table per ingress interface)
+ * and on its direction (destination prefix).
+ */
+async function routeThroughNodes(net: ScenarioNet, plan: ScenarioPlan): Promise<void> {
+  const tables = new Map<string, number>();
+  const ulIp = (node: string) => plan.nodes.find((n) => n.name === node)!.ulIp;
+  const route = async (node: string, iif: string, prefix: string, via: string): Promise<void> => {
+    const key = `${node}/${iif}`;
+    if (!tables.has(key)) {
+      tables.set(key, 100 + tables.size);
+      await sh(['ip', '-n', net.ns(node), 'rule', 'add', 'iif', iif, 'lookup', String(tables.get(key)), 'pref', String(1000 + tables.size)]);
+    }
+    await sh(['ip', '-n', net.ns(node), 'route', 'add', prefix, 'via', via, 'table', String(tables.get(key))]);
+  };
+  for (const n of plan.nodes) {
+    await nsh(net.ns(n.name), ['sysctl', '-qw', 'net.ipv4.ip_forward=1', 'net.ipv4.conf.all.rp_filter=0', 'net.ipv4.conf.default.rp_filter=0', 'net.ipv4.conf.all.send_redirects=0']);
+  }
+  const sfs = chain(plan);
+  for (const dir of ['forward', 'reverse'] as const) {
+    const prefix = dir === 'forward' ? '172.16.2.0/24' : '172.16.1.0/24';
+    const start = dir === 'forward' ? plan.client : plan.server;
+    const end = dir === 'forward' ? plan.server : plan.client;
+    let cur = { node: start.node, iif: dir === 'forward' ? 'edge-c' : 'edge-s' };
+    for (const sf of dir === 'forward' ? sfs : [...sfs].reverse()) {
+      const inArm = dir === 'forward' ? sf.armA : sf.armB;
+      const outArm = dir === 'forward' ? sf.armB : sf.armA;
+      if (sf.node !== cur.node) {
+        await route(cur.node, cur.iif, prefix, ulIp(sf.node));
+        cur = { node: sf.node, iif: 'ul0' };
+      }
+      await route(cur.node, cur.iif, prefix, inArm.sfIp);
+      cur = { node: sf.node, iif: outArm.host };
+    }
+    // The last node delivers through its connected edge subnet (main table).
+    if (end.node !== cur.node) await route(cur.node, cur.iif, prefix, ulIp(end.node));
+  }
+}
+
+async function nodesChain(hops: number, seconds: number): Promise<TcpResult> {
+  const plan = planScenario({ sfCount: hops });
+  const net = await ScenarioNet.build(plan, {}, 'bn');
+  try {
+    await routeThroughNodes(net, plan);
+    const r = await iperf(net.ns('server'), net.ns('client'), plan.server.ip, seconds);
+    return { mode: 'nodes', hops, ...r };
+  } finally {
+    await net.destroy();
+  }
+}
+
 export async function measureTcp(mode: TcpMode, hops: number, seconds: number): Promise<TcpResult> {
   if (mode === 'direct') return kernelChain('direct', 0, seconds);
   if (mode === 'kernel') return kernelChain('kernel', hops, seconds);
+  if (mode === 'nodes') return nodesChain(hops, seconds);
   return esfcChain(mode, hops, seconds);
 }
