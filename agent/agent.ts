@@ -9,7 +9,7 @@ import { createServer, type Server } from 'node:http';
 import { loadConfigFile } from './config/load-config.js';
 import type { NodeConfig } from './config/types.js';
 import { ConfigError } from './config/validate-config.js';
-import { compile, type Attachment, type Environment } from './datapath/compile.js';
+import { compile, type Environment } from './datapath/compile.js';
 import { planMaps } from './datapath/plan.js';
 import { applyOps, readTables } from './datapath/tables.js';
 import { MapName } from './datapath/layout.js';
@@ -162,4 +162,3 @@ export class Agent {
   }
 }
 
-export type { Attachment };

@@ -7,7 +7,7 @@ import type { HookChoice, NodeConfig, PortConfig } from '../config/types.js';
 import { ConfigError, parsePrefix, type ConfigProblem } from '../config/validate-config.js';
 import {
   ABI_VERSION, MAX_IFINDEX, MAX_PORTS, NextHopKind, NH_F_EF, NH_F_PEER, PORT_F_OAM_FORWARD, PortKind,
-  SRC_EF_LAYER, type EsfcClassRule, type EsfcConfig, type EsfcNextHop, type EsfcPort,
+  type EsfcClassRule, type EsfcConfig, type EsfcNextHop, type EsfcPort,
   type EsfcSrcKey,
 } from './layout.js';
 
@@ -236,4 +236,3 @@ export function compile(cfg: NodeConfig, env: Environment): DesiredState {
   return out;
 }
 
-export { SRC_EF_LAYER };

@@ -4,7 +4,6 @@
  * config applied twice plans nothing, and a one-path change plans one path.
  */
 import type { DesiredState } from './compile.js';
-import { pathKeyId, srcKeyId } from './compile.js';
 import {
   classRuleCodec, configCodec, MapName, nextHopCodec, pathKeyCodec, portCodec, srcKeyCodec,
   type EsfcClassRule, type EsfcConfig, type EsfcNextHop, type EsfcPort, type EsfcSrcKey,
@@ -102,4 +101,3 @@ export function planMaps(desired: DesiredState, actual: ActualTables, classifier
   ];
 }
 
-export { pathKeyId, srcKeyId };

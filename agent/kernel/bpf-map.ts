@@ -1,6 +1,6 @@
 /** A BPF map by fd: typed-free byte access, iteration, per-CPU reads. */
 import { BpfError } from './errors.js';
-import { errText, errno, ffi } from './libbpf.js';
+import { errText, ffi } from './libbpf.js';
 
 const PERCPU_TYPES = new Set([5, 6, 10]); // PERCPU_HASH, PERCPU_ARRAY, LRU_PERCPU_HASH
 const ENOENT = 2;
@@ -100,4 +100,3 @@ export class BpfMap {
   }
 }
 
-export { errno };

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { HookChoice, NodeConfig } from '../../agent/config/types.js';
-import { chain, scenarioConfigs, type ScenarioPlan } from './scenario.js';
+import { scenarioConfigs, type ScenarioPlan } from './scenario.js';
 import { nsh, sh, spawnInNs, stopProcess, waitForLine } from './sh.js';
 
 export const CLI = fileURLToPath(new URL('../../agent/cli.js', import.meta.url));
@@ -185,4 +185,3 @@ export class ScenarioNet {
   }
 }
 
-export { chain };
