@@ -37,12 +37,17 @@ export interface Attachment {
   hook: Hook;
 }
 
-export interface DesiredState {
+/** The datapath tables, decoded: what compile() wants and what readTables() finds. */
+export interface Tables {
   ports: Map<number, EsfcPort>;
   inner: Map<string, EsfcNextHop>;
   outer: Map<string, EsfcNextHop>;
   sources: Map<string, EsfcSrcKey>;
+  /** Classifier rules in priority order. */
   classifier: EsfcClassRule[];
+}
+
+export interface DesiredState extends Tables {
   config: EsfcConfig;
   attachments: Attachment[];
   /** Slot -> port name, for counters. */

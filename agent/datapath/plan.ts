@@ -3,20 +3,14 @@
  * what the configuration wants, and nothing else. Pure, so that the same
  * config applied twice plans nothing, and a one-path change plans one path.
  */
-import type { DesiredState } from './compile.js';
+import type { DesiredState, Tables } from './compile.js';
 import {
   classRuleCodec, configCodec, MapName, nextHopCodec, pathKeyCodec, portCodec, srcKeyCodec,
-  type EsfcClassRule, type EsfcConfig, type EsfcNextHop, type EsfcPort, type EsfcSrcKey,
+  type EsfcClassRule, type EsfcConfig,
 } from './layout.js';
 
-/** What the maps hold now, decoded. */
-export interface ActualTables {
-  ports: Map<number, EsfcPort>;
-  inner: Map<string, EsfcNextHop>;
-  outer: Map<string, EsfcNextHop>;
-  sources: Map<string, EsfcSrcKey>;
-  /** All entries of the classifier array, in index order. */
-  classifier: EsfcClassRule[];
+/** What the maps hold now, decoded; config is absent until the node was configured. */
+export interface ActualTables extends Tables {
   config: EsfcConfig | undefined;
 }
 
