@@ -16,7 +16,7 @@ import { AttachmentStore, attachXdp } from '../agent/kernel/attach.js';
 import { testRunLive } from '../agent/kernel/test-run.js';
 import { CONFIG_API_VERSION, type NodeConfig } from '../agent/config/types.js';
 import { eth, ipv4, nsh, udp, underlay } from '../test/lib/frames.js';
-import { withNetns } from '../test/lib/netns-enter.js';
+import { withNetns } from '../agent/node/netns.js';
 import { CLI } from '../test/lib/scenario-net.js';
 import { nsh as inNs, sh, spawnInNs, stopProcess, waitForLine } from '../test/lib/sh.js';
 
@@ -50,8 +50,8 @@ function dutConfig(hook: 'xdp' | 'tc', pinDir: string): NodeConfig {
     underlay: { interface: 'n0', address: '10.250.0.1', hook },
     peers: [{ name: 'gen', address: '10.250.0.2', mac: G_MAC }],
     ports: [],
-    paths: [{ spi: 1, hops: [{ si: 255, to: { node: 'gen' } }] }],
-    classifier: [],
+    paths: [{ spi: 1, layer: 'sf', hops: [{ si: 255, to: { node: 'gen' } }] }],
+    classifier: [], efs: [], encryptedHops: [],
   };
 }
 

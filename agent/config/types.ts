@@ -54,9 +54,13 @@ export interface HopConfig {
   to: HopTarget;
 }
 
+/** Which table a path programs: SF layer (NSH SPI/SI) or EF layer (MD type 3 E-SPI/E-SI). */
+export type PathLayer = 'sf' | 'ef';
+
 export interface PathConfig {
-  /** Service Path Identifier, 1..2^24-1. */
+  /** Service Path Identifier, 1..2^24-1 (the E-SPI for an EF-layer path). */
   spi: number;
+  layer: PathLayer;
   /** Only the positions this node handles. */
   hops: HopConfig[];
 }
@@ -79,6 +83,52 @@ export interface ClassifierRule {
   spi: number;
 }
 
+/** An encryption function on this node: a network namespace whose XFRM state the agent owns. */
+export interface EfConfig {
+  /** The function name its port(s) carry (`ports[].function`). */
+  name: string;
+  /** Network namespace of the EF: a name under /run/netns. */
+  netns: string;
+  /** Its interface in that namespace, facing the SFF (the peer of its ef port). */
+  interface: string;
+  /** Its tunnel endpoint, an IPv4 address on that interface: source of its ESP packets. */
+  address: string;
+}
+
+/** One generation of an encrypted hop's key. */
+export interface HopKeyConfig {
+  /** ESP SPI of this generation (256..2^32-1), unique within the EF. */
+  spi: number;
+  /** Key epoch carried in MD type 3 (0..65535), so a capture tells generations apart. */
+  epoch: number;
+  /** AES-GCM key followed by its 4-byte salt, hex: 40 digits (AES-128) or 72 (AES-256). */
+  key: string;
+  /** ISO 8601 time after which the key must not be used: the SA's hard lifetime ends here. */
+  notAfter?: string;
+}
+
+/** This node's end of one encrypted hop (an EF pair on one flow path). */
+export interface EncryptedHopConfig {
+  /** The local EF (efs[].name) doing this end. */
+  ef: string;
+  role: 'encrypt' | 'decrypt';
+  /** SF-layer path and the SI packets carry into the encrypting EF (and, in clear, inside MD type 3). */
+  spi: number;
+  si: number;
+  /** EF-layer path between the pair; the encrypting EF sends E-SI 255. */
+  espi: number;
+  /** Tunnel address of the other EF of the pair. */
+  peer: string;
+  /**
+   * Key generations. An encrypting end sends with the last one only; a
+   * decrypting end accepts every one listed. Rekey make-before-break: add the
+   * new key at the decrypting end, then at the encrypting end, then drop the old.
+   */
+  keys: HopKeyConfig[];
+  /** Anti-replay window in packets (ESN on); 0 turns anti-replay off. */
+  replayWindow: number;
+}
+
 export interface NodeConfig {
   apiVersion: typeof CONFIG_API_VERSION;
   node: {
@@ -95,4 +145,6 @@ export interface NodeConfig {
   ports: PortConfig[];
   paths: PathConfig[];
   classifier: ClassifierRule[];
+  efs: EfConfig[];
+  encryptedHops: EncryptedHopConfig[];
 }

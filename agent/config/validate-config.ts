@@ -8,6 +8,7 @@ import {
   type NodeConfig, type PathConfig, type PeerConfig, type PortConfig, type PortKind, type PortRange,
   type UnderlayConfig,
 } from './types.js';
+import { checkEncryption, encryptionSections } from './validate-encryption.js';
 
 export interface ConfigProblem {
   path: string;
@@ -23,14 +24,14 @@ export class ConfigError extends Error {
   }
 }
 
-type Json = unknown;
+export type Json = unknown;
 const PORT_KINDS: readonly PortKind[] = ['edge', 'sf', 'sf-proxy', 'ef', 'punt'];
 const HOOKS: readonly HookChoice[] = ['auto', 'xdp', 'tc'];
-const IFNAME = /^[A-Za-z0-9_.:@-]{1,15}$/;
-const NAME = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
+export const IFNAME = /^[A-Za-z0-9_.:@-]{1,15}$/;
+export const NAME = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
 const MAC = /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/i;
 
-class Checker {
+export class Checker {
   readonly problems: ConfigProblem[] = [];
   fail(path: string, problem: string, fix: string): void {
     this.problems.push({ path, problem, fix });
@@ -73,7 +74,7 @@ class Checker {
   }
 }
 
-function describe(v: Json): string {
+export function describe(v: Json): string {
   if (v === undefined) return 'nothing';
   const s = JSON.stringify(v);
   return s.length > 40 ? `${s.slice(0, 37)}...` : s;
@@ -96,7 +97,7 @@ export function validateConfig(input: Json, source = 'config'): NodeConfig {
   const c = new Checker();
   const root = c.obj(input, '(root)');
   if (!root) throw new ConfigError(c.problems, source);
-  c.unknownKeys(root, '', ['apiVersion', 'node', 'underlay', 'peers', 'ports', 'paths', 'classifier']);
+  c.unknownKeys(root, '', ['apiVersion', 'node', 'underlay', 'peers', 'ports', 'paths', 'classifier', 'efs', 'encryptedHops']);
   if (root.apiVersion !== CONFIG_API_VERSION) {
     c.fail('apiVersion', `expected "${CONFIG_API_VERSION}", got ${describe(root.apiVersion)}`, `set "apiVersion": "${CONFIG_API_VERSION}"`);
   }
@@ -158,9 +159,10 @@ export function validateConfig(input: Json, source = 'config'): NodeConfig {
   const paths: PathConfig[] = c.arr(root.paths, 'paths').map((p, i) => {
     const path = `paths[${i}]`;
     const o = c.obj(p, path) ?? {};
-    c.unknownKeys(o, path, ['spi', 'hops']);
+    c.unknownKeys(o, path, ['spi', 'layer', 'hops']);
     return {
       spi: c.int(o.spi, `${path}.spi`, 1, 0xffffff) ?? 0,
+      layer: c.oneOf(o.layer, `${path}.layer`, ['sf', 'ef'] as const, 'sf') ?? 'sf',
       hops: c.arr(o.hops, `${path}.hops`).map((h, j) => hop(c, h, `${path}.hops[${j}]`)),
     };
   });
@@ -171,9 +173,11 @@ export function validateConfig(input: Json, source = 'config'): NodeConfig {
     apiVersion: CONFIG_API_VERSION,
     node: { name, pinDir, nshTtl, md3Type },
     peers, ports, paths, classifier,
+    ...encryptionSections(c, root),
   };
   if (underlay) cfg.underlay = underlay;
   crossCheck(c, cfg);
+  checkEncryption(c, cfg);
   if (c.problems.length) throw new ConfigError(c.problems, source);
   return cfg;
 }
@@ -256,8 +260,9 @@ function crossCheck(c: Checker, cfg: NodeConfig): void {
   });
   const seen = new Set<string>();
   cfg.paths.forEach((path, i) => {
-    if (seen.has(String(path.spi))) c.fail(`paths[${i}].spi`, `SPI ${path.spi} listed twice`, 'merge the hops into one path entry');
-    seen.add(String(path.spi));
+    const id = `${path.layer}/${path.spi}`;
+    if (seen.has(id)) c.fail(`paths[${i}].spi`, `${path.layer === 'ef' ? 'E-SPI' : 'SPI'} ${path.spi} listed twice`, 'merge the hops into one path entry');
+    seen.add(id);
     const sis = new Set<number>();
     path.hops.forEach((h, j) => {
       const at = `paths[${i}].hops[${j}]`;
@@ -268,10 +273,14 @@ function crossCheck(c: Checker, cfg: NodeConfig): void {
         if (!p) c.fail(`${at}.to.port`, `no port named ${h.to.port}`, `declare it under ports or use one of ${[...portByName.keys()].join(', ') || '(none)'}`);
         else if (p.kind !== 'sf' && p.kind !== 'sf-proxy' && p.kind !== 'ef') {
           c.fail(`${at}.to.port`, `port ${p.name} is a ${p.kind} port`, 'hops go to sf, sf-proxy or ef ports; use {"deliver": port} to end the chain');
+        } else if (path.layer === 'ef' && p.kind !== 'ef') {
+          c.fail(`${at}.to.port`, `EF-layer path ${path.spi} leads to ${p.kind} port ${p.name}`, 'EF-layer (MD type 3) hops go to ef ports or other nodes');
         }
       } else if ('node' in h.to) {
         if (!cfg.underlay) c.fail(`${at}.to.node`, 'a remote hop needs an underlay', 'add the underlay section');
         if (!peerNames.has(h.to.node)) c.fail(`${at}.to.node`, `no peer named ${h.to.node}`, 'declare it under peers');
+      } else if (path.layer === 'ef') {
+        c.fail(`${at}.to`, 'an EF-layer path cannot end the chain: its packets are ciphertext', 'send it to the decrypting EF\'s port or node');
       } else {
         const p = portByName.get(h.to.deliver);
         if (!p || p.kind !== 'edge') c.fail(`${at}.to.deliver`, `${h.to.deliver} is not an edge port`, 'deliver through a port of kind edge');
@@ -284,7 +293,7 @@ function crossCheck(c: Checker, cfg: NodeConfig): void {
       const p = portByName.get(r.port);
       if (!p || p.kind !== 'edge') c.fail(`classifier[${i}].port`, `${r.port} is not an edge port`, 'classify on a port of kind edge');
     }
-    if (!cfg.paths.some((p) => p.spi === r.spi && p.hops.some((h) => h.si === 255))) {
+    if (!cfg.paths.some((p) => p.layer === 'sf' && p.spi === r.spi && p.hops.some((h) => h.si === 255))) {
       c.fail(`classifier[${i}].spi`, `SPI ${r.spi} has no hop for SI 255 on this node`, `add {"si": 255, "to": ...} to the path with spi ${r.spi}`);
     }
   });

@@ -6,7 +6,7 @@
 import type { HookChoice, NodeConfig, PortConfig } from '../config/types.js';
 import { ConfigError, parsePrefix, type ConfigProblem } from '../config/validate-config.js';
 import {
-  ABI_VERSION, MAX_IFINDEX, MAX_PORTS, NextHopKind, NH_F_EF, NH_F_PEER, PORT_F_OAM_FORWARD, PortKind,
+  ABI_VERSION, MAX_IFINDEX, MAX_PORTS, NextHopKind, NH_F_EF, NH_F_PEER, PORT_F_OAM_FORWARD, PortKind, SRC_EF_LAYER,
   type EsfcClassRule, type EsfcConfig, type EsfcNextHop, type EsfcPort,
   type EsfcSrcKey,
 } from './layout.js';
@@ -176,8 +176,9 @@ export function compile(cfg: NodeConfig, env: Environment): DesiredState {
           flags: (l.kind === 'veth' ? NH_F_PEER : 0) | (p.kind === 'ef' ? NH_F_EF : 0),
           smac: l.mac, dmac: p.peerMac ?? '00:00:00:00:00:00', sf_id: p.function ? sfIdOf(p.function) : 0,
         };
-        // Every port of the function behind this hop may hand the packet back with SI-1.
-        for (const q of cfg.ports) {
+        // Every port of the SF behind this hop may hand the packet back with SI-1;
+        // what an EF may emit follows from its encrypted hops (below).
+        for (const q of path.layer === 'sf' && p.kind !== 'ef' ? cfg.ports : []) {
           const ql = portIfindex.get(q.name);
           if (q.function !== p.function || !ql || h.si === 0) continue;
           const key: EsfcSrcKey = { ifindex: ql.ifindex, spi: path.spi, si: h.si - 1 };
@@ -205,7 +206,20 @@ export function compile(cfg: NodeConfig, env: Environment): DesiredState {
           saddr_be: '0.0.0.0', daddr_be: '0.0.0.0', smac: l.mac, dmac: p.peerMac!, sf_id: 0,
         };
       }
-      out.inner.set(pathKeyId(path.spi, h.si), nh);
+      (path.layer === 'ef' ? out.outer : out.inner).set(pathKeyId(path.spi, h.si), nh);
+    }
+  }
+
+  // Invariant 3 for EFs: an encrypting EF emits only its EF-layer path (MD type 3,
+  // E-SI 255), a decrypting one only the SF-layer position after the pair.
+  for (const h of cfg.encryptedHops) {
+    for (const q of cfg.ports) {
+      const ql = portIfindex.get(q.name);
+      if (q.kind !== 'ef' || q.function !== h.ef || !ql) continue;
+      const key: EsfcSrcKey = h.role === 'encrypt'
+        ? { ifindex: ql.ifindex, spi: (h.espi | SRC_EF_LAYER) >>> 0, si: 255 }
+        : { ifindex: ql.ifindex, spi: h.spi, si: h.si - 1 };
+      out.sources.set(srcKeyId(key), key);
     }
   }
 

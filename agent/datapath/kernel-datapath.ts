@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { BpfMap } from '../kernel/bpf-map.js';
 import { Btf } from '../kernel/btf.js';
 import { loadObject, type LoadedObject } from '../kernel/loader.js';
-import { AttachmentStore, attachTcIngress, attachXdp, attachedProgramId, detach, type AttachResult } from '../kernel/attach.js';
+import { AttachmentStore, attachTcIngress, attachXdp, attachedProgramId, detach, type AttachmentRecord, type AttachResult } from '../kernel/attach.js';
 import type { Attachment, Hook } from './compile.js';
 import { counterCodec, MapName, MAX_PORTS, STAT_MAX } from './layout.js';
 import { statNamesFromEnum, type StatName } from './stat-names.js';
@@ -123,8 +123,13 @@ export class KernelDatapath {
     return { ...r, programId: attachedProgramId(this.store, rec) };
   }
 
+  /** The node's own hooks (EF glue lives in its own store). */
+  private records(): (AttachmentRecord & { hook: Hook })[] {
+    return this.store.list().filter((r): r is AttachmentRecord & { hook: Hook } => r.hook !== 'tc-egress');
+  }
+
   attachments(): { ifname: string; hook: Hook }[] {
-    return this.store.list();
+    return this.records();
   }
 
   detach(ifname: string, hook: Hook): void {
@@ -133,7 +138,7 @@ export class KernelDatapath {
   }
 
   hookStatus(): HookStatus[] {
-    return this.store.list().map((r) => ({
+    return this.records().map((r) => ({
       port: r.ifname,
       ifname: r.ifname, ifindex: r.ifindex, hook: r.hook, mechanism: r.mechanism,
       programId: attachedProgramId(this.store, r),

@@ -11,14 +11,15 @@ export interface StatName {
   event: boolean;
 }
 
-export function statNamesFromEnum(values: ReadonlyMap<string, number>): Map<number, StatName> {
-  const first = values.get('ESFC_STAT_DROP_FIRST');
-  const events = values.get('ESFC_STAT_EVENT_FIRST');
-  if (first === undefined || events === undefined) throw new Error('enum esfc_stat lacks ESFC_STAT_DROP_FIRST/EVENT_FIRST: BTF from another build?');
+/** `prefix` is the enum's member prefix: ESFC_STAT_ (forwarding) or ESFC_EF_STAT_ (EF glue, which has no events). */
+export function statNamesFromEnum(values: ReadonlyMap<string, number>, prefix = 'ESFC_STAT_'): Map<number, StatName> {
+  const first = values.get(`${prefix}DROP_FIRST`);
+  const events = values.get(`${prefix}EVENT_FIRST`) ?? first;
+  if (first === undefined || events === undefined) throw new Error(`enum ${prefix} lacks ${prefix}DROP_FIRST: BTF from another build?`);
   const out = new Map<number, StatName>();
   for (const [k, v] of values) {
-    if (k === 'ESFC_STAT_DROP_FIRST' || k === 'ESFC_STAT_EVENT_FIRST' || k === 'ESFC_STAT_MAX') continue;
-    out.set(v, { value: v, name: k.replace(/^ESFC_STAT_/, '').toLowerCase(), drop: v >= first, event: v >= events && v < first });
+    if (k === `${prefix}DROP_FIRST` || k === `${prefix}EVENT_FIRST` || k === `${prefix}MAX`) continue;
+    out.set(v, { value: v, name: k.slice(prefix.length).toLowerCase(), drop: v >= first, event: v >= events && v < first });
   }
   return out;
 }

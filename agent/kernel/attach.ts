@@ -13,7 +13,8 @@ import { BpfError } from './errors.js';
 import { AttachType, errText, ffi } from './libbpf.js';
 
 export type Mechanism = 'xdp-link' | 'tcx' | 'cls_bpf';
-export type Hook = 'xdp' | 'tc';
+/** 'tc' is TC ingress; only the EF glue uses egress. */
+export type Hook = 'xdp' | 'tc' | 'tc-egress';
 
 export interface AttachResult {
   mechanism: Mechanism;
@@ -33,11 +34,11 @@ const EEXIST = 17;
 const TC_HANDLE = 0xe5fc;
 const TC_PRIORITY = 1;
 
-function tcHook(ifindex: number): Buffer {
+function tcHook(ifindex: number, egress = false): Buffer {
   const b = Buffer.alloc(24);
   b.writeBigUInt64LE(24n, 0);
   b.writeInt32LE(ifindex, 8);
-  b.writeUInt32LE(1 /* BPF_TC_INGRESS */, 12);
+  b.writeUInt32LE(egress ? 2 /* BPF_TC_EGRESS */ : 1 /* BPF_TC_INGRESS */, 12);
   return b;
 }
 
@@ -77,7 +78,7 @@ export class AttachmentStore {
     // A pinned link with no record (state dir lost: /run is tmpfs) is still ours.
     if (existsSync(this.linkDir)) {
       for (const f of readdirSync(this.linkDir)) {
-        const m = /^(.+)_(xdp|tc)$/.exec(f);
+        const m = /^(.+)_(xdp|tc|tc-egress)$/.exec(f);
         const ifname = m ? decodeURIComponent(m[1]!) : '';
         if (m && !recs.some((r) => r.ifname === ifname && r.hook === m[2])) {
           recs.push({ ifname, ifindex: 0, hook: m[2] as Hook, mechanism: m[2] === 'xdp' ? 'xdp-link' : 'tcx' });
@@ -118,23 +119,29 @@ export function attachXdp(store: AttachmentStore, progFd: number, ifname: string
 }
 
 export function attachTcIngress(store: AttachmentStore, progFd: number, ifname: string, ifindex: number): AttachResult {
+  return attachTc(store, progFd, ifname, ifindex, 'tc');
+}
+
+export function attachTc(store: AttachmentStore, progFd: number, ifname: string, ifindex: number, hook: 'tc' | 'tc-egress'): AttachResult {
+  const egress = hook === 'tc-egress';
+  const dir = egress ? 'egress' : 'ingress';
   mkdirSync(store.linkDir, { recursive: true });
-  const prior = store.list().find((x) => x.ifname === ifname && x.hook === 'tc');
+  const prior = store.list().find((x) => x.ifname === ifname && x.hook === hook);
   if (!prior || prior.mechanism === 'tcx') {
-    const r = linkAttach(progFd, ifindex, AttachType.tcxIngress, store.linkPath(ifname, 'tc'));
+    const r = linkAttach(progFd, ifindex, egress ? AttachType.tcxEgress : AttachType.tcxIngress, store.linkPath(ifname, hook));
     if (typeof r !== 'number') {
-      store.write({ ifname, ifindex, hook: 'tc', mechanism: r.mechanism });
+      store.write({ ifname, ifindex, hook, mechanism: r.mechanism });
       return r;
     }
-    // Kernels before 6.6 do not know BPF_TCX_INGRESS.
-    if (-r !== EINVAL && -r !== EOPNOTSUPP) throw new BpfError('ESFC_BPF_ATTACH', `attach tcx ingress to ${ifname}`, -r, errText(r));
+    // Kernels before 6.6 do not know BPF_TCX_INGRESS/EGRESS.
+    if (-r !== EINVAL && -r !== EOPNOTSUPP) throw new BpfError('ESFC_BPF_ATTACH', `attach tcx ${dir} to ${ifname}`, -r, errText(r));
   }
-  const hook = tcHook(ifindex);
-  let rc = ffi.tcHookCreate(hook);
+  const tcHookBuf = tcHook(ifindex, egress);
+  let rc = ffi.tcHookCreate(tcHookBuf);
   if (rc < 0 && -rc !== EEXIST) throw new BpfError('ESFC_BPF_ATTACH', `create clsact on ${ifname}`, -rc, errText(rc));
-  rc = ffi.tcAttach(hook, tcOpts(progFd, 1 /* BPF_TC_F_REPLACE */));
-  if (rc < 0) throw new BpfError('ESFC_BPF_ATTACH', `attach cls_bpf ingress to ${ifname}`, -rc, errText(rc));
-  store.write({ ifname, ifindex, hook: 'tc', mechanism: 'cls_bpf' });
+  rc = ffi.tcAttach(tcHookBuf, tcOpts(progFd, 1 /* BPF_TC_F_REPLACE */));
+  if (rc < 0) throw new BpfError('ESFC_BPF_ATTACH', `attach cls_bpf ${dir} to ${ifname}`, -rc, errText(rc));
+  store.write({ ifname, ifindex, hook, mechanism: 'cls_bpf' });
   return { mechanism: 'cls_bpf', replaced: prior !== undefined };
 }
 
@@ -150,7 +157,7 @@ export function detach(store: AttachmentStore, rec: AttachmentRecord): void {
     rmSync(pin, { force: true });
   }
   if (rec.mechanism === 'cls_bpf' && rec.ifindex) {
-    const rc = ffi.tcDetach(tcHook(rec.ifindex), tcOpts(0, 0));
+    const rc = ffi.tcDetach(tcHook(rec.ifindex, rec.hook === 'tc-egress'), tcOpts(0, 0));
     // ENOENT: the interface or filter is already gone.
     if (rc < 0 && rc !== -2 && rc !== -19) throw new BpfError('ESFC_BPF_ATTACH', `detach cls_bpf from ${rec.ifname}`, -rc, errText(rc));
   }

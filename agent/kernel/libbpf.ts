@@ -76,4 +76,4 @@ export function isNull(p: Ptr): boolean {
 }
 
 /** enum bpf_attach_type values used here (uapi; stable). */
-export const AttachType = { xdp: 37, tcxIngress: 46 } as const;
+export const AttachType = { xdp: 37, tcxIngress: 46, tcxEgress: 47 } as const;

@@ -7,7 +7,7 @@ export interface HookStatus {
   port: string;
   ifname: string;
   ifindex: number;
-  hook: 'xdp' | 'tc';
+  hook: 'xdp' | 'tc' | 'tc-egress';
   mechanism: string;     // xdp-link, tcx, cls_bpf
   programId: number;
 }

@@ -207,4 +207,66 @@ struct esfc_counter {
 	__u64 bytes;
 };
 
+
+/*
+ * Encryption function (EF) glue: a TC program pair on the EF's interface in
+ * the EF's own network namespace, around the kernel's XFRM (ESP tunnel mode).
+ * Maps are per EF (pinned under <pinDir>/ef/<name>), programmed by the agent.
+ */
+#define ESFC_EF_MAX_PAIRS 1024
+#define ESFC_EF_MAX_SAS   4096
+/* skb marks that select an EF pair's SAs: base | E-SPI. */
+#define ESFC_EF_MARK_BASE 0xE5000000
+#define ESFC_EF_MARK_MASK 0xFF000000
+
+enum esfc_ef_stat {
+	ESFC_EF_STAT_PASS = 0,           /* not esfc's (ESP on its way to XFRM, our own restored NSH) */
+	ESFC_EF_STAT_TO_ENCRYPT,         /* NSH removed, plaintext handed to XFRM with the pair's mark */
+	ESFC_EF_STAT_ENCRYPTED,          /* ESP from XFRM, MD type 3 (E=1) pushed towards the SFF */
+	ESFC_EF_STAT_TO_DECRYPT,         /* MD type 3 removed, ESP handed to XFRM with the pair's mark */
+	ESFC_EF_STAT_DECRYPTED,          /* plaintext from XFRM, NSH restored towards the SFF */
+	ESFC_EF_STAT_DROP_FIRST = 8,
+	ESFC_EF_STAT_DROP_MALFORMED = ESFC_EF_STAT_DROP_FIRST, /* headers cut short or invalid */
+	ESFC_EF_STAT_DROP_NO_PAIR,       /* (SPI, SI) or (E-SPI, E-SI) this EF has no pair for */
+	ESFC_EF_STAT_DROP_NOT_ENCRYPTED, /* MD type 3 with E=0, or plaintext without NSH */
+	ESFC_EF_STAT_DROP_CLEAR,         /* non-ESP leaving towards the SFF: fail closed (invariant 5) */
+	ESFC_EF_STAT_DROP_UNKNOWN_SA,    /* ESP or decrypted packet of an SA esfc did not install */
+	ESFC_EF_STAT_DROP_ADJUST,        /* the kernel refused a header push/pop */
+	ESFC_EF_STAT_MAX = 16,
+};
+
+struct esfc_ef_config {
+	__u32 abi_version;   /* ESFC_ABI_VERSION; 0: not configured, everything is dropped */
+	__u32 md3_type;
+	__u32 ifindex;       /* the EF's interface towards its SFF, in the EF's namespace */
+	__u32 nsh_ttl;       /* TTL of the MD type 3 header the EF writes */
+};
+
+/* esfc_ef_encrypt: SF-layer (SPI, SI) arriving at an encrypting EF (key: struct esfc_path_key). */
+struct esfc_ef_encrypt {
+	__u32 mark;          /* selects the pair's outbound policy and SAs */
+	__u32 espi;
+};
+
+/* esfc_ef_decrypt: EF-layer (E-SPI, E-SI) arriving at a decrypting EF (key: struct esfc_path_key). */
+struct esfc_ef_decrypt {
+	__u32 mark;          /* selects the pair's inbound SAs */
+	__u32 pad;
+};
+
+#define ESFC_EF_DIR_OUT 1    /* this EF encrypts with the SA */
+#define ESFC_EF_DIR_IN  2    /* this EF decrypts with the SA */
+
+/* esfc_ef_sas: ESP SPI (host order) -> what goes around packets of that SA. */
+struct esfc_ef_sa {
+	__u32 dir;           /* ESFC_EF_DIR_* */
+	__u32 spi;           /* SF-layer SPI */
+	__u32 si;            /* OUT: SI carried in MD type 3; IN: SI of the restored NSH */
+	__u32 espi;          /* OUT: E-SPI written; IN: E-SPI the SA belongs to */
+	__u32 esi;           /* OUT: E-SI written */
+	__u32 epoch;         /* OUT: key epoch written into MD type 3 */
+	__u32 reqid;         /* IN: reqid of the SA that must have decrypted the packet */
+	__u32 pad;
+};
+
 #endif /* ESFC_SHARED_H */

@@ -8,16 +8,18 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Btf } from '../../agent/kernel/btf.js';
 import { allCodecs, STAT_DROP_FIRST, STAT_EVENT_FIRST, STAT_MAX, PortKind, NextHopKind } from '../../agent/datapath/layout.js';
-import { fieldSize } from '../../agent/datapath/struct-codec.js';
+import { fieldSize, type StructCodec } from '../../agent/datapath/struct-codec.js';
+import { efCodecs, EfDir, EF_MARK_BASE, EF_STAT_MAX } from '../../agent/ef/ef-layout.js';
 import { statNamesFromEnum } from '../../agent/datapath/stat-names.js';
 import { SkbCtx, XdpCtx } from '../../agent/kernel/test-run.js';
 
 const obj = (name: string): Btf => new Btf(readFileSync(fileURLToPath(new URL(`../../../bpf/build/${name}`, import.meta.url))));
 
-for (const file of ['esfc_tc.o', 'esfc_xdp.o']) {
+const objects: [string, readonly StructCodec<object>[]][] = [['esfc_tc.o', allCodecs], ['esfc_xdp.o', allCodecs], ['esfc_ef.o', efCodecs]];
+for (const [file, codecs] of objects) {
   test(`codecs match the BTF of ${file}`, () => {
     const btf = obj(file);
-    for (const codec of allCodecs) {
+    for (const codec of codecs) {
       const s = btf.struct(codec.cName);
       assert.ok(s, `struct ${codec.cName} missing from ${file}`);
       assert.equal(codec.size, s.size, `${codec.cName} size`);
@@ -55,6 +57,22 @@ test('enums shared with C: port kinds, next-hop kinds, counter layout', () => {
   assert.equal(names.get(stats.get('ESFC_STAT_DROP_NO_PATH')!)!.drop, true);
   assert.equal(names.get(stats.get('ESFC_STAT_FWD_REMOTE')!)!.drop, false);
   assert.ok([...stats.values()].every((v) => v <= STAT_MAX));
+});
+
+test('EF glue constants shared with C: SA directions, marks, counter layout', () => {
+  const btf = obj('esfc_ef.o');
+  const stats = btf.enumValues('esfc_ef_stat')!;
+  assert.equal(stats.get('ESFC_EF_STAT_MAX'), EF_STAT_MAX);
+  const names = statNamesFromEnum(stats, 'ESFC_EF_STAT_');
+  assert.equal(names.get(stats.get('ESFC_EF_STAT_DROP_CLEAR')!)!.name, 'drop_clear');
+  assert.equal(names.get(stats.get('ESFC_EF_STAT_DROP_CLEAR')!)!.drop, true);
+  assert.equal(names.get(stats.get('ESFC_EF_STAT_ENCRYPTED')!)!.drop, false);
+  // #defines are not in BTF: the header is read as text for them.
+  const header = readFileSync(fileURLToPath(new URL('../../../bpf/include/esfc_shared.h', import.meta.url)), 'utf8');
+  const define = (n: string): number => Number(new RegExp(`#define ${n}\\s+(\\S+)`).exec(header)![1]);
+  assert.equal(define('ESFC_EF_DIR_OUT'), EfDir.out);
+  assert.equal(define('ESFC_EF_DIR_IN'), EfDir.in);
+  assert.equal(define('ESFC_EF_MARK_BASE'), EF_MARK_BASE);
 });
 
 test('the __sk_buff and xdp_md offsets used for BPF_PROG_TEST_RUN match this kernel', { skip: readableVmlinux() ? false : 'no /sys/kernel/btf/vmlinux' }, () => {

@@ -100,8 +100,8 @@ export function scenarioConfigs(plan: ScenarioPlan, opts: ConfigOptions): Map<st
       ports.push({ name: sf.armA.host, interface: sf.armA.host, kind: 'sf-proxy', hook: 'auto', peerMac: sf.armA.sfMac, function: sf.name, forwardOam: false });
       ports.push({ name: sf.armB.host, interface: sf.armB.host, kind: 'sf-proxy', hook: 'auto', peerMac: sf.armB.sfMac, function: sf.name, forwardOam: false });
     }
-    const forward: PathConfig = { spi: plan.forwardSpi, hops: [] };
-    const reverse: PathConfig = { spi: plan.reverseSpi, hops: [] };
+    const forward: PathConfig = { spi: plan.forwardSpi, layer: 'sf', hops: [] };
+    const reverse: PathConfig = { spi: plan.reverseSpi, layer: 'sf', hops: [] };
     const n = sfs.length;
     // Forward: SI 255 - k reaches SF k+1; SI 255 - n is the end of the chain.
     for (let k = 0; k <= n; k++) {
@@ -128,7 +128,7 @@ export function scenarioConfigs(plan: ScenarioPlan, opts: ConfigOptions): Map<st
       peers: plan.nodes.filter((p) => p.name !== node.name).map((p) => ({ name: p.name, address: p.ulIp, mac: p.ulMac })),
       ports,
       paths: [forward, reverse].filter((p) => p.hops.length > 0),
-      classifier: [],
+      classifier: [], efs: [], encryptedHops: [],
     };
     if (node.name === plan.client.node) cfg.classifier.push({ port: 'client', destination: '172.16.2.0/24', spi: plan.forwardSpi });
     if (node.name === plan.server.node) cfg.classifier.push({ port: 'server', destination: '172.16.1.0/24', spi: plan.reverseSpi });

@@ -1,0 +1,241 @@
+/**
+ * The effect side of EFs: each EF's namespace plumbing, its TC glue (loaded
+ * with maps pinned under <pinDir>/ef/<name>, attached inside the namespace),
+ * the glue's maps and the XFRM SAs and policies, reconciled to compile-ef's
+ * desired state. XFRM goes through the agent's own netlink codec.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { BpfMap } from '../kernel/bpf-map.js';
+import { Btf } from '../kernel/btf.js';
+import { loadObject, type LoadedObject } from '../kernel/loader.js';
+import { AttachmentStore, attachTc, attachedProgramId, detach } from '../kernel/attach.js';
+import { BPF_DIR, stateDirFor } from '../datapath/kernel-datapath.js';
+import { statNamesFromEnum, type StatName } from '../datapath/stat-names.js';
+import { counterCodec, pathKeyCodec } from '../datapath/layout.js';
+import { netnsPath, withNetns } from '../node/netns.js';
+import { XfrmClient } from '../xfrm/xfrm-client.js';
+import type { Sa } from '../xfrm/xfrm-types.js';
+import type { EfDesired } from './compile-ef.js';
+import { planXfrm, type XfrmOp } from './plan-xfrm.js';
+import {
+  efConfigCodec, efDecryptCodec, efEncryptCodec, EfDir, EfMapName, efSaCodec, EF_STAT_MAX, isEsfcReqid,
+} from './ef-layout.js';
+
+export const EF_OBJECT = (): string => join(BPF_DIR, 'esfc_ef.o');
+const PROGRAMS = ['esfc_ef_ingress', 'esfc_ef_egress'] as const;
+const MAPS = Object.values(EfMapName);
+/** Next hop the EF routes everything to; its MAC is the SFF port's. Link-local, never on a wire. */
+export const EF_GATEWAY = '169.254.0.1';
+
+export interface EfCounter { stat: string; drop: boolean; packets: bigint; bytes: bigint }
+export interface EfSaStatus {
+  spi: number; dir: 'in' | 'out'; espi: number; reqid: number; src: string; dst: string;
+  bytes: bigint; packets: bigint; replayErrors: number; integrityFailed: number; addTime: number;
+}
+export interface EfStatus { name: string; netns: string; ifname: string; hooks: { hook: string; mechanism: string; programId: number }[]; counters: EfCounter[]; sas: EfSaStatus[] }
+
+export class EfError extends Error {
+  readonly code = 'ESFC_EF';
+  constructor(readonly ef: string, readonly step: string, readonly detail: string, readonly hint?: string) {
+    super(`EF ${ef}: ${step}: ${detail}${hint ? ` (${hint})` : ''}`);
+  }
+}
+
+const pinRootFor = (pinDir: string, ef: string): string => join(pinDir, 'ef', ef);
+const storeForEf = (pinDir: string, ef: string): AttachmentStore =>
+  new AttachmentStore(join(pinRootFor(pinDir, ef), 'links'), join(stateDirFor(pinDir), 'ef', ef));
+
+function ipn(netns: string, args: string[]): string {
+  return execFileSync('ip', ['-n', netns, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+/** The interface, in the EF's namespace; undefined if either does not exist. */
+export function efLink(netns: string, ifname: string): { ifindex: number; mac: string; mtu: number } | undefined {
+  if (!existsSync(netnsPath(netns))) return undefined;
+  try {
+    const [l] = JSON.parse(ipn(netns, ['-j', 'link', 'show', 'dev', ifname])) as { ifindex: number; address: string; mtu: number }[];
+    return l ? { ifindex: l.ifindex, mac: l.address, mtu: l.mtu } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * What an EF needs around XFRM: forwarding (plaintext in, ESP out), no
+ * reverse-path filter (ESP arrives from addresses only the tunnel knows), its
+ * tunnel address, and one route to the SFF for everything.
+ */
+function plumb(ef: EfDesired, sffMac: string): void {
+  withNetns(ef.netns, () => {
+    const set = (k: string, v: string): void => writeFileSync(`/proc/sys/net/${k}`, v);
+    set('ipv4/ip_forward', '1');
+    set('ipv4/conf/all/rp_filter', '0');
+    set(`ipv4/conf/${ef.ifname}/rp_filter`, '0');
+    // The glue lets only ESP out: IPv6 autoconfiguration would just be counted drops.
+    if (existsSync(`/proc/sys/net/ipv6/conf/${ef.ifname}`)) set(`ipv6/conf/${ef.ifname}/disable_ipv6`, '1');
+  });
+  const addrs = JSON.parse(ipn(ef.netns, ['-j', '-4', 'addr', 'show', 'dev', ef.ifname])) as { addr_info?: { local: string }[] }[];
+  if (!addrs.some((a) => a.addr_info?.some((x) => x.local === ef.address))) ipn(ef.netns, ['addr', 'add', `${ef.address}/32`, 'dev', ef.ifname]);
+  ipn(ef.netns, ['link', 'set', ef.ifname, 'up']);
+  ipn(ef.netns, ['neigh', 'replace', EF_GATEWAY, 'lladdr', sffMac, 'dev', ef.ifname, 'nud', 'permanent']);
+  ipn(ef.netns, ['route', 'replace', 'default', 'via', EF_GATEWAY, 'dev', ef.ifname, 'onlink']);
+}
+
+function syncMap(m: BpfMap, want: Map<string, { key: Buffer; value: Buffer }>, idOf: (k: Buffer) => string, phase: 'put' | 'delete'): void {
+  if (phase === 'put') {
+    for (const { key, value } of want.values()) {
+      const cur = m.lookup(key);
+      if (!cur || !cur.equals(value)) m.update(key, value);
+    }
+    return;
+  }
+  for (const k of [...m.keys()]) if (!want.has(idOf(k))) m.delete(k);
+}
+
+function saSeen(s: Sa): { src: string; dst: string; spi: number; reqid: number; mark?: { value: number; mask: number }; key?: Buffer } {
+  return { src: s.src, dst: s.dst, spi: s.spi, reqid: s.reqid, ...(s.mark ? { mark: s.mark } : {}), ...(s.aead ? { key: s.aead.key } : {}) };
+}
+
+export class EfRuntime {
+  private readonly loaded = new Map<string, LoadedObject>();
+  readonly statNames: Map<number, StatName>;
+
+  constructor(readonly pinDir: string, private readonly log: (event: string, fields: Record<string, unknown>) => void) {
+    const values = new Btf(readFileSync(EF_OBJECT())).enumValues('esfc_ef_stat');
+    if (!values) throw new Error(`${EF_OBJECT()} has no enum esfc_ef_stat in its BTF`);
+    this.statNames = statNamesFromEnum(values, 'ESFC_EF_STAT_');
+  }
+
+  private object(name: string): LoadedObject {
+    let o = this.loaded.get(name);
+    if (!o) {
+      o = loadObject(EF_OBJECT(), pinRootFor(this.pinDir, name), PROGRAMS, MAPS);
+      this.loaded.set(name, o);
+    }
+    return o;
+  }
+
+  /** Bring one EF to its desired state. Returns the XFRM operations done. */
+  apply(ef: EfDesired, sffMac: string): XfrmOp[] {
+    if (!existsSync(netnsPath(ef.netns))) throw new EfError(ef.name, 'namespace', `${netnsPath(ef.netns)} does not exist`, 'create the EF\'s network namespace first');
+    const link = efLink(ef.netns, ef.ifname);
+    if (!link) throw new EfError(ef.name, 'interface', `${ef.ifname} does not exist in namespace ${ef.netns}`, 'move the EF end of its veth into the namespace');
+    plumb(ef, sffMac);
+
+    const o = this.object(ef.name);
+    const map = (n: string): BpfMap => o.maps.get(n)!;
+    const cfgKey = Buffer.alloc(4);
+    map(EfMapName.config).update(cfgKey, efConfigCodec.encode({ ...ef.config, ifindex: link.ifindex }));
+    const pathEntries = <V extends object>(m: Map<string, { spi: number; si: number; value: V }>, codec: { encode(v: V): Buffer }) =>
+      new Map([...m].map(([id, e]) => [id, { key: pathKeyCodec.encode({ spi: e.spi, si: e.si }), value: codec.encode(e.value) }]));
+    const pathId = (k: Buffer): string => { const p = pathKeyCodec.decode(k); return `${p.spi}/${p.si}`; };
+    const u32 = (n: number): Buffer => { const b = Buffer.alloc(4); b.writeUInt32LE(n >>> 0); return b; };
+    const enc = pathEntries(ef.encrypt, efEncryptCodec);
+    const dec = pathEntries(ef.decrypt, efDecryptCodec);
+    const sas = new Map([...ef.sas].map(([spi, v]) => [String(spi), { key: u32(spi), value: efSaCodec.encode(v) }]));
+    const saIdOf = (k: Buffer): string => String(k.readUInt32LE(0));
+    // Glue entries for new SAs exist before XFRM may use them, and stale ones go after.
+    syncMap(map(EfMapName.encrypt), enc, pathId, 'put');
+    syncMap(map(EfMapName.decrypt), dec, pathId, 'put');
+    syncMap(map(EfMapName.sas), sas, saIdOf, 'put');
+
+    const store = storeForEf(this.pinDir, ef.name);
+    withNetns(ef.netns, () => {
+      attachTc(store, o.programs.get('esfc_ef_ingress')!, ef.ifname, link.ifindex, 'tc');
+      attachTc(store, o.programs.get('esfc_ef_egress')!, ef.ifname, link.ifindex, 'tc-egress');
+    });
+
+    const ops = this.reconcileXfrm(ef);
+    syncMap(map(EfMapName.encrypt), enc, pathId, 'delete');
+    syncMap(map(EfMapName.decrypt), dec, pathId, 'delete');
+    syncMap(map(EfMapName.sas), sas, saIdOf, 'delete');
+    for (const x of ef.expired) this.log('ef_key_expired', { ef: ef.name, ...x });
+    return ops;
+  }
+
+  private reconcileXfrm(ef: EfDesired): XfrmOp[] {
+    const x = XfrmClient.open({ netns: netnsPath(ef.netns) });
+    try {
+      const ops = planXfrm({ sas: ef.xfrmSas, policies: ef.xfrmPolicies, localAddress: ef.address },
+        { sas: x.listSas().map(saSeen), policies: x.listPolicies() });
+      for (const op of ops) {
+        switch (op.op) {
+          case 'add-sa': x.addSa(op.sa); break;
+          case 'delete-sa': x.deleteSa({ dst: op.sa.dst, spi: op.sa.spi, proto: 'esp', ...(op.sa.mark ? { mark: op.sa.mark } : {}) }); break;
+          case 'add-policy': x.addPolicy(op.policy); break;
+          case 'update-policy': x.updatePolicy(op.policy); break;
+          case 'delete-policy': x.deletePolicy({ dir: op.policy.dir, selector: op.policy.selector, ...(op.policy.mark ? { mark: op.policy.mark } : {}) }); break;
+        }
+        this.log('ef_xfrm', { ef: ef.name, op: op.op, ...('sa' in op ? { spi: op.sa.spi, dst: op.sa.dst } : { dir: op.policy.dir, mark: op.policy.mark?.value }) });
+      }
+      return ops;
+    } finally {
+      x.close();
+    }
+  }
+
+  status(ef: { name: string; netns: string; ifname: string }): EfStatus {
+    const o = this.object(ef.name);
+    const counters: EfCounter[] = [];
+    const m = o.maps.get(EfMapName.counters)!;
+    const key = Buffer.alloc(4);
+    for (let i = 0; i < EF_STAT_MAX; i++) {
+      key.writeUInt32LE(i);
+      let packets = 0n, bytes = 0n;
+      for (const cell of m.lookupPerCpu(key)) { const c = counterCodec.decode(cell); packets += c.packets; bytes += c.bytes; }
+      const n = this.statNames.get(i);
+      if (n && (packets || bytes)) counters.push({ stat: n.name, drop: n.drop, packets, bytes });
+    }
+    const store = storeForEf(this.pinDir, ef.name);
+    const hooks = store.list().map((r) => ({ hook: r.hook, mechanism: r.mechanism, programId: attachedProgramId(store, r) }));
+    let sas: EfSaStatus[] = [];
+    if (existsSync(netnsPath(ef.netns))) {
+      const x = XfrmClient.open({ netns: netnsPath(ef.netns) });
+      try {
+        const glue = o.maps.get(EfMapName.sas)!;
+        const dirOf = (spi: number): 'in' | 'out' => {
+          const k = Buffer.alloc(4);
+          k.writeUInt32LE(spi >>> 0);
+          return glue.lookup(k)?.readUInt32LE(0) === EfDir.out ? 'out' : 'in';
+        };
+        sas = x.listSas().filter((s) => isEsfcReqid(s.reqid)).map((s) => ({
+          spi: s.spi, dir: dirOf(s.spi), espi: (s.reqid & 0xffffff) >>> 0, reqid: s.reqid, src: s.src, dst: s.dst,
+          bytes: s.curlft.bytes, packets: s.curlft.packets, replayErrors: s.stats.replay, integrityFailed: s.stats.integrityFailed, addTime: s.curlft.addTime,
+        }));
+      } finally {
+        x.close();
+      }
+    }
+    return { name: ef.name, netns: ef.netns, ifname: ef.ifname, hooks, counters, sas };
+  }
+
+  /** Detach the glue, unpin its maps and delete the XFRM objects esfc made in the EF's namespace. */
+  remove(ef: { name: string; netns: string; address?: string }): void {
+    const store = storeForEf(this.pinDir, ef.name);
+    const nsExists = existsSync(netnsPath(ef.netns));
+    const run = (): void => { for (const r of store.list()) detach(store, r); };
+    if (nsExists) withNetns(ef.netns, run); else run();
+    if (nsExists) {
+      const x = XfrmClient.open({ netns: netnsPath(ef.netns) });
+      try {
+        for (const op of planXfrm({ sas: [], policies: [], localAddress: ef.address ?? '' }, { sas: x.listSas().map(saSeen), policies: x.listPolicies() })) {
+          if (op.op === 'delete-sa') x.deleteSa({ dst: op.sa.dst, spi: op.sa.spi, proto: 'esp', ...(op.sa.mark ? { mark: op.sa.mark } : {}) });
+          if (op.op === 'delete-policy') x.deletePolicy({ dir: op.policy.dir, selector: op.policy.selector, ...(op.policy.mark ? { mark: op.policy.mark } : {}) });
+        }
+      } finally {
+        x.close();
+      }
+    }
+    this.loaded.get(ef.name)?.close();
+    this.loaded.delete(ef.name);
+    rmSync(pinRootFor(this.pinDir, ef.name), { recursive: true, force: true });
+    rmSync(join(stateDirFor(this.pinDir), 'ef', ef.name), { recursive: true, force: true });
+  }
+
+  close(): void {
+    for (const o of this.loaded.values()) o.close();
+    this.loaded.clear();
+  }
+}
