@@ -19,6 +19,8 @@ import { resolvePeerMacs } from './node/neighbours.js';
 import { renderPrometheus, type NodeSnapshot } from './status/snapshot.js';
 import { openDatapath, type KernelDatapath } from './datapath/kernel-datapath.js';
 import { takeSnapshot } from './status/take-snapshot.js';
+import { compileEfs, SOFT_LIFETIME_MARGIN_S } from './ef/compile-ef.js';
+import { efLink, EfRuntime } from './ef/ef-runtime.js';
 
 export interface AgentOptions {
   configPath: string;
@@ -34,12 +36,15 @@ export class Agent {
   private watcher: FSWatcher | undefined;
   private server: Server | undefined;
   private pending: Promise<void> = Promise.resolve();
+  private efs: EfRuntime | undefined;
+  private expiryTimers: NodeJS.Timeout[] = [];
 
   constructor(private readonly opts: AgentOptions) {}
 
   async start(): Promise<void> {
     const cfg = await loadConfigFile(this.opts.configPath);
     this.dp = await openDatapath(cfg.node.pinDir, cfg.node.name);
+    this.efs = new EfRuntime(cfg.node.pinDir, (event, fields) => this.opts.log.log('info', event, fields));
     this.opts.log.log('info', 'datapath_open', { pinDir: cfg.node.pinDir, adopted: this.dp.adopted });
     await this.reconcile(cfg);
     this.watchConfig();
@@ -90,10 +95,45 @@ export class Agent {
         log.log('info', 'hook_detached', { ifname: h.ifname, hook: h.hook });
       }
     }
+    this.reconcileEfs(cfg, links);
     this.cfg = cfg;
     this.generation++;
     dp.slotNames = desired.slotNames;
     log.log('info', 'config_applied', { generation: this.generation, writes: ops.length, attachments: desired.attachments.length });
+  }
+
+  /**
+   * EFs after the SFF tables: their namespaces, glue and SAs. Keys expire by
+   * the clock, so a timer re-runs this when the next notAfter passes (the
+   * kernel's hard lifetime deletes the SA at the same moment; this makes sure
+   * it is not re-installed and says so in the log).
+   */
+  private reconcileEfs(cfg: NodeConfig, links: Awaited<ReturnType<typeof listLinks>>): void {
+    const efs = this.efs!;
+    const log = this.opts.log;
+    for (const old of this.cfg?.efs ?? []) {
+      if (!cfg.efs.some((e) => e.name === old.name)) {
+        efs.remove(old);
+        log.log('info', 'ef_removed', { ef: old.name });
+      }
+    }
+    const ifindex = new Map<string, number>();
+    for (const ef of cfg.efs) ifindex.set(ef.name, efLink(ef.netns, ef.interface)?.ifindex ?? 0);
+    const desired = compileEfs(cfg, ifindex, Date.now());
+    for (const t of this.expiryTimers) clearTimeout(t);
+    this.expiryTimers = [];
+    for (const ef of desired) {
+      const port = cfg.ports.find((p) => p.kind === 'ef' && p.function === ef.name)!;
+      const sffMac = links.get(port.interface)?.mac ?? '00:00:00:00:00:00';
+      const ops = efs.apply(ef, sffMac);
+      log.log('info', 'ef_applied', { ef: ef.name, netns: ef.netns, sas: ef.xfrmSas.length, policies: ef.xfrmPolicies.length, xfrmOps: ops.length, expired: ef.expired.length });
+      if (ef.nextExpiry !== undefined) {
+        const inMs = ef.nextExpiry - Date.now();
+        const soft = inMs - SOFT_LIFETIME_MARGIN_S * 1000;
+        if (soft > 0) this.expiryTimers.push(setTimeout(() => log.log('warn', 'ef_key_expiring', { ef: ef.name, notAfter: new Date(ef.nextExpiry!).toISOString() }), soft));
+        this.expiryTimers.push(setTimeout(() => void this.reload(), Math.max(0, inMs) + 20));
+      }
+    }
   }
 
   private watchConfig(): void {
@@ -158,6 +198,8 @@ export class Agent {
     this.watcher?.close();
     await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
     await this.pending;
+    for (const t of this.expiryTimers) clearTimeout(t);
+    this.efs?.close();
     this.dp?.close();
   }
 }
