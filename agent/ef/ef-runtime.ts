@@ -98,15 +98,53 @@ function saSeen(s: Sa): { src: string; dst: string; spi: number; reqid: number; 
   return { src: s.src, dst: s.dst, spi: s.spi, reqid: s.reqid, ...(s.mark ? { mark: s.mark } : {}), ...(s.aead ? { key: s.aead.key } : {}) };
 }
 
+export function efStatNames(): Map<number, StatName> {
+  const values = new Btf(readFileSync(EF_OBJECT())).enumValues('esfc_ef_stat');
+  if (!values) throw new Error(`${EF_OBJECT()} has no enum esfc_ef_stat in its BTF`);
+  return statNamesFromEnum(values, 'ESFC_EF_STAT_');
+}
+
+/** One EF's state read from its pins and its namespace: works with no agent running. */
+export function readEfStatus(pinDir: string, ef: { name: string; netns: string; interface: string }, names = efStatNames()): EfStatus {
+  const root = pinRootFor(pinDir, ef.name);
+  const counters: EfCounter[] = [];
+  const sasGlue = new Map<number, number>();
+  if (existsSync(join(root, EfMapName.counters))) {
+    const m = BpfMap.openPinned(join(root, EfMapName.counters));
+    const key = Buffer.alloc(4);
+    for (let i = 0; i < EF_STAT_MAX; i++) {
+      key.writeUInt32LE(i);
+      let packets = 0n, bytes = 0n;
+      for (const cell of m.lookupPerCpu(key)) { const c = counterCodec.decode(cell); packets += c.packets; bytes += c.bytes; }
+      const n = names.get(i);
+      if (n && (packets || bytes)) counters.push({ stat: n.name, drop: n.drop, packets, bytes });
+    }
+    m.close();
+    const g = BpfMap.openPinned(join(root, EfMapName.sas));
+    for (const k of g.keys()) sasGlue.set(k.readUInt32LE(0), g.lookup(k)?.readUInt32LE(0) ?? 0);
+    g.close();
+  }
+  const store = storeForEf(pinDir, ef.name);
+  const hooks = store.list().map((r) => ({ hook: r.hook, mechanism: r.mechanism, programId: attachedProgramId(store, r) }));
+  let sas: EfSaStatus[] = [];
+  if (existsSync(netnsPath(ef.netns))) {
+    const x = XfrmClient.open({ netns: netnsPath(ef.netns) });
+    try {
+      sas = x.listSas().filter((s) => isEsfcReqid(s.reqid)).map((s) => ({
+        spi: s.spi, dir: sasGlue.get(s.spi) === EfDir.out ? 'out' : 'in', espi: (s.reqid & 0xffffff) >>> 0, reqid: s.reqid, src: s.src, dst: s.dst,
+        bytes: s.curlft.bytes, packets: s.curlft.packets, replayErrors: s.stats.replay, integrityFailed: s.stats.integrityFailed, addTime: s.curlft.addTime,
+      }));
+    } finally {
+      x.close();
+    }
+  }
+  return { name: ef.name, netns: ef.netns, ifname: ef.interface, hooks, counters, sas };
+}
+
 export class EfRuntime {
   private readonly loaded = new Map<string, LoadedObject>();
-  readonly statNames: Map<number, StatName>;
 
-  constructor(readonly pinDir: string, private readonly log: (event: string, fields: Record<string, unknown>) => void) {
-    const values = new Btf(readFileSync(EF_OBJECT())).enumValues('esfc_ef_stat');
-    if (!values) throw new Error(`${EF_OBJECT()} has no enum esfc_ef_stat in its BTF`);
-    this.statNames = statNamesFromEnum(values, 'ESFC_EF_STAT_');
-  }
+  constructor(readonly pinDir: string, private readonly log: (event: string, fields: Record<string, unknown>) => void) {}
 
   private object(name: string): LoadedObject {
     let o = this.loaded.get(name);
@@ -174,41 +212,6 @@ export class EfRuntime {
     } finally {
       x.close();
     }
-  }
-
-  status(ef: { name: string; netns: string; ifname: string }): EfStatus {
-    const o = this.object(ef.name);
-    const counters: EfCounter[] = [];
-    const m = o.maps.get(EfMapName.counters)!;
-    const key = Buffer.alloc(4);
-    for (let i = 0; i < EF_STAT_MAX; i++) {
-      key.writeUInt32LE(i);
-      let packets = 0n, bytes = 0n;
-      for (const cell of m.lookupPerCpu(key)) { const c = counterCodec.decode(cell); packets += c.packets; bytes += c.bytes; }
-      const n = this.statNames.get(i);
-      if (n && (packets || bytes)) counters.push({ stat: n.name, drop: n.drop, packets, bytes });
-    }
-    const store = storeForEf(this.pinDir, ef.name);
-    const hooks = store.list().map((r) => ({ hook: r.hook, mechanism: r.mechanism, programId: attachedProgramId(store, r) }));
-    let sas: EfSaStatus[] = [];
-    if (existsSync(netnsPath(ef.netns))) {
-      const x = XfrmClient.open({ netns: netnsPath(ef.netns) });
-      try {
-        const glue = o.maps.get(EfMapName.sas)!;
-        const dirOf = (spi: number): 'in' | 'out' => {
-          const k = Buffer.alloc(4);
-          k.writeUInt32LE(spi >>> 0);
-          return glue.lookup(k)?.readUInt32LE(0) === EfDir.out ? 'out' : 'in';
-        };
-        sas = x.listSas().filter((s) => isEsfcReqid(s.reqid)).map((s) => ({
-          spi: s.spi, dir: dirOf(s.spi), espi: (s.reqid & 0xffffff) >>> 0, reqid: s.reqid, src: s.src, dst: s.dst,
-          bytes: s.curlft.bytes, packets: s.curlft.packets, replayErrors: s.stats.replay, integrityFailed: s.stats.integrityFailed, addTime: s.curlft.addTime,
-        }));
-      } finally {
-        x.close();
-      }
-    }
-    return { name: ef.name, netns: ef.netns, ifname: ef.ifname, hooks, counters, sas };
   }
 
   /** Detach the glue, unpin its maps and delete the XFRM objects esfc made in the EF's namespace. */

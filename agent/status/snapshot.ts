@@ -3,6 +3,8 @@
  * JSON-serialisable snapshot of one node's datapath, and its renderings.
  * Pure.
  */
+import type { EfStatus } from '../ef/ef-runtime.js';
+
 export interface HookStatus {
   port: string;
   ifname: string;
@@ -35,6 +37,8 @@ export interface NodeSnapshot {
   hooks: HookStatus[];
   tables: TableSize[];
   counters: CounterRow[];
+  /** Encryption functions on this node: glue counters and the SAs in their namespaces. */
+  efs?: EfStatus[];
 }
 
 export function snapshotToJson(s: NodeSnapshot): string {
@@ -57,6 +61,13 @@ export function renderHuman(s: NodeSnapshot): string {
     for (const r of rows) lines.push(`    ${(r.drop ? 'DROP ' : '') + r.stat}`.padEnd(36) + `${String(r.packets).padStart(12)} ${String(r.bytes).padStart(14)}`);
   }
   if (!s.counters.length) lines.push('  (all zero)');
+  for (const ef of s.efs ?? []) {
+    lines.push('', `ef ${ef.name} (netns ${ef.netns}, ${ef.ifname}): ${ef.hooks.map((h) => `${h.hook}/${h.mechanism}`).join(' ') || 'no hooks'}`);
+    for (const c of ef.counters) lines.push(`    ${(c.drop ? 'DROP ' : '') + c.stat}`.padEnd(36) + `${String(c.packets).padStart(12)} ${String(c.bytes).padStart(14)}`);
+    for (const sa of ef.sas) {
+      lines.push(`    SA ${sa.dir.padEnd(3)} spi 0x${sa.spi.toString(16).padStart(8, '0')} E-SPI ${sa.espi} ${sa.src} -> ${sa.dst}  ${sa.packets} pkts  replay ${sa.replayErrors}  icv-fail ${sa.integrityFailed}`);
+    }
+  }
   return lines.join('\n') + '\n';
 }
 

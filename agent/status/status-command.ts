@@ -12,6 +12,7 @@ import { receivedPerSlot } from '../datapath/stat-names.js';
 import { MapName, STAT_MAX } from '../datapath/layout.js';
 import { readPorts } from '../datapath/tables.js';
 import { listLinks } from '../node/links.js';
+import { readEfStatus } from '../ef/ef-runtime.js';
 import { renderHuman, snapshotToJson, type CounterRow, type NodeSnapshot } from './snapshot.js';
 
 export async function statusCommand(configPath: string, json: boolean): Promise<number> {
@@ -49,6 +50,7 @@ export async function statusCommand(configPath: string, json: boolean): Promise<
       })),
       tables: Object.values(MapName).filter((n) => n !== MapName.counters).map((n) => ({ name: n, entries: countEntries(maps.get(n)!, n), maxEntries: maps.get(n)!.maxEntries })),
       counters,
+      efs: cfg.efs.map((ef) => readEfStatus(pinDir, ef)),
     };
     process.stdout.write(json ? `${snapshotToJson(snap)}\n` : renderHuman(snap));
     return 0;

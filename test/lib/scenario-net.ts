@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { HookChoice, NodeConfig } from '../../agent/config/types.js';
 import { scenarioConfigs, type ScenarioPlan } from './scenario.js';
+import { encryptedConfigs, type EncryptedPlan } from './encrypted-scenario.js';
 import { nsh, sh, spawnInNs, stopProcess, waitForLine } from './sh.js';
 
 export const CLI = fileURLToPath(new URL('../../agent/cli.js', import.meta.url));
@@ -22,6 +23,8 @@ export interface BuildOptions {
   wire?: boolean;
   /** Enable NAPI (GRO) on the endpoints' veths so XDP_REDIRECT can deliver into them. */
   endpointGro?: boolean;
+  /** Build DESIGN.md's encrypted scenario (EF namespaces, EF pairs, keys) instead of the plain chain. */
+  encrypted?: EncryptedPlan;
 }
 
 export class ScenarioNet {
@@ -37,7 +40,9 @@ export class ScenarioNet {
   private constructor(readonly plan: ScenarioPlan, readonly tag: string, opts: BuildOptions) {
     this.dir = mkdtempSync(join(tmpdir(), 'esfc-scn-'));
     this.pinRoot = `/sys/fs/bpf/${PREFIX}${tag}`;
-    this.configs = scenarioConfigs(plan, { pinRoot: this.pinRoot, underlayHook: opts.underlayHook ?? 'auto' });
+    this.configs = opts.encrypted
+      ? encryptedConfigs(opts.encrypted, { pinRoot: this.pinRoot, nsOf: (ef) => this.ns(ef) })
+      : scenarioConfigs(plan, { pinRoot: this.pinRoot, underlayHook: opts.underlayHook ?? 'auto' });
   }
 
   /** Namespace name of a role: node-a, client, server, ul, sf3... */
@@ -115,6 +120,14 @@ export class ScenarioNet {
         await sh(['ip', '-n', s, 'route', 'add', '172.16.1.0/24', 'via', sf.armA.hostIp]);
       }
     }
+    // EFs: a namespace each behind an ef port; the agent does the rest (address, route, glue, SAs).
+    for (const ef of opts.encrypted?.efs ?? []) {
+      const e = await this.addNs(ef.name);
+      const node = this.ns(ef.node);
+      const mtu = String(opts.encrypted!.efMtu);
+      await sh(['ip', '-n', node, 'link', 'add', ef.name, 'address', ef.hostMac, 'mtu', mtu, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', e, 'address', ef.mac, 'mtu', mtu]);
+      await sh(['ip', '-n', node, 'link', 'set', ef.name, 'up']);
+    }
     for (const [role, ep, ifname] of [['client', p.client, 'edge-c'], ['server', p.server, 'edge-s']] as const) {
       const e = await this.addNs(role);
       const node = this.ns(ep.node);
@@ -135,6 +148,21 @@ export class ScenarioNet {
 
   configPath(node: string): string {
     return this.configPaths.get(node)!;
+  }
+
+  /** Replace a node's config file and wait until its agent applied it (or rejected it). */
+  async applyConfig(node: string, cfg: NodeConfig, timeoutMs = 30_000): Promise<'applied' | 'rejected'> {
+    const log = this.logs.get(node) ?? [];
+    const from = log.length;
+    this.configs.set(node, cfg);
+    writeFileSync(this.configPath(node), JSON.stringify(cfg, null, 2));
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const ev = log.slice(from).find((l) => l.event === 'config_applied' || l.event === 'config_rejected');
+      if (ev) return ev.event === 'config_applied' ? 'applied' : 'rejected';
+      if (Date.now() > deadline) throw new Error(`${node}: config not applied within ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
   }
 
   /** Start the agent of one node and wait until it has applied its config. */

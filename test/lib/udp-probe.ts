@@ -34,6 +34,8 @@ function send(dst: string, port: number, pps: number, seconds: number): void {
     while (seq < total && seq <= due) {
       const b = Buffer.alloc(64);
       b.writeUInt32BE(seq++, 0);
+      b.writeBigUInt64BE(BigInt(Date.now()), 4);
+      PROBE_MARKER.copy(b, 12);
       s.send(b, port, dst);
     }
     if (seq < total) setTimeout(tick, 2);
@@ -42,13 +44,21 @@ function send(dst: string, port: number, pps: number, seconds: number): void {
   tick();
 }
 
+/** In every probe payload: a capture of an encrypted hop must never contain it. */
+export const PROBE_MARKER = Buffer.from('ESFC-PLAINTEXT-MARKER');
+
 function recv(port: number): void {
   const s = createSocket('udp4');
   const seqs: number[] = [];
-  s.on('message', (m) => { if (m.length >= 4) seqs.push(m.readUInt32BE(0)); });
+  let last: { seq: number; sentAt: number; recvAt: number } | undefined;
+  s.on('message', (m) => {
+    if (m.length < 4) return;
+    seqs.push(m.readUInt32BE(0));
+    if (m.length >= 12) last = { seq: m.readUInt32BE(0), sentAt: Number(m.readBigUInt64BE(4)), recvAt: Date.now() };
+  });
   s.bind(port, () => process.stdout.write(JSON.stringify({ listening: port }) + '\n'));
   process.on('SIGTERM', () => {
-    process.stdout.write(JSON.stringify({ seqs }) + '\n');
+    process.stdout.write(JSON.stringify({ seqs, last }) + '\n');
     s.close();
     process.exit(0);
   });
