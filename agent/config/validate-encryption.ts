@@ -107,8 +107,10 @@ export function checkEncryption(c: Checker, cfg: NodeConfig): void {
       const before = hopAt(cfg.paths, 'sf', h.spi, h.si + 1);
       const fromLocalSf = before !== undefined && 'port' in before && ['sf', 'sf-proxy'].includes(portOf(before.port)?.kind ?? '');
       const fromLocalEdge = h.si === 255 && cfg.classifier.some((r) => r.spi === h.spi);
-      if (!fromLocalSf && !fromLocalEdge) {
-        c.fail(at, `misplaced EF: the plaintext ${h.ef} encrypts (SPI ${h.spi} SI ${h.si}) does not come from an SF or edge on this node, so it would cross the underlay in clear (invariant 2)`,
+      // Back-to-back pairs: the plaintext comes out of a decrypting EF on this node.
+      const fromLocalEf = cfg.encryptedHops.some((d) => d.role === 'decrypt' && d.spi === h.spi && d.si - 1 === h.si);
+      if (!fromLocalSf && !fromLocalEdge && !fromLocalEf) {
+        c.fail(at, `misplaced EF: the plaintext ${h.ef} encrypts (SPI ${h.spi} SI ${h.si}) does not come from an SF, edge or EF on this node, so it would cross the underlay in clear (invariant 2)`,
           `run ${h.ef} on the node of the SF at SI ${h.si + 1}, or that SF here`);
       }
       const next = hopAt(cfg.paths, 'ef', h.espi, 255);

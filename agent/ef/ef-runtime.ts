@@ -16,6 +16,7 @@ import { statNamesFromEnum, type StatName } from '../datapath/stat-names.js';
 import { counterCodec, pathKeyCodec } from '../datapath/layout.js';
 import { netnsPath, withNetns } from '../node/netns.js';
 import { XfrmClient } from '../xfrm/xfrm-client.js';
+import { XfrmError } from '../xfrm/xfrm-errors.js';
 import type { Sa } from '../xfrm/xfrm-types.js';
 import type { EfDesired } from './compile-ef.js';
 import { planXfrm, type XfrmOp } from './plan-xfrm.js';
@@ -199,18 +200,28 @@ export class EfRuntime {
       const ops = planXfrm({ sas: ef.xfrmSas, policies: ef.xfrmPolicies, localAddress: ef.address },
         { sas: x.listSas().map(saSeen), policies: x.listPolicies() });
       for (const op of ops) {
-        switch (op.op) {
-          case 'add-sa': x.addSa(op.sa); break;
-          case 'delete-sa': x.deleteSa({ dst: op.sa.dst, spi: op.sa.spi, proto: 'esp', ...(op.sa.mark ? { mark: op.sa.mark } : {}) }); break;
-          case 'add-policy': x.addPolicy(op.policy); break;
-          case 'update-policy': x.updatePolicy(op.policy); break;
-          case 'delete-policy': x.deletePolicy({ dir: op.policy.dir, selector: op.policy.selector, ...(op.policy.mark ? { mark: op.policy.mark } : {}) }); break;
+        try {
+          this.xfrmOp(x, op);
+        } catch (e) {
+          const noEsp = e instanceof XfrmError && (e.errnoName === 'ENOSYS' || e.errnoName === 'EPROTONOSUPPORT');
+          throw new EfError(ef.name, 'xfrm', (e as Error).message,
+            noEsp ? 'this kernel lacks ESP or AES-GCM (CONFIG_INET_ESP, CONFIG_CRYPTO_GCM); distribution kernels have both' : undefined);
         }
         this.log('ef_xfrm', { ef: ef.name, op: op.op, ...('sa' in op ? { spi: op.sa.spi, dst: op.sa.dst } : { dir: op.policy.dir, mark: op.policy.mark?.value }) });
       }
       return ops;
     } finally {
       x.close();
+    }
+  }
+
+  private xfrmOp(x: XfrmClient, op: XfrmOp): void {
+    switch (op.op) {
+      case 'add-sa': x.addSa(op.sa); break;
+      case 'delete-sa': x.deleteSa({ dst: op.sa.dst, spi: op.sa.spi, proto: 'esp', ...(op.sa.mark ? { mark: op.sa.mark } : {}) }); break;
+      case 'add-policy': x.addPolicy(op.policy); break;
+      case 'update-policy': x.updatePolicy(op.policy); break;
+      case 'delete-policy': x.deletePolicy({ dir: op.policy.dir, selector: op.policy.selector, ...(op.policy.mark ? { mark: op.policy.mark } : {}) }); break;
     }
   }
 
@@ -223,10 +234,8 @@ export class EfRuntime {
     if (nsExists) {
       const x = XfrmClient.open({ netns: netnsPath(ef.netns) });
       try {
-        for (const op of planXfrm({ sas: [], policies: [], localAddress: ef.address ?? '' }, { sas: x.listSas().map(saSeen), policies: x.listPolicies() })) {
-          if (op.op === 'delete-sa') x.deleteSa({ dst: op.sa.dst, spi: op.sa.spi, proto: 'esp', ...(op.sa.mark ? { mark: op.sa.mark } : {}) });
-          if (op.op === 'delete-policy') x.deletePolicy({ dir: op.policy.dir, selector: op.policy.selector, ...(op.policy.mark ? { mark: op.policy.mark } : {}) });
-        }
+        // Nothing desired: the plan is the deletion of everything esfc made, in a safe order.
+        for (const op of planXfrm({ sas: [], policies: [], localAddress: ef.address ?? '' }, { sas: x.listSas().map(saSeen), policies: x.listPolicies() })) this.xfrmOp(x, op);
       } finally {
         x.close();
       }
