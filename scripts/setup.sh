@@ -57,4 +57,6 @@ fi
 step "building bpf/build/*.o and dist/"
 make -s -C bpf
 npx tsc -p tsconfig.json
+# The kernel lab: Debian's 6.1 kernel under qemu, for what needs kernel IPsec.
+bash scripts/lab-setup.sh
 step "done"
