@@ -80,6 +80,12 @@ __attribute__((noinline)) int esfc_skb_shift_down(struct __sk_buff *ctx, __u32 f
 		asm volatile("" : "+r"(n));
 		if (n < 1 || n > ESFC_SHIFT_CHUNK)
 			return -1;
+		/*
+		 * A no-op for n in [1, 64] that spells the lower bound out: the 6.1
+		 * verifier does not learn n >= 1 from the check above and refuses a
+		 * possibly zero-sized load.
+		 */
+		n = ((n - 1) & (ESFC_SHIFT_CHUNK - 1)) + 1;
 		if (bpf_skb_load_bytes(ctx, off, buf, n) ||
 		    bpf_skb_store_bytes(ctx, off - by, buf, n, 0))
 			return -1;
