@@ -135,8 +135,17 @@ static __always_inline int ctx_resize_hdr(struct __sk_buff *ctx, __u32 old_len,
 static __always_inline int ctx_redirect(struct __sk_buff *ctx, __u32 ifindex,
 					__u32 nh_flags)
 {
-	/* Straight into a veth peer's ingress saves a trip through the backlog. */
-	if (nh_flags & 0x1 /* ESFC_NH_F_PEER */)
+	struct ethhdr *eth = ctx_data(ctx);
+
+	/*
+	 * Straight into a veth peer's ingress saves a trip through the backlog,
+	 * but nothing re-reads the Ethernet header there: skb->protocol must
+	 * already be what the frame now carries. A frame that came in as NSH
+	 * (a veth transmit parsed it) and leaves as IPv4, or the other way
+	 * round, goes through the veth's transmit instead, which re-parses it.
+	 */
+	if ((nh_flags & 0x1 /* ESFC_NH_F_PEER */) && (void *)(eth + 1) <= ctx_data_end(ctx) &&
+	    eth->h_proto == ctx->protocol)
 		return bpf_redirect_peer(ifindex, 0);
 	return bpf_redirect(ifindex, 0);
 }
