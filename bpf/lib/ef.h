@@ -6,11 +6,11 @@
  *   SFF -> EF, NSH (SPI, SI)       ingress: pop NSH, mark  -> stack -> XFRM out
  *   XFRM out -> ESP                egress:  push MD3 (E=1)  -> SFF
  *   SFF -> EF, MD3 (E-SPI, E-SI)   ingress: pop MD3, mark  -> stack -> XFRM in
- *   XFRM in -> plaintext           ingress: push NSH (SI-1) -> egress -> SFF
+ *   XFRM in -> plaintext           ingress: push NSH (SI-1) -> straight into the SFF
  *
- * Egress lets out only ESP of SAs esfc installed and the NSH frames ingress
- * restored: if XFRM lost its policy or SA, the plaintext is dropped here,
- * never sent (invariant 5).
+ * Egress lets out only ESP of SAs esfc installed (restored NSH frames go
+ * straight into the SFF and never pass it): if XFRM lost its policy or SA,
+ * the plaintext is dropped here, never sent (invariant 5).
  */
 #ifndef ESFC_EF_H
 #define ESFC_EF_H
@@ -192,7 +192,12 @@ static __always_inline int ef_decrypted(struct __sk_buff *ctx, const struct esfc
 		return ef_count(ctx, ESFC_EF_STAT_DROP_ADJUST);
 	ctx->mark = 0;
 	ef_count(ctx, ESFC_EF_STAT_DECRYPTED);
-	return bpf_redirect(cfg->ifindex, 0);
+	/*
+	 * Into the SFF's ingress directly: the skb keeps its IPv4 protocol, so the
+	 * SFF pops and pushes with adjust_room (GSO and checksum offload intact),
+	 * which a veth transmit (re-parsing the frame as NSH) would prevent.
+	 */
+	return bpf_redirect_peer(cfg->ifindex, 0);
 }
 
 static __always_inline struct esfc_ef_config *ef_config(void)
@@ -244,9 +249,6 @@ static __always_inline int esfc_ef_egress_process(struct __sk_buff *ctx)
 		return ef_count(ctx, ESFC_EF_STAT_DROP_CLEAR);
 	if ((void *)(eth + 1) > ctx_data_end(ctx))
 		return ef_count(ctx, ESFC_EF_STAT_DROP_MALFORMED);
-	/* Restored by ingress (the SFF validates what an EF may emit, invariant 3). */
-	if (eth->proto == bpf_htons(ESFC_ETH_P_NSH))
-		return TC_ACT_OK;
 	ip = (void *)(eth + 1);
 	esp = (void *)(ip + 1);
 	if (eth->proto != bpf_htons(ETH_P_IP) || (void *)(esp + 1) > ctx_data_end(ctx) ||

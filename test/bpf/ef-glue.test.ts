@@ -117,14 +117,15 @@ describe('EF glue (TC, BPF_PROG_TEST_RUN)', { skip: isRoot ? false : 'needs root
     assert.equal(delta(c0, 'encrypted'), 1n);
   });
 
-  test('fail closed: plaintext, ESP of an SA esfc did not install, and ARP never leave the EF', () => {
+  test('fail closed: plaintext, NSH, ESP of an SA esfc did not install, and ARP never leave the EF', () => {
     const c0 = counters();
     assert.equal(run(egress, Buffer.concat([eth(SFF_MAC, EF_MAC, 0x0800), inner])).retval, TC.SHOT);
     assert.equal(run(egress, Buffer.concat([eth(SFF_MAC, EF_MAC, 0x0800), espPacket(0x9999)])).retval, TC.SHOT);
     assert.equal(run(egress, Buffer.concat([eth(SFF_MAC, EF_MAC, 0x0806), Buffer.alloc(28)])).retval, TC.SHOT);
+    assert.equal(run(egress, Buffer.concat([eth(SFF_MAC, EF_MAC, 0x894f), nsh({ spi: SPI, si: SI }), inner])).retval, TC.SHOT);
     // An inbound SA's SPI is not one to send with.
     assert.equal(run(egress, Buffer.concat([eth(SFF_MAC, EF_MAC, 0x0800), espPacket(IN_SPI)])).retval, TC.SHOT);
-    assert.equal(delta(c0, 'drop_clear'), 2n);
+    assert.equal(delta(c0, 'drop_clear'), 3n);
     assert.equal(delta(c0, 'drop_unknown_sa'), 2n);
   });
 

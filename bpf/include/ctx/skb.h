@@ -136,18 +136,25 @@ static __always_inline int ctx_redirect(struct __sk_buff *ctx, __u32 ifindex,
 					__u32 nh_flags)
 {
 	struct ethhdr *eth = ctx_data(ctx);
+	int ip_frame;
 
+	if (!(nh_flags & 0x1 /* ESFC_NH_F_PEER */))
+		return bpf_redirect(ifindex, 0);
 	/*
 	 * Straight into a veth peer's ingress saves a trip through the backlog,
-	 * but nothing re-reads the Ethernet header there: skb->protocol must
-	 * already be what the frame now carries. A frame that came in as NSH
-	 * (a veth transmit parsed it) and leaves as IPv4, or the other way
-	 * round, goes through the veth's transmit instead, which re-parses it.
+	 * but nothing re-reads the Ethernet header there. An IP frame whose skb
+	 * the kernel parsed as something else (it arrived as NSH through a veth
+	 * transmit) would reach the endpoint's stack with the wrong protocol and
+	 * vanish; it goes through the veth's transmit instead, which re-parses
+	 * it. NSH frames keep the IP protocol on purpose: the next esfc hook can
+	 * then pop headers with adjust_room, which keeps GSO and checksum offload.
 	 */
-	if ((nh_flags & 0x1 /* ESFC_NH_F_PEER */) && (void *)(eth + 1) <= ctx_data_end(ctx) &&
-	    eth->h_proto == ctx->protocol)
-		return bpf_redirect_peer(ifindex, 0);
-	return bpf_redirect(ifindex, 0);
+	if ((void *)(eth + 1) > ctx_data_end(ctx))
+		return bpf_redirect(ifindex, 0);
+	ip_frame = eth->h_proto == bpf_htons(ETH_P_IP) || eth->h_proto == bpf_htons(ETH_P_IPV6);
+	if (ip_frame && eth->h_proto != ctx->protocol)
+		return bpf_redirect(ifindex, 0);
+	return bpf_redirect_peer(ifindex, 0);
 }
 
 #endif /* ESFC_CTX_SKB_H */
