@@ -6,6 +6,7 @@
  *   esfc agent --uninstall --config FILE           remove everything the agent created
  *   esfc agent check --config FILE                 validate a config file and exit
  *   esfc bench fastpath [--quick] [--out DIR]      the fast-path benchmark
+ *   esfc bench encryption [--quick] [--out DIR]    EF hops vs SF hops, loss per rekey (kernel lab without ESP)
  *   esfc demo                                      the scenario of DESIGN.md, live
  */
 import { parseArgs } from 'node:util';
@@ -18,6 +19,7 @@ const USAGE = `usage:
   esfc agent check --config FILE
   esfc agent --uninstall --config FILE
   esfc bench fastpath [--quick] [--out DIR]
+  esfc bench encryption [--quick] [--out DIR]
   esfc demo [--seconds N]
 `;
 

@@ -2,6 +2,7 @@
  * `esfc bench fastpath`: packets per second through one node and TCP through
  * 0..25 SF hops, esfc next to its baselines in the same run. Prints tables,
  * writes bench/out/fastpath.json and two SVG charts.
+ * `esfc bench encryption`: see encryption.ts.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, release } from 'node:os';
@@ -20,8 +21,12 @@ export async function benchCommand(argv: string[]): Promise<number> {
     args: argv, allowPositionals: true,
     options: { quick: { type: 'boolean' }, out: { type: 'string', default: 'bench/out' }, only: { type: 'string' } },
   });
+  if (positionals[0] === 'encryption') {
+    const { benchEncryption } = await import('./encryption.js');
+    return benchEncryption({ quick: values.quick === true, out: values.out! });
+  }
   if (positionals[0] !== 'fastpath') {
-    process.stderr.write('usage: esfc bench fastpath [--quick] [--out DIR] [--only pps|tcp]\n');
+    process.stderr.write('usage: esfc bench fastpath [--quick] [--out DIR] [--only pps|tcp]\n       esfc bench encryption [--quick] [--out DIR]\n');
     return 2;
   }
   await ScenarioNet.sweep();

@@ -144,6 +144,7 @@ export function readEfStatus(pinDir: string, ef: { name: string; netns: string; 
 
 export class EfRuntime {
   private readonly loaded = new Map<string, LoadedObject>();
+  private readonly plumbed = new Map<string, string>();
 
   constructor(readonly pinDir: string, private readonly log: (event: string, fields: Record<string, unknown>) => void) {}
 
@@ -161,7 +162,12 @@ export class EfRuntime {
     if (!existsSync(netnsPath(ef.netns))) throw new EfError(ef.name, 'namespace', `${netnsPath(ef.netns)} does not exist`, 'create the EF\'s network namespace first');
     const link = efLink(ef.netns, ef.ifname);
     if (!link) throw new EfError(ef.name, 'interface', `${ef.ifname} does not exist in namespace ${ef.netns}`, 'move the EF end of its veth into the namespace');
-    plumb(ef, sffMac);
+    // Namespace plumbing once per EF and interface: a rekey only touches SAs and maps.
+    const plumbId = `${ef.netns}|${link.ifindex}|${ef.address}|${sffMac}`;
+    if (this.plumbed.get(ef.name) !== plumbId) {
+      plumb(ef, sffMac);
+      this.plumbed.set(ef.name, plumbId);
+    }
 
     const o = this.object(ef.name);
     const map = (n: string): BpfMap => o.maps.get(n)!;
@@ -242,6 +248,7 @@ export class EfRuntime {
     }
     this.loaded.get(ef.name)?.close();
     this.loaded.delete(ef.name);
+    this.plumbed.delete(ef.name);
     rmSync(pinRootFor(this.pinDir, ef.name), { recursive: true, force: true });
     rmSync(join(stateDirFor(this.pinDir), 'ef', ef.name), { recursive: true, force: true });
   }

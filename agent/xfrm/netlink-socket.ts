@@ -1,80 +1,184 @@
 /**
  * A raw NETLINK_XFRM socket through koffi: one request at a time, answered
- * synchronously (the kernel answers XFRM requests before send() returns).
- * Optionally created inside another network namespace, where it stays bound.
+ * with blocking reads (the kernel answers XFRM requests at once; a receive
+ * timeout stops a lost answer from hanging the agent). Optionally created
+ * inside another network namespace, where it stays bound for its lifetime.
  */
+import { closeSync, openSync } from 'node:fs';
 import koffi from 'koffi';
-import { withNetns } from '../node/netns.js';
-import { errno, ffi } from '../kernel/libbpf.js';
-import { nlmsg, NlFlag, NlType, parseError, parseMessages, type NlMessage } from './xfrm-codec.js';
+import { decodeSockaddrNl, encodeNlmsg, encodeSockaddrNl, Layout, NlFlag, ReplyCollector, type NlMessage } from './xfrm-codec.js';
 import { XfrmError } from './xfrm-errors.js';
 
 const libc = koffi.load('libc.so.6');
 const c = {
   socket: libc.func('int socket(int domain, int type, int protocol)') as (d: number, t: number, p: number) => number,
+  bind: libc.func('int bind(int fd, const void *addr, uint32_t len)') as (fd: number, a: Buffer, len: number) => number,
+  getsockname: libc.func('int getsockname(int fd, void *addr, _Inout_ uint32_t *len)') as (fd: number, a: Buffer, len: number[]) => number,
   setsockopt: libc.func('int setsockopt(int fd, int level, int name, const void *val, uint32_t len)') as (fd: number, l: number, n: number, v: Buffer, len: number) => number,
   send: libc.func('intptr_t send(int fd, const void *buf, size_t len, int flags)') as (fd: number, b: Buffer, len: number, f: number) => number,
-  recv: libc.func('intptr_t recv(int fd, _Out_ void *buf, size_t len, int flags)') as (fd: number, b: Buffer, len: number, f: number) => number,
+  recv: libc.func('intptr_t recv(int fd, void *buf, size_t len, int flags)') as (fd: number, b: Buffer, len: number, f: number) => number,
+  close: libc.func('int close(int fd)') as (fd: number) => number,
+  setns: libc.func('int setns(int fd, int nstype)') as (fd: number, t: number) => number,
 };
 
 const AF_NETLINK = 16;
-const SOCK_RAW_CLOEXEC = 3 | 0o2000000;
+const SOCK_RAW = 3;
+const SOCK_CLOEXEC = 0o2000000;
 const NETLINK_XFRM = 6;
+const SOL_SOCKET = 1;
+const SO_RCVTIMEO = 20;
 const SOL_NETLINK = 270;
 const NETLINK_CAP_ACK = 10;
 const NETLINK_EXT_ACK = 11;
-const EINTR = 4;
+const MSG_TRUNC = 0x20;
+const CLONE_NEWNET = 0x40000000;
+const EINTR = 4, EAGAIN = 11, EBADF = 9, EMSGSIZE = 90, EBUSY = 16;
+/** Dumps come in datagrams of at most 32 KiB; single answers are one SA or policy. */
 const RECV_BUF = 1 << 16;
+const DUMP_ATTEMPTS = 5;
+
+export interface NetlinkSocketOptions {
+  /** A network namespace file such as /run/netns/NAME; absent: this thread's namespace. */
+  netns?: string;
+  /** How long to wait for each datagram of an answer before giving up (default 5000). */
+  timeoutMs?: number;
+}
+
+const errnoOf = (e: unknown): number => Math.abs((e as { errno?: number }).errno ?? 0) || 2;
+
+/**
+ * Runs `fn` with this thread in the namespace at `path` and always comes
+ * back: /proc/thread-self, not /proc/self, because setns moves one thread.
+ */
+function inNetns<T>(path: string, fn: () => T): T {
+  const home = openSync('/proc/thread-self/ns/net', 'r');
+  let target: number;
+  try {
+    target = openSync(path, 'r');
+  } catch (e) {
+    closeSync(home);
+    throw new XfrmError(`open network namespace ${path}`, errnoOf(e));
+  }
+  try {
+    if (c.setns(target, CLONE_NEWNET) !== 0) throw new XfrmError(`enter network namespace ${path}`, koffi.errno());
+    try {
+      return fn();
+    } finally {
+      if (c.setns(home, CLONE_NEWNET) !== 0) {
+        // Nothing later on this thread could be trusted to run in the right namespace.
+        throw new XfrmError(`return from network namespace ${path}`, koffi.errno());
+      }
+    }
+  } finally {
+    closeSync(home);
+    closeSync(target);
+  }
+}
+
+function setIntOption(fd: number, level: number, name: number, what: string): void {
+  const one = Buffer.alloc(4);
+  one.writeInt32LE(1);
+  if (c.setsockopt(fd, level, name, one, 4) !== 0) throw new XfrmError(`set ${what} on the NETLINK_XFRM socket`, koffi.errno());
+}
+
+function setReceiveTimeout(fd: number, ms: number): void {
+  const tv = Buffer.alloc(16); // struct timeval on 64-bit Linux
+  tv.writeBigInt64LE(BigInt(Math.floor(ms / 1000)), 0);
+  tv.writeBigInt64LE(BigInt((ms % 1000) * 1000), 8);
+  if (c.setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, tv, tv.length) !== 0) throw new XfrmError('set SO_RCVTIMEO on the NETLINK_XFRM socket', koffi.errno());
+}
+
+/** Port id 0 lets the kernel pick ours; we learn it to recognise the answers addressed to us. */
+function bindAndLearnPort(fd: number): number {
+  const addr = encodeSockaddrNl(0, 0);
+  if (c.bind(fd, addr, addr.length) !== 0) throw new XfrmError('bind the NETLINK_XFRM socket', koffi.errno());
+  const out = Buffer.alloc(Layout.sockaddr_nl.sizeof);
+  const len = [out.length];
+  if (c.getsockname(fd, out, len) !== 0) throw new XfrmError('read the NETLINK_XFRM socket address', koffi.errno());
+  return decodeSockaddrNl(out).pid;
+}
+
+function configure(fd: number, timeoutMs: number): number {
+  // Errors then carry the kernel's text, and not a copy of the whole request.
+  setIntOption(fd, SOL_NETLINK, NETLINK_EXT_ACK, 'NETLINK_EXT_ACK');
+  setIntOption(fd, SOL_NETLINK, NETLINK_CAP_ACK, 'NETLINK_CAP_ACK');
+  setReceiveTimeout(fd, timeoutMs);
+  return bindAndLearnPort(fd);
+}
 
 export class NetlinkSocket {
   private seq = Math.floor(Math.random() * 0x7fffffff);
   private readonly buf = Buffer.alloc(RECV_BUF);
 
-  private constructor(private fd: number) {}
+  private constructor(private fd: number, readonly portId: number, readonly netns: string | undefined) {}
 
-  static open(netns?: string): NetlinkSocket {
-    const make = (): number => c.socket(AF_NETLINK, SOCK_RAW_CLOEXEC, NETLINK_XFRM);
-    const fd = netns ? withNetns(netns, make) : make();
-    if (fd < 0) throw new XfrmError('open NETLINK_XFRM socket', errno());
-    const one = Buffer.alloc(4);
-    one.writeInt32LE(1);
-    // Error messages then carry the kernel's text, and not the whole echoed request.
-    c.setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, one, 4);
-    c.setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, one, 4);
-    return new NetlinkSocket(fd);
+  static open(opts: NetlinkSocketOptions = {}): NetlinkSocket {
+    const where = opts.netns ? ` in ${opts.netns}` : '';
+    const make = (): number => {
+      const fd = c.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_XFRM);
+      if (fd < 0) throw new XfrmError(`open a NETLINK_XFRM socket${where}`, koffi.errno());
+      return fd;
+    };
+    const fd = opts.netns ? inNetns(opts.netns, make) : make();
+    try {
+      return new NetlinkSocket(fd, configure(fd, opts.timeoutMs ?? 5000), opts.netns);
+    } catch (e) {
+      c.close(fd);
+      throw e;
+    }
   }
 
-  /** Send one request; return the reply messages (several for a dump), throwing the kernel's error if any. */
+  /**
+   * Sends one request and returns the answer's messages (none for a plain
+   * ACK, several for a dump). The kernel's refusal is thrown as XfrmError.
+   */
   request(op: string, type: number, flags: number, payload: Buffer): NlMessage[] {
-    if (this.fd < 0) throw new XfrmError(op, 9 /* EBADF */, 'socket closed');
-    const seq = ++this.seq >>> 0;
-    const msg = nlmsg(type, flags | NlFlag.request | NlFlag.ack, seq, payload);
-    if (c.send(this.fd, msg, msg.length, 0) < 0) throw new XfrmError(op, errno());
-    const out: NlMessage[] = [];
     const dump = (flags & NlFlag.dump) === NlFlag.dump;
+    for (let attempt = 1; ; attempt++) {
+      const r = this.once(op, type, flags, payload, dump);
+      // A dump that raced with a change is inconsistent: take it again.
+      if (!r.interrupted) return r.messages;
+      if (attempt === DUMP_ATTEMPTS) throw new XfrmError(op, EBUSY, `dump interrupted by concurrent changes ${DUMP_ATTEMPTS} times`);
+    }
+  }
+
+  private once(op: string, type: number, flags: number, payload: Buffer, dump: boolean): { messages: NlMessage[]; interrupted: boolean } {
+    if (this.fd < 0) throw new XfrmError(op, EBADF, 'socket closed');
+    this.seq = (this.seq + 1) >>> 0;
+    const msg = encodeNlmsg({ type, flags: flags | NlFlag.request | NlFlag.ack, seq: this.seq, pid: 0 }, payload);
+    this.send(op, msg);
+    const reply = new ReplyCollector(this.seq, this.portId, dump);
     for (;;) {
-      const n = c.recv(this.fd, this.buf, this.buf.length, 0);
-      if (n < 0) {
-        if (errno() === EINTR) continue;
-        throw new XfrmError(op, errno());
-      }
-      for (const m of parseMessages(this.buf.subarray(0, n))) {
-        if (m.seq !== seq) continue; // a late answer to an earlier request
-        if (m.type === NlType.error) {
-          const e = parseError(m);
-          if (e.errno) throw new XfrmError(op, e.errno, e.message);
-          if (!dump) return out;
-          continue;
-        }
-        if (m.type === NlType.done) return out;
-        out.push({ ...m, payload: Buffer.from(m.payload) });
-        if (!dump && !(m.flags & NlFlag.multi)) return out;
-      }
+      const r = reply.feed(this.receive(op));
+      if (!r) continue;
+      if (r.error) throw new XfrmError(op, r.error.errno, r.error);
+      return r;
+    }
+  }
+
+  private send(op: string, msg: Buffer): void {
+    for (;;) {
+      const n = Number(c.send(this.fd, msg, msg.length, 0));
+      if (n === msg.length) return;
+      const e = n < 0 ? koffi.errno() : EMSGSIZE;
+      if (e !== EINTR) throw new XfrmError(op, e, n < 0 ? 'send' : `short send: ${n} of ${msg.length} bytes`);
+    }
+  }
+
+  private receive(op: string): Buffer {
+    for (;;) {
+      // MSG_TRUNC makes recv() report a datagram's true length, so a cut one is caught, not parsed.
+      const n = Number(c.recv(this.fd, this.buf, this.buf.length, MSG_TRUNC));
+      if (n > this.buf.length) throw new XfrmError(op, EMSGSIZE, `answer datagram of ${n} bytes exceeds the ${this.buf.length}-byte buffer`);
+      if (n >= 0) return this.buf.subarray(0, n);
+      const e = koffi.errno();
+      if (e === EINTR) continue;
+      throw new XfrmError(op, e, e === EAGAIN ? 'no answer from the kernel before the receive timeout' : 'recv');
     }
   }
 
   close(): void {
-    if (this.fd >= 0) ffi.close(this.fd);
+    if (this.fd >= 0) c.close(this.fd);
     this.fd = -1;
   }
 }

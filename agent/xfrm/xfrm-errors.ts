@@ -1,16 +1,83 @@
-/** Failures of XFRM requests, with the kernel's errno and extended-ack text. */
+/**
+ * Typed failures of the XFRM layer. XfrmError is what the kernel (or the
+ * socket under it) refused; XfrmDecodeError is a reply the codec could not
+ * trust; XfrmSpecError is a request the codec refused to build.
+ */
 import { constants } from 'node:os';
+import koffi from 'koffi';
 
-const names = new Map<number, string>(Object.entries(constants.errno).map(([k, v]) => [v, k]));
+// The first name wins for aliases (EAGAIN before EWOULDBLOCK, ENOTSUP before EOPNOTSUPP).
+const names = new Map<number, string>();
+for (const [name, value] of Object.entries(constants.errno)) if (!names.has(value)) names.set(value, name);
 
 export const errnoName = (e: number): string => names.get(e) ?? `errno ${e}`;
+
+// Loaded on first use so that the pure codec, which imports this module, does no FFI.
+let strerrorFn: ((e: number) => string) | undefined;
+
+/** glibc's own text ("Invalid argument"), as `ip` and strace print it. */
+export function strerror(e: number): string {
+  strerrorFn ??= koffi.load('libc.so.6').func('const char *strerror(int errnum)') as (e: number) => string;
+  return strerrorFn(e);
+}
+
+export interface KernelDetail {
+  /** NLMSGERR_ATTR_MSG: the kernel's extended-ack text. */
+  message?: string;
+  /** NLMSGERR_ATTR_OFFS: byte offset of the offending attribute in the request. */
+  offset?: number;
+  /** NLMSGERR_ATTR_MISS_TYPE: a required attribute that was missing. */
+  missingAttr?: number;
+}
 
 export class XfrmError extends Error {
   readonly code = 'ESFC_XFRM';
   readonly errnoName: string;
-  constructor(readonly op: string, readonly errno: number, readonly kernelMessage?: string) {
+  readonly description: string;
+  readonly kernelMessage: string | undefined;
+  readonly kernelOffset: number | undefined;
+  readonly missingAttr: number | undefined;
+
+  /** op names the request and its object, e.g. "add SA 10.0.0.1->10.0.0.2 spi 0x100". */
+  constructor(readonly op: string, readonly errno: number, detail: KernelDetail | string = {}) {
+    const d: KernelDetail = typeof detail === 'string' ? { message: detail } : detail;
     const name = errnoName(errno);
-    super(`XFRM ${op}: ${name}${kernelMessage ? `: ${kernelMessage}` : ''}`);
+    const description = strerror(errno);
+    const extra = [d.message, d.missingAttr !== undefined ? `missing attribute ${d.missingAttr}` : undefined,
+      d.offset !== undefined ? `at byte ${d.offset} of the request` : undefined].filter((x) => x !== undefined);
+    super(`XFRM ${op}: ${name} (${description})${extra.length ? `: ${extra.join('; ')}` : ''}`);
+    this.name = 'XfrmError';
     this.errnoName = name;
+    this.description = description;
+    this.kernelMessage = d.message;
+    this.kernelOffset = d.offset;
+    this.missingAttr = d.missingAttr;
+  }
+}
+
+export type DecodeFault = 'truncated' | 'malformed' | 'unsupported';
+
+export class XfrmDecodeError extends Error {
+  readonly code = 'ESFC_XFRM_DECODE';
+  /**
+   * truncated: a length (of the buffer, or one claimed inside it) runs past the end;
+   * malformed: a value no kernel sends; unsupported: valid XFRM that esfc does not model (IPv6, AH, BEET...).
+   */
+  constructor(readonly fault: DecodeFault, readonly what: string, detail: string) {
+    super(`${fault} ${what}: ${detail}`);
+    this.name = 'XfrmDecodeError';
+  }
+}
+
+export class XfrmSpecError extends Error {
+  readonly code = 'ESFC_XFRM_SPEC';
+  constructor(readonly field: string, readonly detail: string, readonly op?: string) {
+    super(`invalid XFRM request${op ? ` (${op})` : ''}: ${field}: ${detail}`);
+    this.name = 'XfrmSpecError';
+  }
+
+  /** The same refusal, naming the operation it stopped. */
+  during(op: string): XfrmSpecError {
+    return new XfrmSpecError(this.field, this.detail, op);
   }
 }

@@ -36,6 +36,8 @@ export interface EncryptedPlan {
   keys: Map<number, HopKeyConfig[]>;
   /** MTU of the EF veths: room for ESP and MD type 3 around a 1500-byte packet. */
   efMtu: number;
+  /** Classifier: which ports go on which path (client side by destination port, server side by source port). */
+  classes: { spi: number; ports: number[]; side: 'client' | 'server' }[];
 }
 
 export const MAIL_PORTS = [25, 110];
@@ -62,15 +64,51 @@ export function planEncryptedScenario(opts: { placeEf?: Record<string, string> }
     { name: 'web', spi: 20, forward: true, elems: [{ sf: 'sf1' }, { pair: ['ef3', 'ef4'] }, { sf: 'sf2' }, { pair: ['ef5', 'ef6'] }, { sf: 'sf3' }] },
     { name: 'web-back', spi: 21, forward: false, elems: [{ sf: 'sf3' }, { pair: ['ef6', 'ef5'] }, { sf: 'sf2' }, { pair: ['ef4', 'ef3'] }, { sf: 'sf1' }] },
   ];
+  const classes: EncryptedPlan['classes'] = [
+    { spi: 10, ports: MAIL_PORTS, side: 'client' }, { spi: 20, ports: WEB_PORTS, side: 'client' },
+    { spi: 11, ports: MAIL_PORTS, side: 'server' }, { spi: 21, ports: WEB_PORTS, side: 'server' },
+  ];
+  return { base, efs, paths, keys: keysFor(paths), efMtu: 1600, classes };
+}
+
+function keysFor(paths: FlowPath[]): Map<number, HopKeyConfig[]> {
   const keys = new Map<number, HopKeyConfig[]>();
   let spiSeq = 0x1000;
   for (const p of paths) {
     p.elems.filter((e) => 'pair' in e).forEach((_, k) => {
-      // AES-256 on the mail pairs, AES-128 on the web pairs: both key sizes in every run.
+      // AES-256 on the mail pairs, AES-128 on the others: both key sizes in every run.
       keys.set(espiOf(p.spi, k), [newKey(spiSeq++, 1, p.name.startsWith('mail'))]);
     });
   }
-  return { base, efs, paths, keys, efMtu: 1600 };
+  return keys;
+}
+
+/**
+ * Two nodes, client on the first and server on the second, and a chain of n
+ * hops of one kind: n NSH-unaware SFs placed alternately on the two nodes, or
+ * n EF pairs, each from one node to the other (every encrypted hop crosses
+ * the underlay). For the paper's Figure 9: the same hop count both ways.
+ */
+export function planLinearChain(kind: 'sf' | 'ef', n: number, ports: number[]): EncryptedPlan {
+  const base = planScenario({ sfCount: kind === 'sf' ? n : 0, nodeCount: 2, underlayMtu: 1700 });
+  const sfs = base.nodes.flatMap((x) => x.sfs).sort((a, b) => Number(a.name.slice(2)) - Number(b.name.slice(2)));
+  for (const x of base.nodes) x.sfs = [];
+  sfs.forEach((sf, k) => { sf.node = base.nodes[k % 2]!.name; base.nodes[k % 2]!.sfs.push(sf); });
+  const efs: EfPlan[] = [];
+  const pairs: [string, string][] = [];
+  for (let k = 0; kind === 'ef' && k < n; k++) {
+    const a = efs.length + 1, b = efs.length + 2;
+    efs.push({ name: `ef${a}`, node: base.nodes[k % 2]!.name, address: `10.200.0.${a}`, mac: `02:00:00:00:e${a.toString(16)}:02`, hostMac: `02:00:00:00:e${a.toString(16)}:01` });
+    efs.push({ name: `ef${b}`, node: base.nodes[(k + 1) % 2]!.name, address: `10.200.0.${b}`, mac: `02:00:00:00:e${b.toString(16)}:02`, hostMac: `02:00:00:00:e${b.toString(16)}:01` });
+    pairs.push([`ef${a}`, `ef${b}`]);
+  }
+  const fwd: Elem[] = kind === 'sf' ? sfs.map((s) => ({ sf: s.name })) : pairs.map((p) => ({ pair: p }));
+  const back: Elem[] = kind === 'sf' ? [...fwd].reverse() : [...pairs].reverse().map(([a, b]) => ({ pair: [b, a] as [string, string] }));
+  const paths: FlowPath[] = [
+    { name: 'chain', spi: 10, forward: true, elems: fwd },
+    { name: 'chain-back', spi: 11, forward: false, elems: back },
+  ];
+  return { base, efs, paths, keys: keysFor(paths), efMtu: 1600, classes: [{ spi: 10, ports, side: 'client' }, { spi: 11, ports, side: 'server' }] };
 }
 
 interface NodeParts { ports: PortConfig[]; paths: Map<string, PathConfig>; hops: EncryptedHopConfig[] }
@@ -144,13 +182,15 @@ export function encryptedConfigs(ep: EncryptedPlan, o: { pinRoot: string; nsOf: 
       efs: ep.efs.filter((e) => e.node === n.name).map((e) => ({ name: e.name, netns: o.nsOf(e.name), interface: 'eth0', address: e.address })),
       encryptedHops: pp.hops,
     };
-    const cls = (spi: number, proto: 'tcp' | 'udp', ports: number[], side: 'client' | 'server') => ports.map((port) => ({
-      port: side, protocol: proto, spi,
-      ...(side === 'client' ? { destination: '172.16.2.0/24', destinationPorts: { from: port, to: port } } : { destination: '172.16.1.0/24', sourcePorts: { from: port, to: port } }),
-    }));
-    for (const proto of ['tcp', 'udp'] as const) {
-      if (n.name === plan.client.node) cfg.classifier.push(...cls(10, proto, MAIL_PORTS, 'client'), ...cls(20, proto, WEB_PORTS, 'client'));
-      if (n.name === plan.server.node) cfg.classifier.push(...cls(11, proto, MAIL_PORTS, 'server'), ...cls(21, proto, WEB_PORTS, 'server'));
+    for (const c of ep.classes) {
+      if (n.name !== (c.side === 'client' ? plan.client.node : plan.server.node)) continue;
+      for (const protocol of ['tcp', 'udp'] as const) {
+        for (const port of c.ports) {
+          cfg.classifier.push(c.side === 'client'
+            ? { port: 'client', protocol, spi: c.spi, destination: '172.16.2.0/24', destinationPorts: { from: port, to: port } }
+            : { port: 'server', protocol, spi: c.spi, destination: '172.16.1.0/24', sourcePorts: { from: port, to: port } });
+        }
+      }
     }
     out.set(n.name, cfg);
   }

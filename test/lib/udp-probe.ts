@@ -5,6 +5,9 @@
  *   node udp-probe.js recv PORT            (prints a JSON summary on SIGTERM)
  */
 import { createSocket } from 'node:dgram';
+import { fileURLToPath } from 'node:url';
+import type { ScenarioNet } from './scenario-net.js';
+import { spawnInNs, waitForLine } from './sh.js';
 
 export interface ProbeSummary {
   received: number;
@@ -42,6 +45,32 @@ function send(dst: string, port: number, pps: number, seconds: number): void {
     else setTimeout(() => { process.stdout.write(JSON.stringify({ sent: total }) + '\n'); s.close(); }, 50);
   };
   tick();
+}
+
+const PROBE = fileURLToPath(import.meta.url);
+
+export interface ProbeRun extends ProbeSummary {
+  total: number;
+  /** The last packet that arrived: its sequence number, when it was sent and when it arrived (ms). */
+  last?: { seq: number; sentAt: number; recvAt: number };
+}
+
+/**
+ * 64 pps from the scenario's client to its server for `seconds`, while
+ * `during` runs; `slow` stretches the waits (the kernel lab runs ~10x slower).
+ */
+export async function runProbe(net: ScenarioNet, server: string, port: number, seconds: number, during: () => Promise<void>, slow = 1): Promise<ProbeRun> {
+  const recv = spawnInNs(net.ns('server'), [process.execPath, PROBE, 'recv', String(port)]);
+  await waitForLine(recv, (l) => l.includes('listening'), 15_000 * slow);
+  const send = spawnInNs(net.ns('client'), [process.execPath, PROBE, 'send', server, String(port), '64', String(seconds)]);
+  const sent = waitForLine(send, (l) => l.includes('"sent"'), (seconds + 30) * 1000 * slow);
+  await during();
+  const total = (JSON.parse(await sent) as { sent: number }).sent;
+  await new Promise((r) => setTimeout(r, 500 * slow));
+  const line = waitForLine(recv, (l) => l.includes('"seqs"'), 15_000 * slow);
+  recv.kill('SIGTERM');
+  const r = JSON.parse(await line) as { seqs: number[]; last?: ProbeRun['last'] };
+  return { total, ...summarize(r.seqs, total), ...(r.last ? { last: r.last } : {}) };
 }
 
 /** In every probe payload: a capture of an encrypted hop must never contain it. */
