@@ -20,7 +20,7 @@ const USAGE = `usage:
   esfc agent --uninstall --config FILE
   esfc bench fastpath [--quick] [--out DIR]
   esfc bench encryption [--quick] [--out DIR]
-  esfc demo [--seconds N]
+  esfc demo [--seconds N] [--act all|fastpath|encrypted]
 `;
 
 async function agentCommand(argv: string[]): Promise<number> {

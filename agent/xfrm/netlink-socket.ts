@@ -21,24 +21,22 @@ const c = {
   setns: libc.func('int setns(int fd, int nstype)') as (fd: number, t: number) => number,
 };
 
-const AF_NETLINK = 16;
-const SOCK_RAW = 3;
-const SOCK_CLOEXEC = 0o2000000;
-const NETLINK_XFRM = 6;
-const SOL_SOCKET = 1;
-const SO_RCVTIMEO = 20;
-const SOL_NETLINK = 270;
-const NETLINK_CAP_ACK = 10;
-const NETLINK_EXT_ACK = 11;
-const MSG_TRUNC = 0x20;
-const CLONE_NEWNET = 0x40000000;
-const EINTR = 4, EAGAIN = 11, EBADF = 9, EMSGSIZE = 90, EBUSY = 16;
+/** Values from the C headers; a test compiles them and compares. */
+export const NETLINK_CONSTANTS = {
+  AF_NETLINK: 16, SOCK_RAW: 3, SOCK_CLOEXEC: 0o2000000, NETLINK_XFRM: 6, SOL_SOCKET: 1, SO_RCVTIMEO: 20, SOL_NETLINK: 270,
+  NETLINK_CAP_ACK: 10, NETLINK_EXT_ACK: 11, MSG_TRUNC: 0x20, CLONE_NEWNET: 0x40000000,
+  EINTR: 4, EBADF: 9, EAGAIN: 11, EBUSY: 16, EMSGSIZE: 90,
+} as const;
+const {
+  AF_NETLINK, SOCK_RAW, SOCK_CLOEXEC, NETLINK_XFRM, SOL_SOCKET, SO_RCVTIMEO, SOL_NETLINK, NETLINK_CAP_ACK, NETLINK_EXT_ACK,
+  MSG_TRUNC, CLONE_NEWNET, EINTR, EBADF, EAGAIN, EBUSY, EMSGSIZE,
+} = NETLINK_CONSTANTS;
 /** Dumps come in datagrams of at most 32 KiB; single answers are one SA or policy. */
 const RECV_BUF = 1 << 16;
 const DUMP_ATTEMPTS = 5;
 
 export interface NetlinkSocketOptions {
-  /** A network namespace file such as /run/netns/NAME; absent: this thread's namespace. */
+  /** A network namespace file such as /run/netns/NAME (a bare NAME means that); absent: this thread's namespace. */
   netns?: string;
   /** How long to wait for each datagram of an answer before giving up (default 5000). */
   timeoutMs?: number;
@@ -113,15 +111,16 @@ export class NetlinkSocket {
   private constructor(private fd: number, readonly portId: number, readonly netns: string | undefined) {}
 
   static open(opts: NetlinkSocketOptions = {}): NetlinkSocket {
-    const where = opts.netns ? ` in ${opts.netns}` : '';
+    const netns = opts.netns && !opts.netns.includes('/') ? `/run/netns/${opts.netns}` : opts.netns;
+    const where = netns ? ` in ${netns}` : '';
     const make = (): number => {
       const fd = c.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_XFRM);
       if (fd < 0) throw new XfrmError(`open a NETLINK_XFRM socket${where}`, koffi.errno());
       return fd;
     };
-    const fd = opts.netns ? inNetns(opts.netns, make) : make();
+    const fd = netns ? inNetns(netns, make) : make();
     try {
-      return new NetlinkSocket(fd, configure(fd, opts.timeoutMs ?? 5000), opts.netns);
+      return new NetlinkSocket(fd, configure(fd, opts.timeoutMs ?? 5000), netns);
     } catch (e) {
       c.close(fd);
       throw e;
@@ -138,12 +137,12 @@ export class NetlinkSocket {
       const r = this.once(op, type, flags, payload, dump);
       // A dump that raced with a change is inconsistent: take it again.
       if (!r.interrupted) return r.messages;
-      if (attempt === DUMP_ATTEMPTS) throw new XfrmError(op, EBUSY, `dump interrupted by concurrent changes ${DUMP_ATTEMPTS} times`);
+      if (attempt === DUMP_ATTEMPTS) throw new XfrmError(op, EBUSY, { note: `dump interrupted by concurrent changes ${DUMP_ATTEMPTS} times` });
     }
   }
 
   private once(op: string, type: number, flags: number, payload: Buffer, dump: boolean): { messages: NlMessage[]; interrupted: boolean } {
-    if (this.fd < 0) throw new XfrmError(op, EBADF, 'socket closed');
+    if (this.fd < 0) throw new XfrmError(op, EBADF, { note: 'socket closed' });
     this.seq = (this.seq + 1) >>> 0;
     const msg = encodeNlmsg({ type, flags: flags | NlFlag.request | NlFlag.ack, seq: this.seq, pid: 0 }, payload);
     this.send(op, msg);
@@ -161,7 +160,7 @@ export class NetlinkSocket {
       const n = Number(c.send(this.fd, msg, msg.length, 0));
       if (n === msg.length) return;
       const e = n < 0 ? koffi.errno() : EMSGSIZE;
-      if (e !== EINTR) throw new XfrmError(op, e, n < 0 ? 'send' : `short send: ${n} of ${msg.length} bytes`);
+      if (e !== EINTR) throw new XfrmError(op, e, { note: n < 0 ? 'send' : `short send: ${n} of ${msg.length} bytes` });
     }
   }
 
@@ -169,11 +168,11 @@ export class NetlinkSocket {
     for (;;) {
       // MSG_TRUNC makes recv() report a datagram's true length, so a cut one is caught, not parsed.
       const n = Number(c.recv(this.fd, this.buf, this.buf.length, MSG_TRUNC));
-      if (n > this.buf.length) throw new XfrmError(op, EMSGSIZE, `answer datagram of ${n} bytes exceeds the ${this.buf.length}-byte buffer`);
+      if (n > this.buf.length) throw new XfrmError(op, EMSGSIZE, { note: `answer datagram of ${n} bytes exceeds the ${this.buf.length}-byte buffer` });
       if (n >= 0) return this.buf.subarray(0, n);
       const e = koffi.errno();
       if (e === EINTR) continue;
-      throw new XfrmError(op, e, e === EAGAIN ? 'no answer from the kernel before the receive timeout' : 'recv');
+      throw new XfrmError(op, e, { note: e === EAGAIN ? 'no answer from the kernel before the receive timeout' : 'recv' });
     }
   }
 

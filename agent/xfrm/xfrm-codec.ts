@@ -339,7 +339,7 @@ function readExtack(b: Buffer, off: number, what: string): KernelDetail {
 export function parseError(m: NlHeader & { payload: Buffer }): NlError {
   const p = m.payload;
   need(p, 0, ERR.sizeof, 'nlmsgerr');
-  const errno = -p.readInt32LE(ERR.error);
+  const errno = 0 - p.readInt32LE(ERR.error);
   if (!(m.flags & NlFlag.ackTlvs)) return { errno };
   const echoed = p.readUInt32LE(ERR.msg + HDR.nlmsg_len);
   if (echoed < HDR.sizeof) fail('malformed', 'nlmsgerr', `echoed nlmsg_len ${echoed}`);
@@ -351,7 +351,7 @@ export function parseError(m: NlHeader & { payload: Buffer }): NlError {
 /** NLMSG_DONE ends a dump; a negative int in it is the dump's error. */
 export function parseDone(m: NlHeader & { payload: Buffer }): NlError {
   if (m.payload.length < 4) return { errno: 0 };
-  const errno = -m.payload.readInt32LE(0);
+  const errno = 0 - m.payload.readInt32LE(0);
   return m.flags & NlFlag.ackTlvs ? { errno, ...readExtack(m.payload, 4, 'NLMSG_DONE') } : { errno };
 }
 

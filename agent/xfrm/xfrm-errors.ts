@@ -30,6 +30,12 @@ export interface KernelDetail {
   missingAttr?: number;
 }
 
+/** What the kernel said beyond the errno, and what this side knows about the failure. */
+export interface XfrmErrorDetail extends KernelDetail {
+  /** Context from this side (never the kernel's words), e.g. "recv" or "socket closed". */
+  note?: string;
+}
+
 export class XfrmError extends Error {
   readonly code = 'ESFC_XFRM';
   readonly errnoName: string;
@@ -39,19 +45,22 @@ export class XfrmError extends Error {
   readonly missingAttr: number | undefined;
 
   /** op names the request and its object, e.g. "add SA 10.0.0.1->10.0.0.2 spi 0x100". */
-  constructor(readonly op: string, readonly errno: number, detail: KernelDetail | string = {}) {
-    const d: KernelDetail = typeof detail === 'string' ? { message: detail } : detail;
+  constructor(readonly op: string, readonly errno: number, detail: XfrmErrorDetail = {}) {
     const name = errnoName(errno);
     const description = strerror(errno);
-    const extra = [d.message, d.missingAttr !== undefined ? `missing attribute ${d.missingAttr}` : undefined,
-      d.offset !== undefined ? `at byte ${d.offset} of the request` : undefined].filter((x) => x !== undefined);
+    const extra = [
+      detail.message,
+      detail.missingAttr !== undefined ? `missing attribute ${detail.missingAttr}` : undefined,
+      detail.offset !== undefined ? `at byte ${detail.offset} of the request` : undefined,
+      detail.note,
+    ].filter((x) => x !== undefined && x !== '');
     super(`XFRM ${op}: ${name} (${description})${extra.length ? `: ${extra.join('; ')}` : ''}`);
     this.name = 'XfrmError';
     this.errnoName = name;
     this.description = description;
-    this.kernelMessage = d.message;
-    this.kernelOffset = d.offset;
-    this.missingAttr = d.missingAttr;
+    this.kernelMessage = detail.message;
+    this.kernelOffset = detail.offset;
+    this.missingAttr = detail.missingAttr;
   }
 }
 

@@ -3,16 +3,12 @@
  * with six EF namespaces, real agents, kernel XFRM (ESP, rfc4106(gcm(aes))).
  *
  * It needs a kernel with ESP. Where the host has one, the suite runs here;
- * elsewhere (this project's machines) the same file is run again inside the
- * kernel lab (a Debian 6.1 kernel under qemu TCG) by the wrapper test below,
- * and its result is this test's result.
+ * elsewhere (this project's machines) test/lab/lab-suites.test.ts runs this
+ * file inside the kernel lab (a Debian 6.1 kernel under qemu TCG).
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { existsSync } from 'node:fs';
 import { XfrmClient } from '../../agent/xfrm/xfrm-client.js';
 import { pairMark } from '../../agent/ef/ef-layout.js';
 import { encryptedConfigs, espiOf, newKey, planEncryptedScenario } from '../lib/encrypted-scenario.js';
@@ -20,58 +16,17 @@ import { ScenarioNet } from '../lib/scenario-net.js';
 import { nsh, sh, spawnInNs, stopProcess, waitForLine } from '../lib/sh.js';
 import { PROBE_MARKER, runProbe } from '../lib/udp-probe.js';
 import { rekey, withKeys } from '../lib/rekey.js';
-import { readPcap, type PcapRecord } from '../lib/pcap.js';
+import { captureUnderlay, parseUl, type Ul } from '../lib/underlay-capture.js';
 import { gpe, ipv4, nsh as nshHeader, udp } from '../lib/frames.js';
-import { hostHasEsp, labAvailable, runInLab } from '../lab/kernel-lab.js';
+import { hostHasEsp } from '../lab/kernel-lab.js';
 
 const isRoot = process.getuid?.() === 0;
 const inLab = process.env.ESFC_IN_LAB === '1';
-const THIS_FILE = fileURLToPath(import.meta.url);
-const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 /** Under TCG everything is ~10x slower: generous waits, never timing assertions on speed. */
 const SLOW = inLab ? 6 : 1;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 const MAIL_ESPI = espiOf(10, 0);      // ef1 -> ef2
-
-interface Ul { ts: number; src: string; dst: string; spi: number; si: number; mdType: number; espi: number; e: boolean; epoch: number; innerProto: number; espSpi: number; espSeq: number; udpPayload: Buffer }
-
-/** Ethernet/IPv4/UDP 4790/VXLAN-GPE/NSH, decoded; undefined for anything else. */
-function parseUl(r: PcapRecord): Ul | undefined {
-  const f = r.frame;
-  if (f.length < 14 + 20 + 8 + 8 + 8 || f.readUInt16BE(12) !== 0x0800 || f[23] !== 17 || f.readUInt16BE(36) !== 4790) return undefined;
-  const ip = (o: number): string => `${f[o]}.${f[o + 1]}.${f[o + 2]}.${f[o + 3]}`;
-  const n = 50;
-  const mdType = f[n + 2]! & 0x0f;
-  const w = f.readUInt32BE(n + 4);
-  const len = (f.readUInt16BE(n) & 0x3f) * 4;
-  const md3 = mdType === 3 && f.length >= n + 16;
-  const innerAt = n + len;
-  return {
-    ts: r.ts, src: ip(26), dst: ip(30), spi: w >>> 8, si: w & 0xff, mdType,
-    espi: md3 ? f.readUInt32BE(n + 8) >>> 8 : 0, e: md3 ? (f.readUInt32BE(n + 12) & 0x80000000) !== 0 : false,
-    epoch: md3 ? f.readUInt32BE(n + 12) & 0xffff : 0,
-    innerProto: f.length > innerAt + 9 ? f[innerAt + 9]! : -1,
-    espSpi: f.length >= innerAt + 28 ? f.readUInt32BE(innerAt + 20) : 0,
-    espSeq: f.length >= innerAt + 28 ? f.readUInt32BE(innerAt + 24) : 0,
-    udpPayload: f.subarray(42),
-  };
-}
-
-async function capture(net: ScenarioNet, during: () => Promise<unknown>): Promise<{ records: PcapRecord[]; file: string; cleanup: () => void }> {
-  const dir = mkdtempSync(join(tmpdir(), 'esfc-enc-cap-'));
-  const file = join(dir, 'isp-b.pcap');
-  // The underlay bridge stands in for ISP-B's transit: every inter-node frame crosses it.
-  const cap = spawnInNs(net.ns('ul'), ['tcpdump', '-i', 'br0', '-n', '-U', '-s', '0', '-w', file, 'udp port 4790']);
-  try {
-    await sleep(700 * SLOW);
-    await during();
-    await sleep(300 * SLOW);
-  } finally {
-    await stopProcess(cap, 'SIGINT');
-  }
-  return { records: readPcap(readFileSync(file)), file, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
-}
 
 /** A TCP exchange through the chain: the server echoes, the client prints what came back. */
 const ECHO_SERVER = "const n=require('net');for(const p of [25,80]){n.createServer(s=>s.pipe(s)).listen(p)};console.log('listening')";
@@ -91,18 +46,7 @@ const xfrmStat = async (net: ScenarioNet, ef: string): Promise<Map<string, numbe
   new Map((await nsh(net.ns(ef), ['cat', '/proc/net/xfrm_stat'])).trim().split('\n').map((l) => l.trim().split(/\s+/)).map(([k, v]) => [k!, Number(v)]));
 
 if (!inLab && !hostHasEsp()) {
-  describe('encrypted hops, run in the kernel lab (this kernel has no ESP)', { skip: isRoot ? false : 'needs root' }, () => {
-    test('the encrypted-hop suite passes under a Debian 6.1 kernel (qemu TCG)', { timeout: 40 * 60_000 }, async () => {
-      const avail = labAvailable();
-      assert.ok(avail.ok, avail.ok ? '' : `kernel lab not available: ${avail.reason}`);
-      const r = await runInLab([process.execPath, '--test', '--test-concurrency=1', '--test-reporter=spec', THIS_FILE], {
-        cwd: REPO, env: { ESFC_IN_LAB: '1' }, timeoutMs: 35 * 60_000,
-        onOutput: (s: string) => process.stdout.write(s.replace(/^/gm, '  [lab] ')),
-      });
-      assert.equal(r.timedOut, false, `the guest hung; console:\n${r.console.slice(-4000)}`);
-      assert.equal(r.exitCode, 0, `suite failed in the lab:\n${r.output.slice(-8000)}`);
-    });
-  });
+  describe('encrypted hops: DESIGN.md scenario, six EFs, real XFRM', { skip: 'this kernel has no ESP: test/lab/lab-suites.test.ts runs this file in the kernel lab' }, () => undefined);
 } else {
   describe('encrypted hops: DESIGN.md scenario, six EFs, real XFRM', { skip: isRoot ? false : 'needs root (namespaces, BPF, XFRM)' }, () => {
     const ep = planEncryptedScenario();
@@ -119,7 +63,7 @@ if (!inLab && !hostHasEsp()) {
         await waitForLine(server, (l) => l.includes('listening'), 15_000 * SLOW);
         const replies: string[] = [];
         let mail = { total: 0, lost: -1 };
-        const cap = await capture(net, async () => {
+        const cap = await captureUnderlay(net, SLOW, async () => {
           for (const port of [25, 80]) replies.push((await nsh(net.ns('client'), [process.execPath, '-e', echoClient(port, `${PROBE_MARKER.toString()}-tcp-${port}`)], { timeoutMs: 60_000 * SLOW })).trim());
           mail = await probe(net, 110, 2, async () => undefined);
         });
@@ -212,7 +156,7 @@ if (!inLab && !hostHasEsp()) {
       // In the lab one rekey (four config applications) can take longer than 5 s: the probe
       // then runs on until the twelfth is done, and the test reports the real interval.
       const seconds = inLab ? 200 : 62;
-      const cap = await capture(net, async () => {
+      const cap = await captureUnderlay(net, SLOW, async () => {
         result = await probe(net, 110, seconds, async () => {
           const t0 = Date.now();
           for (let i = 1; i <= 12; i++) {
@@ -243,8 +187,8 @@ if (!inLab && !hostHasEsp()) {
       const notAfter = new Date(Date.now() + (inLab ? 40_000 : 8000));
       await rekey(net, ep, MAIL_ESPI, 'node-a', 'node-c', newKey(0x20000, 100, true, notAfter), 200 * SLOW);
       const xs0 = await xfrmStat(net, 'ef1');
-      let result = { total: 0, lost: 0, last: undefined as { sentAt: number } | undefined };
-      const cap = await capture(net, async () => {
+      let result: { total: number; lost: number; last?: { sentAt: number } } = { total: 0, lost: 0 };
+      const cap = await captureUnderlay(net, SLOW, async () => {
         result = await probe(net, 110, Math.ceil((notAfter.getTime() - Date.now()) / 1000) + 4, async () => undefined);
       });
       try {
@@ -275,7 +219,7 @@ if (!inLab && !hostHasEsp()) {
 
     test('tampered and replayed ESP packets are dropped and counted by XFRM', async () => {
       let captured: Ul[] = [];
-      const cap = await capture(net, async () => { await probe(net, 110, 2, async () => undefined); });
+      const cap = await captureUnderlay(net, SLOW, async () => { await probe(net, 110, 2, async () => undefined); });
       captured = cap.records.map(parseUl).filter((u): u is Ul => u !== undefined && u.espi === MAIL_ESPI);
       cap.cleanup();
       assert.ok(captured.length > 50);
