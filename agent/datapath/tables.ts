@@ -16,6 +16,8 @@ export interface TableMap {
   update(key: Buffer, value: Buffer): void;
   delete(key: Buffer): void;
   keys(): Iterable<Buffer>;
+  /** Array maps: every value in index order in one go (BpfMap has it; a test double need not). */
+  arrayValues?(): Buffer;
 }
 
 export type TableMaps = Record<MapName, TableMap>;
@@ -34,6 +36,14 @@ function readHops(m: TableMap): Map<string, EsfcNextHop> {
 /** esfc_ports is an array indexed by ifindex; unused indices have kind 0. */
 export function readPorts(m: TableMap): Map<number, EsfcPort> {
   const ports = new Map<number, EsfcPort>();
+  if (m.arrayValues) {
+    const all = m.arrayValues();
+    const size = all.length / m.maxEntries;
+    for (let i = 0; i < m.maxEntries; i++) {
+      if (all.readUInt32LE(i * size) !== 0) ports.set(i, portCodec.decode(all.subarray(i * size, (i + 1) * size)));
+    }
+    return ports;
+  }
   const key = Buffer.alloc(4);
   for (let i = 0; i < m.maxEntries; i++) {
     key.writeUInt32LE(i);

@@ -83,6 +83,34 @@ export class BpfMap {
     if (rc < 0 && rc !== -ENOENT) throw new BpfError('ESFC_BPF_MAP', `delete from ${this.name}`, -rc, errText(rc));
   }
 
+  /**
+   * Every value of an array map, in index order, with BPF_MAP_LOOKUP_BATCH: a
+   * few syscalls instead of one per index (esfc_ports has 65536 slots, and
+   * reading them one by one costs a reconcile 0.15 s, seconds under emulation).
+   */
+  arrayValues(): Buffer {
+    const { keySize, valueSize, maxEntries } = this.info;
+    if (this.info.type !== 2 /* BPF_MAP_TYPE_ARRAY */ || keySize !== 4) throw new BpfError('ESFC_BPF_MAP', `batch read of ${this.name}`, 22, 'not a plain array map');
+    const out = Buffer.alloc(maxEntries * valueSize);
+    const chunk = Math.min(maxEntries, 8192);
+    const keys = Buffer.alloc(chunk * 4);
+    const values = Buffer.alloc(chunk * valueSize);
+    let inBatch: Buffer | null = null;
+    for (let done = 0; done < maxEntries;) {
+      const outBatch = Buffer.alloc(4);
+      const count = [chunk];
+      const rc = ffi.mapLookupBatch(this.fd, inBatch, outBatch, keys, values, count, null);
+      if (rc < 0 && rc !== -ENOENT) throw new BpfError('ESFC_BPF_MAP', `batch read of ${this.name}`, -rc, errText(rc));
+      // An array hands out consecutive indices: one copy per chunk.
+      const n = count[0]!;
+      if (n) values.copy(out, keys.readUInt32LE(0) * valueSize, 0, n * valueSize);
+      done += count[0]!;
+      if (rc === -ENOENT || count[0] === 0) break;
+      inBatch = outBatch;
+    }
+    return out;
+  }
+
   *keys(): Generator<Buffer> {
     let prev: Buffer | null = null;
     for (;;) {

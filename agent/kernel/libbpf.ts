@@ -35,6 +35,8 @@ export const ffi = {
   mapLookup: libbpf.func('int bpf_map_lookup_elem(int fd, const void *key, void *value)') as (fd: number, k: Buffer, v: Buffer) => number,
   mapDelete: libbpf.func('int bpf_map_delete_elem(int fd, const void *key)') as (fd: number, k: Buffer) => number,
   mapNextKey: libbpf.func('int bpf_map_get_next_key(int fd, const void *key, void *next)') as (fd: number, k: Buffer | null, n: Buffer) => number,
+  mapLookupBatch: libbpf.func('int bpf_map_lookup_batch(int fd, void *in_batch, void *out_batch, void *keys, void *values, _Inout_ uint32_t *count, const void *opts)') as
+    (fd: number, inBatch: Buffer | null, outBatch: Buffer, keys: Buffer, values: Buffer, count: number[], opts: null) => number,
   // links and tc
   linkCreate: libbpf.func('int bpf_link_create(int prog_fd, int target_fd, int attach_type, const void *opts)') as (p: number, t: number, a: number, o: null) => number,
   linkUpdate: libbpf.func('int bpf_link_update(int link_fd, int new_prog_fd, const void *opts)') as (l: number, p: number, o: null) => number,
