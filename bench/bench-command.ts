@@ -23,10 +23,10 @@ export async function benchCommand(argv: string[]): Promise<number> {
   });
   if (positionals[0] === 'encryption') {
     const { benchEncryption } = await import('./encryption.js');
-    return benchEncryption({ quick: values.quick === true, out: values.out! });
+    return benchEncryption({ quick: values.quick === true, out: values.out!, ...(values.only ? { only: values.only } : {}) });
   }
   if (positionals[0] !== 'fastpath') {
-    process.stderr.write('usage: esfc bench fastpath [--quick] [--out DIR] [--only pps|tcp]\n       esfc bench encryption [--quick] [--out DIR]\n');
+    process.stderr.write('usage: esfc bench fastpath [--quick] [--out DIR] [--only pps|tcp]\n       esfc bench encryption [--quick] [--out DIR] [--only tcp|rekey]\n');
     return 2;
   }
   await ScenarioNet.sweep();
