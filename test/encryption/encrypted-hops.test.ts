@@ -217,6 +217,20 @@ if (!inLab && !hostHasEsp()) {
       assert.equal(await net.applyConfig('node-a', only.get('node-a')!), 'applied');
     });
 
+    test('an agent restart re-adopts its EFs: no XFRM change, no packet lost at 64 pps', { timeout: 10 * 60_000 }, async () => {
+      const log = net.logs.get('node-a')!;
+      let from = 0;
+      const r = await probe(net, 110, inLab ? 75 : 8, async () => {
+        await sleep(1500 * SLOW);
+        assert.equal(await net.stopAgent('node-a'), 0, 'SIGTERM exits cleanly');
+        from = log.length;
+        await net.startAgent('node-a');
+      });
+      const applied = log.slice(from).filter((l) => l.event === 'ef_applied');
+      assert.deepEqual(applied.map((l) => [l.ef, l.xfrmOps]), [['ef1', 0], ['ef3', 0]], 'the SAs and policies were adopted, not rebuilt');
+      assert.equal(r.lost, 0, `lost ${JSON.stringify(r.lostSeqs)}`);
+    });
+
     test('tampered and replayed ESP packets are dropped and counted by XFRM', async () => {
       let captured: Ul[] = [];
       const cap = await captureUnderlay(net, SLOW, async () => { await probe(net, 110, 2, async () => undefined); });
