@@ -186,9 +186,11 @@ cp test/lab/lab-init.sh "$IRD/init"
 chmod 755 "$IRD/init"
 cat > "$IRD/sbin/lab-modprobe" <<'SH'
 #!/bin/sh
-# The kernel's modprobe once the job runs: logs every request and its outcome.
+# The kernel's modprobe once the job runs: every request and its outcome go
+# to the serial console (not the kernel log, which quiet keeps off it).
 /bin/busybox modprobe "$@"; rc=$?
-echo "lab-modprobe $* -> $rc" > /dev/kmsg
+for m; do :; done
+echo "lab: the kernel asked for module $m: $([ $rc = 0 ] && echo loaded || echo "failed ($rc)")" > /dev/console
 exit $rc
 SH
 chmod 755 "$IRD/sbin/lab-modprobe"

@@ -1,5 +1,6 @@
 /**
  * `node dist/test/lab/run.js [--timeout SECONDS] [--cwd DIR] [--env K=V]... [--keep] -- COMMAND...`
+ * (or `run.js COMMAND...`)
  * runs a command in the kernel lab, streaming its output; exits with its
  * status (124 on a timeout, 125 if the guest never reported one).
  */
@@ -12,9 +13,10 @@ const fail = (msg: string): never => {
 };
 
 const argv = process.argv.slice(2);
+// Without `--` everything is the command.
 const dash = argv.indexOf('--');
-if (dash < 0 || dash === argv.length - 1) fail('no command');
 const command = argv.slice(dash + 1);
+if (command.length === 0) fail('no command');
 const opts: LabOptions = { timeoutMs: 30 * 60_000, env: {}, onOutput: (s) => process.stdout.write(s) };
 for (let i = 0; i < dash; i++) {
   const a = argv[i]!;
