@@ -31,9 +31,10 @@ mount -t devtmpfs dev $R/dev
 mkdir -p $R/dev/pts $R/dev/shm
 mount -t devpts devpts $R/dev/pts
 mount -t tmpfs tmpfs $R/dev/shm
-# Fresh /run and /tmp: the host's namespaces and pins must not show through.
+# A fresh /run: the host's namespaces and pins must not show through. /tmp
+# stays the overlay's (the host's files, writable above them): a checkout
+# under /tmp, as CI may use, must be visible to the job.
 mount -t tmpfs tmpfs $R/run
-mount -t tmpfs tmpfs $R/tmp
 mount -t bpf bpf $R/sys/fs/bpf
 mount -t cgroup2 cgroup2 $R/sys/fs/cgroup 2>/dev/null
 mkdir -p $R/lab
