@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { barChart, lineChart } from './chart.js';
 import { newKey, planLinearChain, espiOf } from '../test/lib/encrypted-scenario.js';
 import { ScenarioNet } from '../test/lib/scenario-net.js';
-import { nsh, spawnInNs, stopProcess, waitForLine } from '../test/lib/sh.js';
+import { iperf } from '../test/lib/iperf.js';
 import { runProbe } from '../test/lib/udp-probe.js';
 import { rekey } from '../test/lib/rekey.js';
 import { hostHasEsp, runInLab } from '../test/lab/kernel-lab.js';
@@ -26,6 +26,7 @@ export interface ChainRow { kind: 'sf' | 'ef'; hops: number; gbps: number; retra
 export interface RekeyRow { rekeys: number; sent: number; lost: number; lostPerRekey: number; intervalMs: number }
 export interface EncryptionResult { where: 'host' | 'kernel-lab'; kernel: string; seconds: number; chains: ChainRow[]; rekey: RekeyRow }
 
+/** iperf3's default port: the chain classifies it. */
 const IPERF_PORT = 5201;
 const PROBE_PORT = 7000;
 const CLI = fileURLToPath(new URL('../agent/cli.js', import.meta.url));
@@ -33,24 +34,13 @@ const RESULT_TAG = 'ESFC-BENCH-RESULT ';
 const f2 = (x: number): string => x.toFixed(2);
 const letters = (n: number): string => String.fromCharCode(97 + n);
 
-async function iperf(net: ScenarioNet, seconds: number): Promise<{ gbps: number; retransmits: number }> {
-  const srv = spawnInNs(net.ns('server'), ['iperf3', '-s', '-1', '-p', String(IPERF_PORT), '--forceflush']);
-  try {
-    await waitForLine(srv, (l) => l.includes('Server listening'), 60_000);
-    const out = await nsh(net.ns('client'), ['iperf3', '-c', '172.16.2.1', '-p', String(IPERF_PORT), '-t', String(seconds), '-J'], { timeoutMs: (seconds + 120) * 1000 });
-    const j = JSON.parse(out) as { end: { sum_received: { bits_per_second: number }; sum_sent: { retransmits?: number } } };
-    return { gbps: j.end.sum_received.bits_per_second / 1e9, retransmits: j.end.sum_sent.retransmits ?? 0 };
-  } finally {
-    await stopProcess(srv);
-  }
-}
-
 async function measureChain(kind: 'sf' | 'ef', hops: number, seconds: number): Promise<ChainRow> {
   const ep = planLinearChain(kind, hops, [IPERF_PORT, PROBE_PORT]);
   const net = await ScenarioNet.build(ep.base, { encrypted: ep }, `b${kind}${letters(hops)}`);
   try {
     await net.startAgents();
-    return { kind, hops, ...(await iperf(net, seconds)) };
+    const r = await iperf(net.ns('server'), net.ns('client'), '172.16.2.1', seconds, 4);
+    return { kind, hops, gbps: r.gbps, retransmits: r.retransmits };
   } finally {
     await net.destroy();
   }

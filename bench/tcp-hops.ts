@@ -10,22 +10,11 @@
  */
 import { chain, planScenario, type ScenarioPlan } from '../test/lib/scenario.js';
 import { ScenarioNet } from '../test/lib/scenario-net.js';
-import { nsh, sh, spawnInNs, stopProcess, waitForLine } from '../test/lib/sh.js';
+import { nsh, sh } from '../test/lib/sh.js';
+import { iperf } from '../test/lib/iperf.js';
 
 export type TcpMode = 'direct' | 'kernel' | 'nodes' | 'esfc-tc' | 'esfc-xdp';
 export interface TcpResult { mode: TcpMode; hops: number; gbps: number; retransmits: number }
-
-async function iperf(serverNs: string, clientNs: string, ip: string, seconds: number): Promise<{ gbps: number; retransmits: number }> {
-  const srv = spawnInNs(serverNs, ['iperf3', '-s', '-1', '--forceflush']);
-  try {
-    await waitForLine(srv, (l) => l.includes('Server listening'), 10_000);
-    const out = await nsh(clientNs, ['iperf3', '-c', ip, '-t', String(seconds), '-J'], { timeoutMs: (seconds + 30) * 1000 });
-    const j = JSON.parse(out) as { end: { sum_received: { bits_per_second: number }; sum_sent: { retransmits: number } } };
-    return { gbps: j.end.sum_received.bits_per_second / 1e9, retransmits: j.end.sum_sent.retransmits };
-  } finally {
-    await stopProcess(srv);
-  }
-}
 
 /** client - sf1 - ... - sfN - server, one veth per link, kernel IP forwarding in every SF. */
 async function kernelChain(mode: 'direct' | 'kernel', hops: number, seconds: number): Promise<TcpResult> {

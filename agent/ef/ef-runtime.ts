@@ -11,9 +11,9 @@ import { BpfMap } from '../kernel/bpf-map.js';
 import { Btf } from '../kernel/btf.js';
 import { loadObject, type LoadedObject } from '../kernel/loader.js';
 import { AttachmentStore, attachTc, attachedProgramId, detach } from '../kernel/attach.js';
-import { BPF_DIR, stateDirFor } from '../datapath/kernel-datapath.js';
+import { BPF_DIR, readCounters, stateDirFor } from '../datapath/kernel-datapath.js';
 import { statNamesFromEnum, type StatName } from '../datapath/stat-names.js';
-import { counterCodec, pathKeyCodec } from '../datapath/layout.js';
+import { pathKeyCodec } from '../datapath/layout.js';
 import { netnsPath, withNetns } from '../node/netns.js';
 import { XfrmClient } from '../xfrm/xfrm-client.js';
 import { XfrmError } from '../xfrm/xfrm-errors.js';
@@ -21,7 +21,7 @@ import type { Sa } from '../xfrm/xfrm-types.js';
 import type { EfDesired } from './compile-ef.js';
 import { planXfrm, type XfrmOp } from './plan-xfrm.js';
 import {
-  efConfigCodec, efDecryptCodec, efEncryptCodec, EfDir, EfMapName, efSaCodec, EF_STAT_MAX, isEsfcReqid,
+  efConfigCodec, efDecryptCodec, efEncryptCodec, EfDir, EfMapName, efSaCodec, isEsfcReqid,
 } from './ef-layout.js';
 
 export const EF_OBJECT = (): string => join(BPF_DIR, 'esfc_ef.o');
@@ -112,13 +112,9 @@ export function readEfStatus(pinDir: string, ef: { name: string; netns: string; 
   const sasGlue = new Map<number, number>();
   if (existsSync(join(root, EfMapName.counters))) {
     const m = BpfMap.openPinned(join(root, EfMapName.counters));
-    const key = Buffer.alloc(4);
-    for (let i = 0; i < EF_STAT_MAX; i++) {
-      key.writeUInt32LE(i);
-      let packets = 0n, bytes = 0n;
-      for (const cell of m.lookupPerCpu(key)) { const c = counterCodec.decode(cell); packets += c.packets; bytes += c.bytes; }
+    for (const [i, c] of readCounters(m)) {
       const n = names.get(i);
-      if (n && (packets || bytes)) counters.push({ stat: n.name, drop: n.drop, packets, bytes });
+      if (n) counters.push({ stat: n.name, drop: n.drop, ...c });
     }
     m.close();
     const g = BpfMap.openPinned(join(root, EfMapName.sas));
@@ -160,10 +156,11 @@ export class EfRuntime {
   /** Bring one EF to its desired state. Returns the XFRM operations done. */
   apply(ef: EfDesired, sffMac: string): XfrmOp[] {
     if (!existsSync(netnsPath(ef.netns))) throw new EfError(ef.name, 'namespace', `${netnsPath(ef.netns)} does not exist`, 'create the EF\'s network namespace first');
-    const link = efLink(ef.netns, ef.ifname);
-    if (!link) throw new EfError(ef.name, 'interface', `${ef.ifname} does not exist in namespace ${ef.netns}`, 'move the EF end of its veth into the namespace');
+    // compileEfs got the interface's index from efLink(); 0 means it was not there.
+    const ifindex = ef.config.ifindex;
+    if (!ifindex) throw new EfError(ef.name, 'interface', `${ef.ifname} does not exist in namespace ${ef.netns}`, 'move the EF end of its veth into the namespace');
     // Namespace plumbing once per EF and interface: a rekey only touches SAs and maps.
-    const plumbId = `${ef.netns}|${link.ifindex}|${ef.address}|${sffMac}`;
+    const plumbId = `${ef.netns}|${ifindex}|${ef.address}|${sffMac}`;
     if (this.plumbed.get(ef.name) !== plumbId) {
       plumb(ef, sffMac);
       this.plumbed.set(ef.name, plumbId);
@@ -172,7 +169,7 @@ export class EfRuntime {
     const o = this.object(ef.name);
     const map = (n: string): BpfMap => o.maps.get(n)!;
     const cfgKey = Buffer.alloc(4);
-    map(EfMapName.config).update(cfgKey, efConfigCodec.encode({ ...ef.config, ifindex: link.ifindex }));
+    map(EfMapName.config).update(cfgKey, efConfigCodec.encode(ef.config));
     const pathEntries = <V extends object>(m: Map<string, { spi: number; si: number; value: V }>, codec: { encode(v: V): Buffer }) =>
       new Map([...m].map(([id, e]) => [id, { key: pathKeyCodec.encode({ spi: e.spi, si: e.si }), value: codec.encode(e.value) }]));
     const pathId = (k: Buffer): string => { const p = pathKeyCodec.decode(k); return `${p.spi}/${p.si}`; };
@@ -188,8 +185,8 @@ export class EfRuntime {
 
     const store = storeForEf(this.pinDir, ef.name);
     withNetns(ef.netns, () => {
-      attachTc(store, o.programs.get('esfc_ef_ingress')!, ef.ifname, link.ifindex, 'tc');
-      attachTc(store, o.programs.get('esfc_ef_egress')!, ef.ifname, link.ifindex, 'tc-egress');
+      attachTc(store, o.programs.get('esfc_ef_ingress')!, ef.ifname, ifindex, 'tc');
+      attachTc(store, o.programs.get('esfc_ef_egress')!, ef.ifname, ifindex, 'tc-egress');
     });
 
     const ops = this.reconcileXfrm(ef);

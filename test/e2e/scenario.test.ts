@@ -8,15 +8,13 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { planScenario } from '../lib/scenario.js';
 import { ScenarioNet } from '../lib/scenario-net.js';
 import { nsh, sh, spawnInNs, stopProcess, waitForLine } from '../lib/sh.js';
-import { summarize } from '../lib/udp-probe.js';
+import { runProbe } from '../lib/udp-probe.js';
 import { eth, ipv4, nsh as nshHeader, udp } from '../lib/frames.js';
 
 const isRoot = process.getuid?.() === 0;
-const PROBE = fileURLToPath(new URL('../lib/udp-probe.js', import.meta.url));
 const plan = planScenario();
 
 async function ping(net: ScenarioNet, count = 5): Promise<number> {
@@ -102,22 +100,15 @@ describe('scenario on three nodes, auto hooks (TC on every veth)', { skip: isRoo
   });
 
   test('agent restart during traffic loses no packet at 64 pps (the datapath stays pinned)', async () => {
-    const recv = spawnInNs(net.ns('server'), [process.execPath, PROBE, 'recv', '7000']);
-    await waitForLine(recv, (l) => l.includes('listening'), 10_000);
-    const send = spawnInNs(net.ns('client'), [process.execPath, PROBE, 'send', plan.server.ip, '7000', '64', '6']);
-    const sent = waitForLine(send, (l) => l.includes('"sent"'), 30_000);
-    await new Promise((r) => setTimeout(r, 1500));
-    for (const node of ['node-b', 'node-a']) {
-      assert.equal(await net.stopAgent(node), 0, 'SIGTERM exits cleanly');
-      await new Promise((r) => setTimeout(r, 500));
-      await net.startAgent(node);
-    }
-    const total = (JSON.parse(await sent) as { sent: number }).sent;
-    await new Promise((r) => setTimeout(r, 500));
-    const seqsLine = waitForLine(recv, (l) => l.includes('"seqs"'), 10_000);
-    recv.kill('SIGTERM');
-    const s = summarize((JSON.parse(await seqsLine) as { seqs: number[] }).seqs, total);
-    assert.equal(total, 384);
+    const s = await runProbe(net, plan.server.ip, 7000, 6, async () => {
+      await new Promise((r) => setTimeout(r, 1500));
+      for (const node of ['node-b', 'node-a']) {
+        assert.equal(await net.stopAgent(node), 0, 'SIGTERM exits cleanly');
+        await new Promise((r) => setTimeout(r, 500));
+        await net.startAgent(node);
+      }
+    });
+    assert.equal(s.total, 384);
     assert.equal(s.lost, 0, `lost ${JSON.stringify(s.lostSeqs)}`);
     // The restarted agent adopted the pins rather than rebuilding them.
     const opened = net.logs.get('node-b')!.filter((l) => l.event === 'datapath_open');
