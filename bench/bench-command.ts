@@ -15,22 +15,37 @@ import { ScenarioNet } from '../test/lib/scenario-net.js';
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const f2 = (x: number): string => x.toFixed(2);
+const USAGE = 'usage: esfc bench fastpath [--quick] [--out DIR] [--only pps|tcp] [--runs N]\n'
+  + '         --runs N: iperf3 runs per TCP row, reported as median (min-max); default 3, 1 with --quick\n'
+  + '       esfc bench encryption [--quick] [--out DIR] [--only tcp|rekey]\n';
+
+/** One TCP row for the progress log: median, spread and every run. */
+function runLine(r: TcpResult): string {
+  if (r.samples.length === 1) return `${f2(r.gbpsMedian)} Gbit/s (${r.samples[0]!.retransmits} retransmits)`;
+  return `${f2(r.gbpsMedian)} Gbit/s median (${f2(r.gbpsMin)}-${f2(r.gbpsMax)}; runs ${r.samples.map((x) => f2(x.gbps)).join(', ')}; retransmits ${r.samples.map((x) => x.retransmits).join(', ')})`;
+}
 
 export async function benchCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv, allowPositionals: true,
-    options: { quick: { type: 'boolean' }, out: { type: 'string', default: 'bench/out' }, only: { type: 'string' } },
+    options: { quick: { type: 'boolean' }, out: { type: 'string', default: 'bench/out' }, only: { type: 'string' }, runs: { type: 'string' } },
   });
   if (positionals[0] === 'encryption') {
     const { benchEncryption } = await import('./encryption.js');
     return benchEncryption({ quick: values.quick === true, out: values.out!, ...(values.only ? { only: values.only } : {}) });
   }
   if (positionals[0] !== 'fastpath') {
-    process.stderr.write('usage: esfc bench fastpath [--quick] [--out DIR] [--only pps|tcp]\n       esfc bench encryption [--quick] [--out DIR] [--only tcp|rekey]\n');
+    process.stderr.write(USAGE);
+    return 2;
+  }
+  if (values.runs !== undefined && !/^[1-9][0-9]*$/.test(values.runs)) {
+    process.stderr.write(`--runs wants a whole number >= 1, not ${JSON.stringify(values.runs)}\n${USAGE}`);
     return 2;
   }
   await ScenarioNet.sweep();
   const quick = values.quick === true;
+  // TCP rows: 3 runs each by default; --quick takes 1 unless --runs says otherwise (the table then says so).
+  const tcpRuns = values.runs !== undefined ? Number(values.runs) : quick ? 1 : 3;
   const out = values.out!;
   mkdirSync(out, { recursive: true });
   const log = (s: string): void => { process.stdout.write(`${s}\n`); };
@@ -65,41 +80,63 @@ export async function benchCommand(argv: string[]): Promise<number> {
     }));
   }
 
-  // ---- TCP through N SF hops
+  // ---- TCP through N SF hops: every row is `runs` iperf3 runs; tables, ratios, bars and the chart use medians
   const tcp: TcpResult[] = [];
+  const seconds = quick ? 2 : 5;
   if (values.only !== 'pps') {
     const hops = quick ? [0, 1, 5, 25] : [0, 1, 2, 5, 10, 15, 20, 25];
-    const seconds = quick ? 2 : 5;
     log('');
     log(`tcp: one iperf3 stream, ${seconds} s, MTU 1500 on every endpoint and SF, underlay MTU 1600 (veth bridge), three compute nodes, SFs as NSH-unaware namespaces behind the esfc proxy`);
-    tcp.push(await measureTcp('direct', 0, seconds));
-    log(`  direct veth: ${f2(tcp[0]!.gbps)} Gbit/s`);
+    log(`tcp: ${tcpRuns === 1 ? `1 run per row${quick ? ' (--quick)' : ''}: single samples, no spread` : `${tcpRuns} runs per row (topology built once per row, runs back to back): median (min-max)`}`);
+    tcp.push(await measureTcp('direct', 0, seconds, tcpRuns));
+    log(`  direct veth: ${runLine(tcp[0]!)}`);
     for (const h of hops) {
       for (const mode of ['kernel', 'nodes', 'esfc-tc', 'esfc-xdp'] as TcpMode[]) {
-        const r = await measureTcp(mode, h, seconds);
+        const r = await measureTcp(mode, h, seconds, tcpRuns);
         tcp.push(r);
-        log(`  ${mode.padEnd(9)} ${String(h).padStart(2)} hops: ${f2(r.gbps)} Gbit/s (${r.retransmits} retransmits)`);
+        log(`  ${mode.padEnd(9)} ${String(h).padStart(2)} hops: ${runLine(r)}`);
       }
     }
-    const direct = tcp[0]!.gbps;
-    const at = (m: TcpMode, h: number) => tcp.find((r) => r.mode === m && r.hops === h)?.gbps ?? NaN;
+    const row = (m: TcpMode, h: number): TcpResult | undefined => tcp.find((r) => r.mode === m && r.hops === h);
+    const direct = tcp[0]!.gbpsMedian;
+    const at = (m: TcpMode, h: number): number => row(m, h)?.gbpsMedian ?? NaN;
+    const cell = (m: TcpMode, h: number): string => {
+      const r = row(m, h);
+      if (!r) return 'n/a';
+      return tcpRuns === 1 ? f2(r.gbpsMedian) : `${f2(r.gbpsMedian)} (${f2(r.gbpsMin)}-${f2(r.gbpsMax)})`;
+    };
     log('');
-    log('| SF hops | kernel, SFs wired to each other | kernel, routed by the nodes | esfc TC (auto) | esfc XDP underlay | esfc TC / direct veth | esfc TC / SFs wired | esfc TC / routed by nodes |');
+    log(`| SF hops (Gbit/s, ${tcpRuns === 1 ? `1 run per row${quick ? ', --quick' : ''}` : `median (min-max) of ${tcpRuns} runs`}) | kernel, SFs wired to each other | kernel, routed by the nodes | esfc TC (auto) | esfc XDP underlay | esfc TC / direct veth | esfc TC / SFs wired | esfc TC / routed by nodes |`);
     log('|---|---|---|---|---|---|---|---|');
-    for (const h of hops) log(`| ${h} | ${f2(at('kernel', h))} | ${f2(at('nodes', h))} | ${f2(at('esfc-tc', h))} | ${f2(at('esfc-xdp', h))} | ${f2(at('esfc-tc', h) / direct)} | ${f2(at('esfc-tc', h) / at('kernel', h))} | ${f2(at('esfc-tc', h) / at('nodes', h))} |`);
-    log(`(Gbit/s; direct veth ${f2(direct)})`);
+    for (const h of hops) log(`| ${h} | ${cell('kernel', h)} | ${cell('nodes', h)} | ${cell('esfc-tc', h)} | ${cell('esfc-xdp', h)} | ${f2(at('esfc-tc', h) / direct)} | ${f2(at('esfc-tc', h) / at('kernel', h))} | ${f2(at('esfc-tc', h) / at('nodes', h))} |`);
+    log(tcpRuns === 1
+      ? `(Gbit/s, ${seconds} s, 1 run per row${quick ? ' (--quick)' : ''}: single samples, no spread; direct veth ${f2(direct)})`
+      : `(Gbit/s, ${seconds} s per run: median of ${tcpRuns} runs (min-max); ratios of medians; direct veth ${cell('direct', 0)})`);
     const last = hops.at(-1)!;
+    // With a spread, say when the two rows a bar compares overlap: the verdict is then within the noise.
+    const overlap = (a: TcpMode, b: TcpMode): string => {
+      const x = row(a, last), y = row(b, last);
+      if (tcpRuns === 1 || !x || !y) return '';
+      return x.gbpsMin <= y.gbpsMax && y.gbpsMin <= x.gbpsMax ? '; the two rows\' ranges overlap' : '; the two rows\' ranges do not overlap';
+    };
     log(`bar: at ${last} hops esfc >= 0.25 of direct veth: ${at('esfc-tc', last) / direct >= 0.25 ? 'met' : 'NOT met'} (${f2(at('esfc-tc', last) / direct)})`);
-    log(`bar: at ${last} hops esfc no slower than the same SFs wired to each other by veths and kernel routing: ${at('esfc-tc', last) >= at('kernel', last) ? 'met' : 'NOT met'} (${f2(at('esfc-tc', last) / at('kernel', last))})`);
-    log(`bar: at ${last} hops esfc no slower than the same SFs on the same nodes chained by the nodes' kernel routing: ${at('esfc-tc', last) >= at('nodes', last) ? 'met' : 'NOT met'} (${f2(at('esfc-tc', last) / at('nodes', last))})`);
+    log(`bar: at ${last} hops esfc no slower than the same SFs wired to each other by veths and kernel routing: ${at('esfc-tc', last) >= at('kernel', last) ? 'met' : 'NOT met'} (${f2(at('esfc-tc', last) / at('kernel', last))}${overlap('esfc-tc', 'kernel')})`);
+    log(`bar: at ${last} hops esfc no slower than the same SFs on the same nodes chained by the nodes' kernel routing: ${at('esfc-tc', last) >= at('nodes', last) ? 'met' : 'NOT met'} (${f2(at('esfc-tc', last) / at('nodes', last))}${overlap('esfc-tc', 'nodes')})`);
+    const points = (m: TcpMode) => hops.map((x) => {
+      const r = row(m, x);
+      return r ? { x, y: r.gbpsMedian, ...(tcpRuns > 1 ? { lo: r.gbpsMin, hi: r.gbpsMax } : {}) } : { x, y: NaN };
+    });
+    const d = tcp[0]!;
     writeFileSync(join(out, 'fastpath-tcp.svg'), lineChart({
       title: 'TCP, one stream, through N SF hops (MTU 1500, veth)', xLabel: 'SF hops', yLabel: 'Gbit/s',
+      note: tcpRuns > 1 ? `median of ${tcpRuns} runs of ${seconds} s; whiskers: min-max` : `1 run of ${seconds} s per point: no spread`,
       series: [
-        { name: 'direct veth', color: '#888', points: hops.map((x) => ({ x, y: direct })) },
-        { name: 'kernel, SFs wired', color: '#333', points: hops.map((x) => ({ x, y: at('kernel', x) })) },
-        { name: 'kernel, routed by nodes', color: '#d62728', points: hops.map((x) => ({ x, y: at('nodes', x) })) },
-        { name: 'esfc TC (auto)', color: '#2ca02c', points: hops.map((x) => ({ x, y: at('esfc-tc', x) })) },
-        { name: 'esfc XDP underlay', color: '#1f77b4', points: hops.map((x) => ({ x, y: at('esfc-xdp', x) })) },
+        // Measured once at 0 hops; its whisker is drawn there only.
+        { name: 'direct veth', color: '#888', points: hops.map((x, i) => ({ x, y: direct, ...(tcpRuns > 1 && i === 0 ? { lo: d.gbpsMin, hi: d.gbpsMax } : {}) })) },
+        { name: 'kernel, SFs wired', color: '#333', points: points('kernel') },
+        { name: 'kernel, routed by nodes', color: '#d62728', points: points('nodes') },
+        { name: 'esfc TC (auto)', color: '#2ca02c', points: points('esfc-tc') },
+        { name: 'esfc XDP underlay', color: '#1f77b4', points: points('esfc-xdp') },
       ],
     }));
   }
@@ -115,6 +152,11 @@ export async function benchCommand(argv: string[]): Promise<number> {
       ],
     },
     mtu: { endpoints: 1500, underlay: 1600 },
+    tcpMethod: {
+      seconds, runs: tcpRuns,
+      rows: 'each row builds its topology once and runs iperf3 `runs` times in it, back to back',
+      fields: 'gbpsMedian: median of samples[].gbps (what tables, ratios, bars and the chart use); gbpsMin/gbpsMax: spread of the runs; retransmitsMedian: median of samples[].retransmits. Earlier results (bench/results/fastpath-2026-11-22.json) have one sample per row in gbps/retransmits.',
+    },
     pps, tcp,
   }, (_k, v: unknown) => (typeof v === 'bigint' ? Number(v) : v), 2));
   log(`\nwrote ${join(out, 'fastpath.json')}, ${join(out, 'fastpath-pps.svg')}, ${join(out, 'fastpath-tcp.svg')}`);

@@ -1,12 +1,20 @@
 /** A dependency-free SVG chart of the fast-path benchmark (pure). */
-export interface Series { name: string; color: string; points: { x: number; y: number }[] }
+/** y is what the line joins (a median, say); lo and hi, when given, are drawn as a whisker. */
+export interface Point { x: number; y: number; lo?: number; hi?: number }
+export interface Series { name: string; color: string; points: Point[] }
 
 const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
 
-export function lineChart(opts: { title: string; xLabel: string; yLabel: string; series: Series[]; width?: number; height?: number }): string {
+/**
+ * Lines through each series' y; points with lo/hi get a whisker (vertical
+ * line with caps). With whiskers, each series is nudged a few pixels along x
+ * so that whiskers at the same x stay apart. `note` goes under the legend.
+ */
+export function lineChart(opts: { title: string; xLabel: string; yLabel: string; series: Series[]; note?: string; width?: number; height?: number }): string {
   const W = opts.width ?? 720, H = opts.height ?? 420, L = 70, R = 180, T = 40, B = 50;
   const xs = opts.series.flatMap((s) => s.points.map((p) => p.x));
-  const ys = opts.series.flatMap((s) => s.points.map((p) => p.y));
+  const ys = opts.series.flatMap((s) => s.points.flatMap((p) => [p.y, p.hi ?? p.y]).filter(Number.isFinite));
+  const whiskers = opts.series.some((s) => s.points.some((p) => p.lo !== undefined || p.hi !== undefined));
   const xMax = Math.max(1, ...xs), yMax = Math.max(1e-9, ...ys) * 1.1;
   const px = (x: number) => L + (x / xMax) * (W - L - R);
   const py = (y: number) => H - B - (y / yMax) * (H - T - B);
@@ -23,11 +31,28 @@ export function lineChart(opts: { title: string; xLabel: string; yLabel: string;
   }
   for (const x of [...new Set(xs)].sort((a, b) => a - b)) out.push(`<text x="${px(x)}" y="${H - B + 16}" text-anchor="middle">${x}</text>`);
   opts.series.forEach((s, i) => {
-    const pts = [...s.points].sort((a, b) => a.x - b.x);
-    out.push(`<polyline fill="none" stroke="${s.color}" stroke-width="2" points="${pts.map((p) => `${px(p.x)},${py(p.y)}`).join(' ')}"/>`);
-    for (const p of pts) out.push(`<circle cx="${px(p.x)}" cy="${py(p.y)}" r="3" fill="${s.color}"/>`);
+    const dx = whiskers ? (i - (opts.series.length - 1) / 2) * 2.5 : 0;
+    const sx = (x: number): number => px(x) + dx;
+    const pts = [...s.points].filter((p) => Number.isFinite(p.y)).sort((a, b) => a.x - b.x);
+    out.push(`<polyline fill="none" stroke="${s.color}" stroke-width="2" points="${pts.map((p) => `${sx(p.x)},${py(p.y)}`).join(' ')}"/>`);
+    for (const p of pts) {
+      if (p.lo !== undefined && p.hi !== undefined && Number.isFinite(p.lo) && Number.isFinite(p.hi)) {
+        const x = sx(p.x);
+        out.push(`<path d="M${x},${py(p.hi)}V${py(p.lo)}M${x - 3},${py(p.hi)}h6M${x - 3},${py(p.lo)}h6" stroke="${s.color}" stroke-width="1.2" fill="none"/>`);
+      }
+      out.push(`<circle cx="${sx(p.x)}" cy="${py(p.y)}" r="3" fill="${s.color}"/>`);
+    }
     out.push(`<rect x="${W - R + 14}" y="${T + i * 20}" width="12" height="12" fill="${s.color}"/>`, `<text x="${W - R + 32}" y="${T + i * 20 + 10}">${esc(s.name)}</text>`);
   });
+  if (opts.note) {
+    // Wrapped by words into the legend column.
+    const lines: string[] = [];
+    for (const w of opts.note.split(' ')) {
+      if (lines.length && (lines.at(-1)! + ' ' + w).length <= 26) lines[lines.length - 1] += ` ${w}`;
+      else lines.push(w);
+    }
+    lines.forEach((l, j) => out.push(`<text x="${W - R + 14}" y="${T + opts.series.length * 20 + 14 + j * 15}" font-size="11" fill="#555">${esc(l)}</text>`));
+  }
   out.push('</svg>');
   return out.join('\n');
 }

@@ -7,6 +7,8 @@
  *   esfc-xdp esfc with XDP on the underlay ports (the underlay behaves as a wire)
  *   nodes    the esfc topology (same SFs, same nodes, same veths) with no esfc:
  *            the node namespaces chain the SFs by policy routing (ip rule iif)
+ * Each row builds its topology once and runs iperf3 `runs` times in it, back
+ * to back; the row reports the median and the min-max of those runs.
  */
 import { chain, planScenario, type ScenarioPlan } from '../test/lib/scenario.js';
 import { ScenarioNet } from '../test/lib/scenario-net.js';
@@ -14,10 +16,52 @@ import { nsh, sh } from '../test/lib/sh.js';
 import { iperf } from '../test/lib/iperf.js';
 
 export type TcpMode = 'direct' | 'kernel' | 'nodes' | 'esfc-tc' | 'esfc-xdp';
-export interface TcpResult { mode: TcpMode; hops: number; gbps: number; retransmits: number }
+
+/** One iperf3 run. */
+export interface TcpSample { gbps: number; bytes: number; retransmits: number }
+
+/**
+ * One row: `runs` iperf3 runs in one topology. Tables, ratios, bars and the
+ * chart's points use gbpsMedian; gbpsMin/gbpsMax are the spread (whiskers).
+ */
+export interface TcpResult {
+  mode: TcpMode;
+  hops: number;
+  gbpsMedian: number;
+  gbpsMin: number;
+  gbpsMax: number;
+  retransmitsMedian: number;
+  samples: TcpSample[];
+}
+
+/** Median (mean of the middle two for an even count). Pure. */
+export function median(xs: readonly number[]): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/** A row from its samples. Pure. */
+export function summarize(mode: TcpMode, hops: number, samples: TcpSample[]): TcpResult {
+  const g = samples.map((x) => x.gbps);
+  return {
+    mode, hops,
+    gbpsMedian: median(g), gbpsMin: Math.min(...g), gbpsMax: Math.max(...g),
+    retransmitsMedian: median(samples.map((x) => x.retransmits)),
+    samples,
+  };
+}
+
+/** `runs` iperf3 runs of `seconds` each between two namespaces, one after the other. */
+async function iperfRuns(serverNs: string, clientNs: string, ip: string, seconds: number, runs: number): Promise<TcpSample[]> {
+  const out: TcpSample[] = [];
+  for (let i = 0; i < runs; i++) out.push(await iperf(serverNs, clientNs, ip, seconds));
+  return out;
+}
 
 /** client - sf1 - ... - sfN - server, one veth per link, kernel IP forwarding in every SF. */
-async function kernelChain(mode: 'direct' | 'kernel', hops: number, seconds: number): Promise<TcpResult> {
+async function kernelChain(mode: 'direct' | 'kernel', hops: number, seconds: number, runs: number): Promise<TcpResult> {
   const tag = `esfc-k${process.pid}`;
   const names = ['client', ...Array.from({ length: hops }, (_, i) => `sf${i + 1}`), 'server'].map((n) => `${tag}-${n}`);
   try {
@@ -39,20 +83,18 @@ async function kernelChain(mode: 'direct' | 'kernel', hops: number, seconds: num
       if (i > 1) await sh(['ip', '-n', names[i]!, 'route', 'add', '10.200.0.0/24', 'via', `10.200.${i - 1}.1`]);
     }
     await sh(['ip', '-n', names.at(-1)!, 'route', 'add', 'default', 'via', `10.200.${hops}.1`]);
-    const r = await iperf(names.at(-1)!, names[0]!, `10.200.${hops}.2`, seconds);
-    return { mode, hops, ...r };
+    return summarize(mode, hops, await iperfRuns(names.at(-1)!, names[0]!, `10.200.${hops}.2`, seconds, runs));
   } finally {
     for (const n of names) await sh(['ip', 'netns', 'del', n]).catch(() => undefined);
   }
 }
 
-async function esfcChain(mode: 'esfc-tc' | 'esfc-xdp', hops: number, seconds: number): Promise<TcpResult> {
+async function esfcChain(mode: 'esfc-tc' | 'esfc-xdp', hops: number, seconds: number, runs: number): Promise<TcpResult> {
   const plan = planScenario({ sfCount: hops });
   const net = await ScenarioNet.build(plan, mode === 'esfc-xdp' ? { underlayHook: 'xdp', wire: true, endpointGro: true } : {}, `b${mode === 'esfc-xdp' ? 'x' : 't'}`);
   try {
     await net.startAgents();
-    const r = await iperf(net.ns('server'), net.ns('client'), plan.server.ip, seconds);
-    return { mode, hops, ...r };
+    return summarize(mode, hops, await iperfRuns(net.ns('server'), net.ns('client'), plan.server.ip, seconds, runs));
   } finally {
     await net.destroy();
   }
@@ -98,21 +140,22 @@ async function routeThroughNodes(net: ScenarioNet, plan: ScenarioPlan): Promise<
   }
 }
 
-async function nodesChain(hops: number, seconds: number): Promise<TcpResult> {
+async function nodesChain(hops: number, seconds: number, runs: number): Promise<TcpResult> {
   const plan = planScenario({ sfCount: hops });
   const net = await ScenarioNet.build(plan, {}, 'bn');
   try {
     await routeThroughNodes(net, plan);
-    const r = await iperf(net.ns('server'), net.ns('client'), plan.server.ip, seconds);
-    return { mode: 'nodes', hops, ...r };
+    return summarize('nodes', hops, await iperfRuns(net.ns('server'), net.ns('client'), plan.server.ip, seconds, runs));
   } finally {
     await net.destroy();
   }
 }
 
-export async function measureTcp(mode: TcpMode, hops: number, seconds: number): Promise<TcpResult> {
-  if (mode === 'direct') return kernelChain('direct', 0, seconds);
-  if (mode === 'kernel') return kernelChain('kernel', hops, seconds);
-  if (mode === 'nodes') return nodesChain(hops, seconds);
-  return esfcChain(mode, hops, seconds);
+/** One row: the topology built once, `runs` (>= 1) iperf3 runs of `seconds` in it. */
+export async function measureTcp(mode: TcpMode, hops: number, seconds: number, runs = 1): Promise<TcpResult> {
+  if (!Number.isInteger(runs) || runs < 1) throw new RangeError(`runs must be an integer >= 1, not ${runs}`);
+  if (mode === 'direct') return kernelChain('direct', 0, seconds, runs);
+  if (mode === 'kernel') return kernelChain('kernel', hops, seconds, runs);
+  if (mode === 'nodes') return nodesChain(hops, seconds, runs);
+  return esfcChain(mode, hops, seconds, runs);
 }
