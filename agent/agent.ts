@@ -1,32 +1,55 @@
 /**
  * `esfc agent`: keeps one node's datapath equal to its configuration.
- * reconcile() = gather environment -> compile (pure) -> plan (pure) -> apply.
- * The datapath is pinned: stopping the agent (SIGTERM) leaves it forwarding,
- * and a new agent adopts it without touching a packet.
+ *
+ * A reconcile is all or nothing from the datapath's point of view:
+ *   prepare  gather the environment, compile tables and EF state (pure)
+ *   stage    write the inactive generation of the tables, attach new hooks,
+ *            add what EFs need (new SAs, policies, glue entries); every
+ *            change registers its undo
+ *   switch   one map write makes the new generation the one packets read
+ *   retire   wait for packets of the old generation to finish, bring the old
+ *            copy up to date, detach removed hooks, delete old SAs and glue,
+ *            remove EFs and proxy state that are no longer configured
+ * A failure before the switch undoes the stage and names the step; the
+ * datapath never runs half of a configuration. The datapath is pinned:
+ * stopping the agent leaves it forwarding, and a new agent adopts it.
  */
 import { watch, type FSWatcher } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { loadConfigFile } from './config/load-config.js';
 import type { NodeConfig } from './config/types.js';
 import { ConfigError } from './config/validate-config.js';
-import { compile, type Environment } from './datapath/compile.js';
+import { compile, type DesiredState } from './datapath/compile.js';
 import { planMaps } from './datapath/plan.js';
-import { applyOps, readTables } from './datapath/tables.js';
-import { MapName } from './datapath/layout.js';
+import { applyOps, purgeProxyFlows, readGenerations, readState, writeState } from './datapath/tables.js';
 import type { Logger } from './log.js';
-import { listLinks } from './node/links.js';
-import { resolvePeerMacs } from './node/neighbours.js';
+import { gatherEnvironment } from './node/environment.js';
 import { renderPrometheus, type NodeSnapshot } from './status/snapshot.js';
 import { openDatapath, type KernelDatapath } from './datapath/kernel-datapath.js';
 import { takeSnapshot } from './status/take-snapshot.js';
-import { compileEfs, SOFT_LIFETIME_MARGIN_S } from './ef/compile-ef.js';
+import { compileEfs, SOFT_LIFETIME_MARGIN_S, type EfDesired } from './ef/compile-ef.js';
 import { efLink, EfRuntime } from './ef/ef-runtime.js';
+import { LongTimer } from './timers.js';
+import { readFaults, ReconcileError, Transaction } from './transaction.js';
 
 export interface AgentOptions {
   configPath: string;
   log: Logger;
   /** Prometheus endpoint on 127.0.0.1; 0 disables it. */
   metricsPort: number;
+  /** Accept a config file with keys that group or others may read (warn instead of refusing). */
+  allowReadableKeys?: boolean;
+}
+
+/** What stage() leaves for retire(). */
+interface Staged {
+  cfg: NodeConfig;
+  desired: DesiredState;
+  efs: EfDesired[];
+  /** Generation packets read now, and the one they read before the switch. */
+  active: number;
+  previous: number;
+  tableWrites: number;
 }
 
 export class Agent {
@@ -37,103 +60,177 @@ export class Agent {
   private server: Server | undefined;
   private pending: Promise<void> = Promise.resolve();
   private efs: EfRuntime | undefined;
-  private expiryTimers: NodeJS.Timeout[] = [];
+  private timers: LongTimer[] = [];
 
   constructor(private readonly opts: AgentOptions) {}
 
+  private loadConfig(): Promise<NodeConfig> {
+    return loadConfigFile(this.opts.configPath, {
+      allowReadableKeys: this.opts.allowReadableKeys === true,
+      warn: (event, fields) => this.opts.log.log('warn', event, fields),
+    });
+  }
+
   async start(): Promise<void> {
-    const cfg = await loadConfigFile(this.opts.configPath);
+    const cfg = await this.loadConfig();
     this.dp = await openDatapath(cfg.node.pinDir, cfg.node.name);
+    this.generation = Number(readState(this.dp.maps).generation);
     this.efs = new EfRuntime(cfg.node.pinDir, (event, fields) => this.opts.log.log('info', event, fields));
-    this.opts.log.log('info', 'datapath_open', { pinDir: cfg.node.pinDir, adopted: this.dp.adopted });
+    this.opts.log.log('info', 'datapath_open', { pinDir: cfg.node.pinDir, adopted: this.dp.adopted, generation: this.generation });
     await this.reconcile(cfg);
     this.watchConfig();
     if (this.opts.metricsPort) await this.serveMetrics();
   }
 
-  /** Apply a configuration; on failure the previous state stays in force. */
+  /** Apply a configuration; on failure (ReconcileError) the previous state stays in force. */
   async reconcile(cfg: NodeConfig): Promise<void> {
+    const tx = new Transaction(readFaults());
+    let staged: Staged;
+    try {
+      staged = await this.stage(cfg, tx);
+    } catch (e) {
+      throw tx.fail(e);
+    }
+    this.retire(staged);
+  }
+
+  private async stage(cfg: NodeConfig, tx: Transaction): Promise<Staged> {
     const dp = this.dp!;
     const log = this.opts.log;
-    const links = await listLinks();
-    const peerMacs = new Map<string, string>();
-    const unresolved = cfg.peers.filter((p) => !p.mac);
-    for (const p of cfg.peers) if (p.mac) peerMacs.set(p.name, p.mac);
-    if (unresolved.length && cfg.underlay) {
-      const found = await resolvePeerMacs(cfg.underlay.interface, unresolved.map((p) => p.address));
-      for (const p of unresolved) {
-        const m = found.get(p.address);
-        if (m) peerMacs.set(p.name, m);
-      }
-    }
-    const actual = readTables(dp.maps);
-    const env: Environment = {
-      links, peerMacs,
-      existingSlots: new Map([...actual.ports].map(([i, p]) => [i, p.slot])),
-    };
-    const desired = compile(cfg, env);
-    const ops = planMaps(desired, actual, dp.maps[MapName.classifier].maxEntries);
-    applyOps(dp.maps, ops);
-    for (const op of ops) log.log('info', 'table_write', { op: op.op, what: op.what });
+    tx.enter('environment');
+    tx.fault('environment');
+    const active = readState(dp.maps).active;
+    const env = await gatherEnvironment(cfg, new Map([...readGenerations(dp.maps)[active]!.ports].map(([i, p]) => [i, p.slot])));
 
-    // Make before break: attach what is wanted (updating links in place), then detach the rest.
-    const want = new Map(desired.attachments.map((a) => [`${a.ifname}/${a.hook}`, a]));
+    tx.enter('compile');
+    tx.fault('compile');
+    const desired = compile(cfg, env);
+    for (const w of desired.warnings) log.log('warn', w.event, w.fields);
+    const efIfindex = new Map(cfg.efs.map((ef) => [ef.name, efLink(ef.netns, ef.interface)?.ifindex ?? 0]));
+    const efs = compileEfs(cfg, efIfindex, Date.now());
+
+    tx.enter('stage-tables');
+    const state = readState(dp.maps);
+    const gens = readGenerations(dp.maps);
+    const changed = planMaps(desired, gens[state.active]!, state.active).length > 0;
+    const target = changed ? 1 - state.active : state.active;
+    let tableWrites = 0;
+    if (changed) {
+      // The inactive copy holds the previous generation: this is the incremental diff.
+      const ops = planMaps(desired, gens[target]!, target);
+      const half = Math.ceil(ops.length / 2);
+      applyOps(dp.maps, ops.slice(0, half));
+      tx.fault('stage-tables');
+      applyOps(dp.maps, ops.slice(half));
+      for (const op of ops) log.log('info', 'table_write', { op: op.op, what: op.what, generation: this.generation + 1 });
+      tableWrites = ops.length;
+    }
+
+    tx.enter('attach');
+    const links = env.links;
     for (const a of desired.attachments) {
+      if (dp.isAttached(a)) continue;
       if (a.hook === 'xdp' && links.get(a.ifname)?.kind === 'veth') {
-        // Works (tested), but only if the wire side finishes checksums and local veth peers have NAPI.
         log.log('warn', 'xdp_on_veth', {
           ifname: a.ifname,
-          note: 'XDP on a veth: its peer must deliver finished checksums (tx off) and local veth ports need GRO on at their far end to receive XDP_REDIRECTed frames',
+          note: 'XDP on a veth: its peer must deliver finished checksums (tx off), and the veths XDP sends frames into need an XDP program or GRO on at their far end',
         });
       }
+      const had = dp.attachments().some((h) => h.ifname === a.ifname && h.hook === a.hook);
       const r = dp.attach(a);
+      if (!had) tx.undo(`${a.ifname} ${a.hook} hook`, () => dp.detach(a.ifname, a.hook));
       log.log('info', 'hook_attached', { port: a.port, ifname: a.ifname, hook: a.hook, mechanism: r.mechanism, programId: r.programId, replaced: r.replaced });
+      tx.fault('attach');
     }
-    for (const h of dp.attachments()) {
-      if (!want.has(`${h.ifname}/${h.hook}`)) {
-        await dp.detach(h.ifname, h.hook);
-        log.log('info', 'hook_detached', { ifname: h.ifname, hook: h.hook });
+
+    for (const ef of efs) {
+      tx.enter(`ef:${ef.name}`);
+      const port = cfg.ports.find((p) => p.kind === 'ef' && p.function === ef.name)!;
+      const sffMac = links.get(port.interface)?.mac ?? '00:00:00:00:00:00';
+      const ops = this.efs!.stage(ef, sffMac, tx.undo);
+      log.log('info', 'ef_staged', { ef: ef.name, netns: ef.netns, sas: ef.xfrmSas.length, policies: ef.xfrmPolicies.length, xfrmOps: ops.length });
+      tx.fault(`ef:${ef.name}`);
+      tx.fault('ef');
+    }
+
+    tx.enter('switch');
+    tx.fault('switch');
+    writeState(dp.maps, { active: target, generation: BigInt(this.generation + 1) });
+    return { cfg, desired, efs, active: target, previous: state.active, tableWrites };
+  }
+
+  /** After the switch: the new generation is in force; clean up behind it. Failures here are logged and retried by the next reconcile. */
+  private retire(s: Staged): void {
+    const dp = this.dp!;
+    const log = this.opts.log;
+    const attempt = (what: string, fn: () => void): void => {
+      try {
+        fn();
+      } catch (e) {
+        log.log('error', 'retire_failed', { what, error: (e as Error).message, note: 'the new configuration is in force; the next reconcile retries this' });
       }
+    };
+    const before = readGenerations(dp.maps)[s.previous]!;
+    if (s.active !== s.previous) {
+      attempt('mirror the tables into the previous generation', () => {
+        // Nothing may still be forwarding with the old copy when it is rewritten.
+        dp.barrier();
+        const ops = planMaps(s.desired, before, s.previous);
+        applyOps(dp.maps, ops);
+        if (ops.length) log.log('info', 'tables_mirrored', { generation: s.previous, writes: ops.length });
+      });
     }
-    this.reconcileEfs(cfg, links);
-    this.cfg = cfg;
+    const want = new Set(s.desired.attachments.map((a) => `${a.ifname}/${a.hook}`));
+    for (const h of dp.attachments()) {
+      if (want.has(`${h.ifname}/${h.hook}`)) continue;
+      attempt(`detach ${h.ifname} ${h.hook}`, () => {
+        dp.detach(h.ifname, h.hook);
+        log.log('info', 'hook_detached', { ifname: h.ifname, hook: h.hook });
+      });
+    }
+    for (const ef of s.efs) {
+      attempt(`retire old state of EF ${ef.name}`, () => {
+        const ops = this.efs!.retire(ef);
+        log.log('info', 'ef_applied', { ef: ef.name, netns: ef.netns, sas: ef.xfrmSas.length, policies: ef.xfrmPolicies.length, xfrmOps: ops.length, expired: ef.expired.length });
+      });
+    }
+    attempt('remove EFs no longer configured', () => {
+      for (const name of this.efs!.removeOthers(new Set(s.cfg.efs.map((e) => e.name)))) log.log('info', 'ef_removed', { ef: name });
+    });
+    // Proxy state of an SF that is gone must not restore paths for whatever comes next.
+    const ids = new Set([...s.desired.ports.values()].map((p) => p.sf_id));
+    const gone = new Set([...before.ports.values()].map((p) => p.sf_id).filter((id) => id && !ids.has(id)));
+    if (gone.size) attempt('purge proxy state of removed SFs', () => log.log('info', 'proxy_state_purged', { sfIds: [...gone], flows: purgeProxyFlows(dp.maps, gone) }));
+
+    this.armTimers(s.efs);
+    this.cfg = s.cfg;
     this.generation++;
-    dp.slotNames = desired.slotNames;
-    log.log('info', 'config_applied', { generation: this.generation, writes: ops.length, attachments: desired.attachments.length });
+    dp.slotNames = s.desired.slotNames;
+    log.log('info', 'config_applied', { generation: this.generation, writes: s.tableWrites, switched: s.active !== s.previous, attachments: s.desired.attachments.length });
   }
 
   /**
-   * EFs after the SFF tables: their namespaces, glue and SAs. Keys expire by
-   * the clock, so a timer re-runs this when the next notAfter passes (the
-   * kernel's hard lifetime deletes the SA at the same moment; this makes sure
-   * it is not re-installed and says so in the log).
+   * Keys expire by the clock: at the next notAfter of any EF the config is
+   * applied again (the kernel's hard lifetime deletes the SA at that moment;
+   * this makes sure it is not re-installed and says so). Armed for every EF
+   * from the committed state, however far away the time is.
    */
-  private reconcileEfs(cfg: NodeConfig, links: Awaited<ReturnType<typeof listLinks>>): void {
-    const efs = this.efs!;
+  private armTimers(efs: EfDesired[]): void {
+    for (const t of this.timers) t.cancel();
+    this.timers = [];
     const log = this.opts.log;
-    for (const old of this.cfg?.efs ?? []) {
-      if (!cfg.efs.some((e) => e.name === old.name)) {
-        efs.remove(old);
-        log.log('info', 'ef_removed', { ef: old.name });
-      }
+    for (const ef of efs) {
+      if (ef.nextExpiry === undefined) continue;
+      const at = ef.nextExpiry;
+      const soft = at - SOFT_LIFETIME_MARGIN_S * 1000;
+      if (soft > Date.now()) this.timers.push(new LongTimer(soft, () => log.log('warn', 'ef_key_expiring', { ef: ef.name, notAfter: new Date(at).toISOString() })));
+      this.timers.push(new LongTimer(at + 20, () => void this.reload()));
     }
-    const ifindex = new Map<string, number>();
-    for (const ef of cfg.efs) ifindex.set(ef.name, efLink(ef.netns, ef.interface)?.ifindex ?? 0);
-    const desired = compileEfs(cfg, ifindex, Date.now());
-    for (const t of this.expiryTimers) clearTimeout(t);
-    this.expiryTimers = [];
-    for (const ef of desired) {
-      const port = cfg.ports.find((p) => p.kind === 'ef' && p.function === ef.name)!;
-      const sffMac = links.get(port.interface)?.mac ?? '00:00:00:00:00:00';
-      const ops = efs.apply(ef, sffMac);
-      log.log('info', 'ef_applied', { ef: ef.name, netns: ef.netns, sas: ef.xfrmSas.length, policies: ef.xfrmPolicies.length, xfrmOps: ops.length, expired: ef.expired.length });
-      if (ef.nextExpiry !== undefined) {
-        const inMs = ef.nextExpiry - Date.now();
-        const soft = inMs - SOFT_LIFETIME_MARGIN_S * 1000;
-        if (soft > 0) this.expiryTimers.push(setTimeout(() => log.log('warn', 'ef_key_expiring', { ef: ef.name, notAfter: new Date(ef.nextExpiry!).toISOString() }), soft));
-        this.expiryTimers.push(setTimeout(() => void this.reload(), Math.max(0, inMs) + 20));
-      }
-    }
+  }
+
+  /** Timers armed for key expiry, for status and tests. */
+  get expiryTimers(): readonly LongTimer[] {
+    return this.timers;
   }
 
   private watchConfig(): void {
@@ -144,7 +241,7 @@ export class Agent {
       try {
         this.watcher = watch(this.opts.configPath, () => {
           clearTimeout(timer);
-          timer = setTimeout(() => { arm(); this.reload(); }, 100);
+          timer = setTimeout(() => { arm(); void this.reload(); }, 100);
         });
       } catch {
         setTimeout(arm, 500);
@@ -157,12 +254,9 @@ export class Agent {
   reload(): Promise<void> {
     this.pending = this.pending.then(async () => {
       try {
-        const cfg = await loadConfigFile(this.opts.configPath);
-        await this.reconcile(cfg);
+        await this.reconcile(await this.loadConfig());
       } catch (e) {
-        const fields: Record<string, unknown> = { error: (e as Error).message };
-        if (e instanceof ConfigError) fields.problems = e.problems;
-        this.opts.log.log('error', 'config_rejected', { ...fields, keeping: this.generation });
+        this.opts.log.log('error', 'config_rejected', { ...rejection(e), keeping: this.generation });
       }
     });
     return this.pending;
@@ -198,9 +292,23 @@ export class Agent {
     this.watcher?.close();
     await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
     await this.pending;
-    for (const t of this.expiryTimers) clearTimeout(t);
+    for (const t of this.timers) t.cancel();
     this.efs?.close();
     this.dp?.close();
   }
 }
 
+/** Log fields of a rejected configuration: which step, what, what was undone. Never a secret value. */
+export function rejection(e: unknown): Record<string, unknown> {
+  const cause = e instanceof ReconcileError ? e.cause : e;
+  const fields: Record<string, unknown> = { error: (cause as Error).message };
+  if (e instanceof ReconcileError) {
+    fields.step = e.step;
+    fields.undone = e.undone;
+    if (e.undoFailures.length) fields.undoFailures = e.undoFailures;
+  } else {
+    fields.step = 'load';
+  }
+  if (cause instanceof ConfigError) fields.problems = cause.problems;
+  return fields;
+}

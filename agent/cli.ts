@@ -1,62 +1,100 @@
 #!/usr/bin/env node
 /**
- * esfc: one CLI for every component.
- *   esfc agent --config FILE [--metrics-port N]   run a node agent (foreground, JSON logs)
- *   esfc agent status --config FILE [--json]       hooks, tables and counters of a node
- *   esfc agent --uninstall --config FILE           remove everything the agent created
- *   esfc agent check --config FILE                 validate a config file and exit
- *   esfc bench fastpath [--quick] [--out DIR]      the fast-path benchmark
- *   esfc bench encryption [--quick] [--out DIR]    EF hops vs SF hops, loss per rekey (kernel lab without ESP)
- *   esfc demo                                      the scenario of DESIGN.md, live
+ * esfc: one CLI for every component. `esfc --help` and `esfc COMMAND --help`
+ * print the usage; a flag value that does not parse is an error, never a
+ * silent default.
  */
-import { parseArgs } from 'node:util';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { jsonLogger } from './log.js';
 import { ConfigError } from './config/validate-config.js';
 
-const USAGE = `usage:
-  esfc agent --config FILE [--metrics-port N]
+const USAGE: Record<string, string> = {
+  '': `usage: esfc COMMAND [options]   (esfc COMMAND --help for each)
+
+commands:
+  agent           run the node agent, or check, inspect or uninstall a node
+  bench           benchmarks (fastpath, encryption)
+  demo            the scenario of docs/design.md, live
+`,
+  agent: `usage:
+  esfc agent --config FILE [--metrics-port N] [--allow-readable-keys]
+      run the node agent in the foreground (JSON logs on stdout; SIGHUP or an edit of FILE re-applies it)
+  esfc agent check --config FILE [--kernel] [--allow-readable-keys]
+      validate FILE; with --kernel also against this node (interfaces exist, MTUs fit, XDP delivery)
   esfc agent status --config FILE [--json]
-  esfc agent check --config FILE
-  esfc agent --uninstall --config FILE
-  esfc bench fastpath [--quick] [--out DIR]
-  esfc bench encryption [--quick] [--out DIR]
+      hooks, tables, counters, EFs and SAs of the node, read from its pins (no agent needed)
+  esfc agent --uninstall (--config FILE | --pin-dir DIR)
+      remove everything the agent created for the node (hooks, pins, EF glue, SAs, policies)
+
+options:
+  --config FILE            the node configuration (JSON, see examples/)
+  --metrics-port N         Prometheus endpoint on 127.0.0.1:N (default 9464; 0 turns it off)
+  --allow-readable-keys    accept a config file with keys that group or others can read (a warning instead of a refusal)
+  --pin-dir DIR            the node's pin directory under /sys/fs/bpf (uninstall without a config)
+  --json                   machine-readable status
+  --kernel                 check against the running kernel too
+`,
+  bench: `usage:
+  esfc bench fastpath [--quick] [--runs N] [--out DIR]     pps and TCP through N SF hops, with baselines
+  esfc bench encryption [--quick] [--only tcp|rekey] [--out DIR]   EF hops vs SF hops, loss per rekey (kernel lab without ESP)
+`,
+  demo: `usage:
   esfc demo [--seconds N] [--act all|fastpath|encrypted]
-`;
+`,
+};
+
+class UsageError extends Error {
+  constructor(readonly command: string, message: string) {
+    super(message);
+  }
+}
+
+function parse<T extends NonNullable<ParseArgsConfig['options']>>(command: string, argv: string[], options: T) {
+  try {
+    return parseArgs({ args: argv, allowPositionals: true, strict: true, options: { ...options, help: { type: 'boolean', short: 'h' } } });
+  } catch (e) {
+    throw new UsageError(command, (e as Error).message);
+  }
+}
+
+/** A TCP port number, or a usage error naming the flag. */
+function port(command: string, flag: string, value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n > 65535) throw new UsageError(command, `${flag} ${JSON.stringify(value)} is not a port number (0-65535)`);
+  return n;
+}
 
 async function agentCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv, allowPositionals: true,
-    options: {
-      config: { type: 'string' }, json: { type: 'boolean' }, uninstall: { type: 'boolean' },
-      'metrics-port': { type: 'string', default: '9464' },
-    },
+  const { values, positionals } = parse('agent', argv, {
+    config: { type: 'string' }, json: { type: 'boolean' }, uninstall: { type: 'boolean' }, kernel: { type: 'boolean' },
+    'metrics-port': { type: 'string', default: '9464' }, 'allow-readable-keys': { type: 'boolean' }, 'pin-dir': { type: 'string' },
   });
-  if (!values.config) {
-    process.stderr.write(`esfc agent: --config FILE is required\n${USAGE}`);
-    return 2;
+  if (values.help) {
+    process.stdout.write(USAGE.agent!);
+    return 0;
   }
   const sub = positionals[0];
+  if (sub !== undefined && sub !== 'check' && sub !== 'status') throw new UsageError('agent', `unknown subcommand ${sub}`);
+  if (positionals.length > 1) throw new UsageError('agent', `unexpected ${positionals.slice(1).join(' ')}`);
+  const allowReadableKeys = values['allow-readable-keys'] === true;
+  const metricsPort = port('agent', '--metrics-port', values['metrics-port']);
+  if (values.uninstall) {
+    if (!values.config && !values['pin-dir']) throw new UsageError('agent', '--uninstall needs --config FILE or --pin-dir DIR');
+    const { uninstall } = await import('./datapath/uninstall.js');
+    return uninstall({ ...(values.config ? { configPath: values.config } : {}), ...(values['pin-dir'] ? { pinDir: values['pin-dir'] } : {}) }, jsonLogger({ component: 'agent' }));
+  }
+  if (!values.config) throw new UsageError('agent', '--config FILE is required');
   if (sub === 'check') {
-    const { loadConfigFile } = await import('./config/load-config.js');
-    await loadConfigFile(values.config);
-    process.stdout.write(`${values.config}: valid\n`);
-    return 0;
+    const { checkCommand } = await import('./check-command.js');
+    return checkCommand(values.config, { kernel: values.kernel === true, allowReadableKeys });
   }
   if (sub === 'status') {
     const { statusCommand } = await import('./status/status-command.js');
     return statusCommand(values.config, values.json === true);
   }
-  if (values.uninstall) {
-    const { uninstall } = await import('./datapath/uninstall.js');
-    return uninstall(values.config, jsonLogger({ component: 'agent' }));
-  }
-  if (sub !== undefined) {
-    process.stderr.write(`esfc agent: unknown subcommand ${sub}\n${USAGE}`);
-    return 2;
-  }
   const { Agent } = await import('./agent.js');
   const log = jsonLogger({ component: 'agent' });
-  const agent = new Agent({ configPath: values.config, log, metricsPort: Number(values['metrics-port']) });
+  const agent = new Agent({ configPath: values.config, log, metricsPort, allowReadableKeys });
   await agent.start();
   log.log('info', 'agent_ready', { pid: process.pid });
   await new Promise<void>((resolve) => {
@@ -76,21 +114,36 @@ async function main(argv: string[]): Promise<number> {
   switch (cmd) {
     case 'agent':
       return agentCommand(rest);
-    case 'bench': {
-      const { benchCommand } = await import('../bench/bench-command.js');
-      return benchCommand(rest);
-    }
+    case 'bench':
     case 'demo': {
+      if (rest.includes('--help') || rest.includes('-h')) {
+        process.stdout.write(USAGE[cmd]!);
+        return 0;
+      }
+      if (cmd === 'bench') {
+        const { benchCommand } = await import('../bench/bench-command.js');
+        return benchCommand(rest);
+      }
       const { demoCommand } = await import('../bench/demo.js');
       return demoCommand(rest);
     }
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(USAGE['']!);
+      return 0;
     default:
-      process.stderr.write(USAGE);
-      return cmd === undefined || cmd === 'help' || cmd === '--help' ? 0 : 2;
+      throw new UsageError('', `unknown command ${cmd}`);
   }
 }
 
 main(process.argv.slice(2)).then((code) => { process.exitCode = code; }, (e: unknown) => {
+  if (e instanceof UsageError) {
+    process.stderr.write(`esfc${e.command ? ` ${e.command}` : ''}: ${e.message}\n\n${USAGE[e.command]}`);
+    process.exitCode = 2;
+    return;
+  }
   if (e instanceof ConfigError) {
     process.stderr.write(`${e.message}\n`);
     process.exitCode = 2;

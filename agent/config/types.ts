@@ -52,6 +52,12 @@ export type HopTarget =
 export interface HopConfig {
   si: number;
   to: HopTarget;
+  /**
+   * Peer nodes (peers[].name) that hand this position to this node over the
+   * underlay. VXLAN-GPE frames for it from any other address are dropped and
+   * counted (drop_peer_source): the transit network cannot inject into a chain.
+   */
+  from?: string[];
 }
 
 /** Which table a path programs: SF layer (NSH SPI/SI) or EF layer (MD type 3 E-SPI/E-SI). */
@@ -133,7 +139,7 @@ export interface NodeConfig {
   apiVersion: typeof CONFIG_API_VERSION;
   node: {
     name: string;
-    /** bpffs directory for this node's pinned maps and links. */
+    /** bpffs directory for this node's pinned maps and links; under /sys/fs/bpf, no "." or ".." parts. */
     pinDir: string;
     /** NSH TTL the classifier sets (RFC 8300 default 63). */
     nshTtl: number;

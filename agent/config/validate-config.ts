@@ -33,30 +33,44 @@ const MAC = /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/i;
 
 export class Checker {
   readonly problems: ConfigProblem[] = [];
+  /** Inside a secret (a key generation): problems never quote a value. */
+  private secretDepth = 0;
   fail(path: string, problem: string, fix: string): void {
     this.problems.push({ path, problem, fix });
   }
+  /** Run fn with every value it checks treated as secret: described by its shape, never quoted. */
+  secret<T>(fn: () => T): T {
+    this.secretDepth++;
+    try {
+      return fn();
+    } finally {
+      this.secretDepth--;
+    }
+  }
+  private describe(v: Json): string {
+    return this.secretDepth ? describeSecret(v) : describe(v);
+  }
   obj(v: Json, path: string): Record<string, Json> | undefined {
     if (typeof v === 'object' && v !== null && !Array.isArray(v)) return v as Record<string, Json>;
-    this.fail(path, `expected an object, got ${describe(v)}`, 'write a JSON object here');
+    this.fail(path, `expected an object, got ${this.describe(v)}`, 'write a JSON object here');
     return undefined;
   }
   arr(v: Json, path: string): Json[] {
     if (v === undefined) return [];
     if (Array.isArray(v)) return v;
-    this.fail(path, `expected a list, got ${describe(v)}`, 'write a JSON array here');
+    this.fail(path, `expected a list, got ${this.describe(v)}`, 'write a JSON array here');
     return [];
   }
   str(v: Json, path: string, re?: RegExp, what = 'a string'): string | undefined {
     if (typeof v !== 'string' || (re && !re.test(v))) {
-      this.fail(path, `expected ${what}, got ${describe(v)}`, `give ${what}`);
+      this.fail(path, `expected ${what}, got ${this.describe(v)}`, `give ${what}`);
       return undefined;
     }
     return v;
   }
   int(v: Json, path: string, min: number, max: number): number | undefined {
     if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-      this.fail(path, `expected an integer in ${min}..${max}, got ${describe(v)}`, `use a value between ${min} and ${max}`);
+      this.fail(path, `expected an integer in ${min}..${max}, got ${this.describe(v)}`, `use a value between ${min} and ${max}`);
       return undefined;
     }
     return v;
@@ -64,7 +78,7 @@ export class Checker {
   oneOf<T extends string>(v: Json, path: string, options: readonly T[], dflt?: T): T | undefined {
     if (v === undefined && dflt !== undefined) return dflt;
     if (typeof v === 'string' && (options as readonly string[]).includes(v)) return v as T;
-    this.fail(path, `expected one of ${options.join(', ')}, got ${describe(v)}`, `pick one of ${options.join(', ')}`);
+    this.fail(path, `expected one of ${options.join(', ')}, got ${this.describe(v)}`, `pick one of ${options.join(', ')}`);
     return undefined;
   }
   unknownKeys(o: Record<string, Json>, path: string, known: readonly string[]): void {
@@ -79,6 +93,23 @@ export function describe(v: Json): string {
   const s = JSON.stringify(v);
   return s.length > 40 ? `${s.slice(0, 37)}...` : s;
 }
+
+/** What is wrong with a secret value, without any of its characters. */
+export function describeSecret(v: Json): string {
+  if (v === undefined) return 'nothing';
+  if (typeof v === 'string') {
+    const nonHex = [...v].filter((ch) => !/[0-9a-f]/i.test(ch)).length;
+    return `a string of ${v.length} characters${nonHex ? `, ${nonHex} of them not hex digits` : ''} (value not shown: secret)`;
+  }
+  if (Array.isArray(v)) return `a list of ${v.length} (value not shown: secret)`;
+  return `${v === null ? 'null' : typeof v} (value not shown: secret)`;
+}
+
+/**
+ * bpffs directories the agent may own (and delete on uninstall): absolute,
+ * under /sys/fs/bpf, plain names only, so no ".." can lead it elsewhere.
+ */
+export const PIN_DIR = /^\/sys\/fs\/bpf(?:\/(?!\.{1,2}(?:\/|$))[A-Za-z0-9_.-]{1,64}){1,8}$/;
 
 export function isIpv4(s: string): boolean {
   const p = s.split('.');
@@ -105,7 +136,7 @@ export function validateConfig(input: Json, source = 'config'): NodeConfig {
   const n = c.obj(root.node, 'node') ?? {};
   c.unknownKeys(n, 'node', ['name', 'pinDir', 'nshTtl', 'md3Type']);
   const name = c.str(n.name, 'node.name', NAME, 'a lower-case name') ?? '';
-  const pinDir = n.pinDir === undefined ? `/sys/fs/bpf/esfc/${name}` : c.str(n.pinDir, 'node.pinDir', /^\/sys\/fs\/bpf\/./, 'a directory under /sys/fs/bpf') ?? '';
+  const pinDir = n.pinDir === undefined ? `/sys/fs/bpf/esfc/${name}` : c.str(n.pinDir, 'node.pinDir', PIN_DIR, 'a directory under /sys/fs/bpf made of plain names (no ".", "..", "//" or trailing "/")') ?? '';
   const nshTtl = n.nshTtl === undefined ? 63 : c.int(n.nshTtl, 'node.nshTtl', 2, 63) ?? 63;
   const md3Type = n.md3Type === undefined ? 3 : c.int(n.md3Type, 'node.md3Type', 3, 15) ?? 3;
 
@@ -184,7 +215,7 @@ export function validateConfig(input: Json, source = 'config'): NodeConfig {
 
 function hop(c: Checker, h: Json, path: string): HopConfig {
   const o = c.obj(h, path) ?? {};
-  c.unknownKeys(o, path, ['si', 'to']);
+  c.unknownKeys(o, path, ['si', 'to', 'from']);
   const si = c.int(o.si, `${path}.si`, 1, 255) ?? 0;
   const t = c.obj(o.to, `${path}.to`) ?? {};
   const keys = Object.keys(t);
@@ -196,7 +227,12 @@ function hop(c: Checker, h: Json, path: string): HopConfig {
     const v = c.str(t[k], `${path}.to.${k}`, NAME, 'a name') ?? '';
     to = k === 'port' ? { port: v } : k === 'node' ? { node: v } : { deliver: v };
   }
-  return { si, to };
+  const out: HopConfig = { si, to };
+  if (o.from !== undefined) {
+    const list = typeof o.from === 'string' ? [o.from] : c.arr(o.from, `${path}.from`);
+    out.from = list.map((f, k) => c.str(f, `${path}.from${typeof o.from === 'string' ? '' : `[${k}]`}`, NAME, 'a peer name') ?? '');
+  }
+  return out;
 }
 
 function range(c: Checker, v: Json, path: string): PortRange | undefined {
@@ -268,6 +304,10 @@ function crossCheck(c: Checker, cfg: NodeConfig): void {
       const at = `paths[${i}].hops[${j}]`;
       if (sis.has(h.si)) c.fail(`${at}.si`, `SI ${h.si} appears twice on SPI ${path.spi}`, 'one entry per SI');
       sis.add(h.si);
+      for (const f of h.from ?? []) {
+        if (!cfg.underlay) c.fail(`${at}.from`, 'packets from a peer node need an underlay', 'add the underlay section');
+        if (!peerNames.has(f)) c.fail(`${at}.from`, `no peer named ${f}`, `declare it under peers or use one of ${[...peerNames].join(', ') || '(none)'}`);
+      }
       if ('port' in h.to) {
         const p = portByName.get(h.to.port);
         if (!p) c.fail(`${at}.to.port`, `no port named ${h.to.port}`, `declare it under ports or use one of ${[...portByName.keys()].join(', ') || '(none)'}`);

@@ -37,7 +37,7 @@ export function encryptionSections(c: Checker, root: Record<string, Json>): Pick
       si: c.int(o.si, `${path}.si`, 2, 255) ?? 0,
       espi: c.int(o.espi, `${path}.espi`, 1, 0xffffff) ?? 0,
       peer: c.str(o.peer, `${path}.peer`, /./, 'the peer EF\'s IPv4 address') ?? '',
-      keys: c.arr(o.keys, `${path}.keys`).map((k, j) => key(c, k, `${path}.keys[${j}]`)),
+      keys: c.secret(() => c.arr(o.keys, `${path}.keys`)).map((k, j) => key(c, k, `${path}.keys[${j}]`)),
       replayWindow: o.replayWindow === undefined ? DEFAULT_REPLAY_WINDOW : c.int(o.replayWindow, `${path}.replayWindow`, 0, MAX_REPLAY_WINDOW) ?? 0,
     };
     if (hop.peer && !isIpv4(hop.peer)) c.fail(`${path}.peer`, `not an IPv4 address: ${hop.peer}`, 'write a.b.c.d');
@@ -47,7 +47,12 @@ export function encryptionSections(c: Checker, root: Record<string, Json>): Pick
   return { efs, encryptedHops };
 }
 
+/** Key generations are secret as a whole: a problem names the field, never a value (even a misplaced one). */
 function key(c: Checker, k: Json, path: string): HopKeyConfig {
+  return c.secret(() => keyFields(c, k, path));
+}
+
+function keyFields(c: Checker, k: Json, path: string): HopKeyConfig {
   const o = c.obj(k, path) ?? {};
   c.unknownKeys(o, path, ['spi', 'epoch', 'key', 'notAfter']);
   const out: HopKeyConfig = {
@@ -57,7 +62,7 @@ function key(c: Checker, k: Json, path: string): HopKeyConfig {
   };
   if (o.notAfter !== undefined) {
     const s = c.str(o.notAfter, `${path}.notAfter`, /./, 'an ISO 8601 time');
-    if (s !== undefined && Number.isNaN(Date.parse(s))) c.fail(`${path}.notAfter`, `not a time: ${s}`, 'write e.g. 2026-11-22T18:00:00Z');
+    if (s !== undefined && Number.isNaN(Date.parse(s))) c.fail(`${path}.notAfter`, 'not a time (value not shown: secret)', 'write e.g. 2026-11-22T18:00:00Z');
     else if (s !== undefined) out.notAfter = s;
   }
   return out;

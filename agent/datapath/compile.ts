@@ -6,8 +6,8 @@
 import type { HookChoice, NodeConfig, PortConfig } from '../config/types.js';
 import { ConfigError, parsePrefix, type ConfigProblem } from '../config/validate-config.js';
 import {
-  ABI_VERSION, MAX_IFINDEX, MAX_PORTS, NextHopKind, NH_F_EF, NH_F_PEER, PORT_F_OAM_FORWARD, PortKind, SRC_EF_LAYER,
-  type EsfcClassRule, type EsfcConfig, type EsfcNextHop, type EsfcPort,
+  ABI_VERSION, MAX_BIG_PORTS, MAX_CLASS_RULES, MAX_IFINDEX, MAX_PORTS, NextHopKind, NH_F_EF, NH_F_PEER, PORT_F_OAM_FORWARD, PortKind, SRC_EF_LAYER,
+  type EsfcClassRule, type EsfcConfig, type EsfcNextHop, type EsfcPeerSrcKey, type EsfcPort,
   type EsfcSrcKey,
 } from './layout.js';
 
@@ -20,12 +20,20 @@ export interface LinkInfo {
   kind: string;
 }
 
+/** The far end of a veth, as far as XDP delivery into it is concerned. */
+export interface VethPeerInfo {
+  /** Its name and the namespace it is in (absent: this one); undefined when it could not be found. */
+  peer?: { ifname: string; netns?: string; xdp: boolean; gro: boolean };
+}
+
 export interface Environment {
   links: ReadonlyMap<string, LinkInfo>;
   /** Underlay MAC of each peer, by peer name (config value or neighbour table). */
   peerMacs: ReadonlyMap<string, string>;
   /** Counter slots already in use, by ifindex, so counters survive re-plans. */
   existingSlots: ReadonlyMap<number, number>;
+  /** For XDP on a veth underlay: the peers of the veths its frames are sent into, by local ifname. */
+  vethPeers?: ReadonlyMap<string, VethPeerInfo>;
 }
 
 export type Hook = 'xdp' | 'tc';
@@ -37,12 +45,14 @@ export interface Attachment {
   hook: Hook;
 }
 
-/** The datapath tables, decoded: what compile() wants and what readTables() finds. */
+/** One generation of the datapath tables, decoded: what compile() wants and what readTables() finds. */
 export interface Tables {
+  /** By ifindex (esfc_ports below MAX_IFINDEX, esfc_ports_big above). */
   ports: Map<number, EsfcPort>;
   inner: Map<string, EsfcNextHop>;
   outer: Map<string, EsfcNextHop>;
   sources: Map<string, EsfcSrcKey>;
+  peerSources: Map<string, EsfcPeerSrcKey>;
   /** Classifier rules in priority order. */
   classifier: EsfcClassRule[];
 }
@@ -52,6 +62,8 @@ export interface DesiredState extends Tables {
   attachments: Attachment[];
   /** Slot -> port name, for counters. */
   slotNames: Map<number, string>;
+  /** Things an operator should know that do not stop the configuration. */
+  warnings: { event: string; fields: Record<string, unknown> }[];
 }
 
 /** Encapsulation added in front of an inner IP packet on the underlay (IPv4+UDP+GPE+NSH MD1). */
@@ -59,6 +71,19 @@ export const MAX_ENCAP_OVERHEAD = 20 + 8 + 8 + 24;
 
 export const pathKeyId = (spi: number, si: number): string => `${spi}/${si}`;
 export const srcKeyId = (k: EsfcSrcKey): string => `${k.ifindex}/${k.spi}/${k.si}`;
+export const peerSrcKeyId = (k: EsfcPeerSrcKey): string => `${k.saddr_be}/${k.spi}/${k.si}`;
+
+/**
+ * SF ids key the proxy's flow state. They come from the function's name
+ * (FNV-1a), not from its position in the config, so renumbering or removing
+ * other SFs never hands one SF's recorded paths to another.
+ */
+export function sfIdFor(fn: string, taken: ReadonlySet<number> = new Set()): number {
+  let h = 0x811c9dc5;
+  for (const b of Buffer.from(fn)) h = Math.imul(h ^ b, 0x01000193) >>> 0;
+  // 0 means "no SF"; a collision within the node moves to the next free id.
+  for (let id = h || 1; ; id = (id + 1) >>> 0 || 1) if (!taken.has(id)) return id;
+}
 
 const VIRTUAL_KINDS = new Set(['veth', 'tun', 'tap', 'bridge', 'dummy', 'macvlan', 'ipvlan', 'vxlan', 'netkit', 'bond', 'vlan']);
 
@@ -82,20 +107,21 @@ function andMask(addr: string, mask: string): string {
 
 export function compile(cfg: NodeConfig, env: Environment): DesiredState {
   const problems: ConfigProblem[] = [];
+  let bigPorts = 0;
   const link = (ifname: string, path: string): LinkInfo | undefined => {
     const l = env.links.get(ifname);
     if (!l) problems.push({ path, problem: `interface ${ifname} does not exist on this node`, fix: 'create it or correct the name' });
-    else if (l.ifindex >= MAX_IFINDEX) {
-      problems.push({ path, problem: `${ifname} has ifindex ${l.ifindex}; the datapath indexes ports by ifindex below ${MAX_IFINDEX}`, fix: 'use an interface with a lower ifindex (a node namespace numbers its own interfaces from 1); larger ifindexes are not supported yet' });
+    else if (l.ifindex >= MAX_IFINDEX && ++bigPorts > MAX_BIG_PORTS) {
+      problems.push({ path, problem: `more than ${MAX_BIG_PORTS} ports have an ifindex of ${MAX_IFINDEX} or more`, fix: 'split the node' });
       return undefined;
     }
     return l;
   };
 
   const out: DesiredState = {
-    ports: new Map(), inner: new Map(), outer: new Map(), sources: new Map(), classifier: [],
+    ports: new Map(), inner: new Map(), outer: new Map(), sources: new Map(), peerSources: new Map(), classifier: [],
     config: { abi_version: ABI_VERSION, md3_type: cfg.node.md3Type, punt_ifindex: 0, default_ttl: cfg.node.nshTtl },
-    attachments: [], slotNames: new Map(),
+    attachments: [], slotNames: new Map(), warnings: [],
   };
 
   // Slots: keep the ones in use, hand out the lowest free otherwise (slot 0 is the node).
@@ -109,10 +135,10 @@ export function compile(cfg: NodeConfig, env: Environment): DesiredState {
   // Existing slots first, so a new port never steals one.
   const portIfindex = new Map<string, LinkInfo>();
   const sfIds = new Map<string, number>();
-  const sfIdOf = (fn: string): number => {
-    if (!sfIds.has(fn)) sfIds.set(fn, sfIds.size + 1);
-    return sfIds.get(fn)!;
-  };
+  for (const fn of [...new Set(cfg.ports.flatMap((p) => (p.function ? [p.function] : [])))].sort()) {
+    sfIds.set(fn, sfIdFor(fn, new Set(sfIds.values())));
+  }
+  const sfIdOf = (fn: string): number => sfIds.get(fn)!;
 
   let underlayLink: LinkInfo | undefined;
   if (cfg.underlay) underlayLink = link(cfg.underlay.interface, 'underlay.interface');
@@ -208,6 +234,14 @@ export function compile(cfg: NodeConfig, env: Environment): DesiredState {
       }
       (path.layer === 'ef' ? out.outer : out.inner).set(pathKeyId(path.spi, h.si), nh);
     }
+    // What each peer may send us over the underlay (the transit network may send nothing).
+    for (const h of path.hops) {
+      for (const from of h.from ?? []) {
+        const peer = cfg.peers.find((x) => x.name === from)!;
+        const key: EsfcPeerSrcKey = { saddr_be: peer.address, spi: path.layer === 'ef' ? (path.spi | SRC_EF_LAYER) >>> 0 : path.spi, si: h.si };
+        out.peerSources.set(peerSrcKeyId(key), key);
+      }
+    }
   }
 
   // Invariant 3 for EFs: an encrypting EF emits only its EF-layer path (MD type 3,
@@ -237,6 +271,11 @@ export function compile(cfg: NodeConfig, env: Environment): DesiredState {
     });
   }
 
+  if (cfg.classifier.length > MAX_CLASS_RULES) {
+    problems.push({ path: 'classifier', problem: `${cfg.classifier.length} rules; the datapath holds ${MAX_CLASS_RULES}`, fix: 'merge rules (prefixes, port ranges)' });
+  }
+  checkXdpDelivery(cfg, env, out, problems);
+
   cfg.classifier.forEach((r) => {
     const src = parsePrefix(r.source ?? '0.0.0.0/0')!;
     const dst = parsePrefix(r.destination ?? '0.0.0.0/0')!;
@@ -252,6 +291,51 @@ export function compile(cfg: NodeConfig, env: Environment): DesiredState {
   });
 
   if (problems.length) throw new ConfigError(problems, 'node environment');
+  return out;
+}
+
+/**
+ * Frames the XDP program sends into a veth (XDP_REDIRECT into a local port,
+ * XDP_TX back out of the underlay at a transit hop) reach the veth's peer
+ * only if the peer has an XDP program or NAPI (GRO on); otherwise veth
+ * counts them as xdp_tx_errors and they are gone, while esfc would have
+ * counted them as forwarded. Refuse what is known to lose them; warn where the
+ * peer cannot be seen from here.
+ */
+function checkXdpDelivery(cfg: NodeConfig, env: Environment, out: DesiredState, problems: ConfigProblem[]): void {
+  const ul = out.attachments.find((a) => a.port === 'underlay');
+  if (!ul || ul.hook !== 'xdp') return;
+  for (const [ifname, why] of xdpTargets(cfg, env, ul.ifname)) {
+    if (env.links.get(ifname)?.kind !== 'veth') continue;
+    const info = env.vethPeers?.get(ifname)?.peer;
+    const where = info ? `${info.ifname}${info.netns ? ` (netns ${info.netns})` : ''}` : undefined;
+    const fix = `${where ? `ethtool -K ${info!.ifname} gro on${info!.netns ? ` in netns ${info!.netns}` : ''}` : 'turn GRO on (or attach an XDP program) on its peer'}, or use "hook": "tc" on the underlay`;
+    if (!info) {
+      out.warnings.push({ event: 'xdp_delivery_unknown', fields: { ifname, why, note: `the peer of veth ${ifname} is not visible from this namespace: frames XDP sends into it are lost unless the peer has GRO on or an XDP program`, fix } });
+    } else if (!info.xdp && !info.gro) {
+      problems.push({
+        path: cfg.underlay ? 'underlay.hook' : 'ports',
+        problem: `XDP on ${ul.ifname} sends frames into veth ${ifname} (${why}); its peer ${where} has neither an XDP program nor GRO on, so veth would drop them after esfc counted them as forwarded`,
+        fix,
+      });
+    }
+  }
+}
+
+/** The veths XDP-handled frames leave through, with the reason. */
+function xdpTargets(cfg: NodeConfig, env: Environment, ulIfname: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const byName = new Map(cfg.ports.map((p) => [p.name, p]));
+  for (const path of cfg.paths) {
+    for (const h of path.hops) {
+      if ('node' in h.to) {
+        if (h.from?.length) out.set(ulIfname, 'transit hops send frames back out of the underlay with XDP_TX');
+      } else {
+        const p = byName.get('port' in h.to ? h.to.port : h.to.deliver);
+        if (p && env.links.has(p.interface)) out.set(p.interface, 'frames from the underlay are redirected into it');
+      }
+    }
+  }
   return out;
 }
 

@@ -3,7 +3,7 @@
  * the maps pinned under the node's pin directory, and their attachments.
  * Everything forwarding-related the agent does to the kernel goes through here.
  */
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync, rmSync, statfsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { BpfMap } from '../kernel/bpf-map.js';
@@ -11,13 +11,15 @@ import { Btf } from '../kernel/btf.js';
 import { loadObject, type LoadedObject } from '../kernel/loader.js';
 import { AttachmentStore, attachTcIngress, attachXdp, attachedProgramId, detach, type AttachmentRecord, type AttachResult } from '../kernel/attach.js';
 import type { Attachment, Hook } from './compile.js';
-import { counterCodec, MapName, MAX_PORTS, STAT_MAX } from './layout.js';
+import { BarrierMapName, counterCodec, MapName, MAX_PORTS, STAT_MAX } from './layout.js';
 import { statNamesFromEnum, type StatName } from './stat-names.js';
-import { readPorts, type TableMap, type TableMaps } from './tables.js';
-import type { HookStatus } from '../status/snapshot.js';
+import { countEntries, readGenerations, readState, type TableMaps } from './tables.js';
+import type { HookStatus, TableSize } from '../status/snapshot.js';
+import { programInfo } from '../kernel/loader.js';
 
 export const BPF_DIR = process.env.ESFC_BPF_DIR ?? fileURLToPath(new URL('../../../bpf/build/', import.meta.url));
-const MAP_NAMES = Object.values(MapName);
+const TABLE_MAPS = Object.values(MapName);
+const MAP_NAMES = [...TABLE_MAPS, ...Object.values(BarrierMapName)];
 
 export function objectPath(hook: Hook): string {
   return join(BPF_DIR, hook === 'xdp' ? 'esfc_xdp.o' : 'esfc_tc.o');
@@ -55,19 +57,13 @@ export function readCounters(m: BpfMap): Map<number, { packets: bigint; bytes: b
   return out;
 }
 
-export function countEntries(m: TableMap, name: MapName): number {
-  if (name === MapName.classifier) {
-    let n = 0;
-    const key = Buffer.alloc(4);
-    for (let i = 0; i < m.maxEntries; i++) {
-      key.writeUInt32LE(i);
-      if (m.lookup(key)?.readUInt8(29)) n++;
-    }
-    return n;
-  }
-  if (name === MapName.config) return m.lookup(Buffer.alloc(4))?.readUInt32LE(0) ? 1 : 0;
-  if (name === MapName.ports) return readPorts(m).size;
-  return [...m.keys()].length;
+/** Entries of each table in the generation in force (status). */
+export function tableSizes(maps: TableMaps): TableSize[] {
+  const active = readGenerations(maps)[readState(maps).active]!;
+  return TABLE_MAPS.flatMap((name) => {
+    const entries = countEntries(active, name);
+    return entries === undefined ? [] : [{ name, entries, maxEntries: maps[name].maxEntries }];
+  });
 }
 
 export class KernelDatapath {
@@ -104,15 +100,36 @@ export class KernelDatapath {
 
   get maps(): TableMaps {
     const get = (n: MapName): BpfMap => this.tc.maps.get(n)!;
-    return Object.fromEntries(MAP_NAMES.map((n) => [n, get(n)])) as unknown as TableMaps;
+    return Object.fromEntries(TABLE_MAPS.map((n) => [n, get(n)])) as unknown as TableMaps;
+  }
+
+  /**
+   * Returns once no BPF program is still running with what it read before
+   * this call: writing a map-of-maps makes the kernel wait for them
+   * (synchronize_rcu). After a generation switch, the old generation may then
+   * be rewritten.
+   */
+  barrier(): void {
+    const inner = this.tc.maps.get(BarrierMapName.inner)!;
+    const key = Buffer.alloc(4);
+    const fd = Buffer.alloc(4);
+    fd.writeUInt32LE(inner.fd);
+    this.tc.maps.get(BarrierMapName.outer)!.update(key, fd);
+  }
+
+  /** Whether the hook already runs this agent's program (then attaching again is a no-op). */
+  isAttached(a: Attachment): boolean {
+    const rec = this.store.list().find((r) => r.ifname === a.ifname && r.hook === a.hook);
+    if (!rec || (rec.ifindex && rec.ifindex !== a.ifindex)) return false;
+    return attachedProgramId(this.store, rec) === programInfo(this.programFd(a.hook)).id;
   }
 
   readCounters(): Map<number, { packets: bigint; bytes: bigint }> {
     return readCounters(this.tc.maps.get(MapName.counters)!);
   }
 
-  countEntries(name: MapName): number {
-    return countEntries(this.maps[name], name);
+  tableSizes(): TableSize[] {
+    return tableSizes(this.maps);
   }
 
   attach(a: Attachment): AttachResult & { programId: number } {
@@ -155,8 +172,26 @@ export async function openDatapath(pinDir: string, node: string): Promise<Kernel
   return KernelDatapath.open(pinDir, node);
 }
 
+const BPF_FS_MAGIC = 0xcafe4a11;
+
+/**
+ * The pin directory must be a directory on bpffs under /sys/fs/bpf (the
+ * config already refuses "..", but a symlink could still lead elsewhere):
+ * uninstall deletes it recursively.
+ */
+export function assertPinDir(pinDir: string): void {
+  const real = existsSync(pinDir) ? realpathSync(pinDir) : pinDir;
+  if (real !== pinDir || !/^\/sys\/fs\/bpf\/./.test(real) || real.split('/').includes('..')) {
+    throw new Error(`refusing to remove ${pinDir}: it resolves to ${real}, not a directory under /sys/fs/bpf`);
+  }
+  if (existsSync(real) && statfsSync(real).type !== BPF_FS_MAGIC) {
+    throw new Error(`refusing to remove ${pinDir}: it is not on a bpf filesystem`);
+  }
+}
+
 /** Remove every attachment and pin of a node; nothing outside its pin and state directories. */
 export function removeDatapath(pinDir: string, node: string): string[] {
+  assertPinDir(pinDir);
   const store = storeFor(pinDir, node);
   const removed: string[] = [];
   for (const rec of store.list()) {

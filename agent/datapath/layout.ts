@@ -5,9 +5,13 @@
  */
 import { StructCodec } from './struct-codec.js';
 
-export const ABI_VERSION = 1;
+export const ABI_VERSION = 2;
 export const MAX_PORTS = 64;
 export const MAX_IFINDEX = 65536;
+export const MAX_BIG_PORTS = 1024;
+/** Tables exist once per generation (esfc_shared.h "Generations"). */
+export const GENERATIONS = 2;
+export const MAX_CLASS_RULES = 64;
 export const STAT_MAX = 40;
 export const STAT_DROP_FIRST = 16;
 export const STAT_EVENT_FIRST = 8;
@@ -41,8 +45,16 @@ export interface EsfcNextHop {
   sf_id: number;
 }
 
-export interface EsfcPathKey { spi: number; si: number }
+export interface EsfcPathKey { spi: number; si: number; gen: number }
+export interface EsfcPortKey { ifindex: number; gen: number }
+/** A source entry without its generation (added when the key is written). */
 export interface EsfcSrcKey { ifindex: number; spi: number; si: number }
+export interface EsfcPeerSrcKey { saddr_be: string; spi: number; si: number }
+
+export interface EsfcState {
+  active: number;
+  generation: bigint;
+}
 
 export interface EsfcClassRule {
   in_ifindex: number;
@@ -80,6 +92,8 @@ export interface EsfcProxyState {
   si: number;
   ttl: number;
   md_type: number;
+  w0_bits: number;
+  md_bits: number;
   context: Buffer;
 }
 
@@ -107,15 +121,34 @@ export const nextHopCodec = new StructCodec<EsfcNextHop>('esfc_next_hop', 40, [
   { name: 'sf_id', offset: 36, type: 'u32' },
 ]);
 
-export const pathKeyCodec = new StructCodec<EsfcPathKey>('esfc_path_key', 8, [
-  { name: 'spi', offset: 0, type: 'u32' },
-  { name: 'si', offset: 4, type: 'u32' },
+export const portKeyCodec = new StructCodec<EsfcPortKey>('esfc_port_key', 8, [
+  { name: 'ifindex', offset: 0, type: 'u32' },
+  { name: 'gen', offset: 4, type: 'u32' },
 ]);
 
-export const srcKeyCodec = new StructCodec<EsfcSrcKey>('esfc_src_key', 12, [
+export const pathKeyCodec = new StructCodec<EsfcPathKey>('esfc_path_key', 8, [
+  { name: 'spi', offset: 0, type: 'u32' },
+  { name: 'si', offset: 4, type: 'u8' },
+  { name: 'gen', offset: 5, type: 'u8' },
+]);
+
+export const srcKeyCodec = new StructCodec<EsfcSrcKey & { gen: number }>('esfc_src_key', 12, [
   { name: 'ifindex', offset: 0, type: 'u32' },
   { name: 'spi', offset: 4, type: 'u32' },
-  { name: 'si', offset: 8, type: 'u32' },
+  { name: 'si', offset: 8, type: 'u8' },
+  { name: 'gen', offset: 9, type: 'u8' },
+]);
+
+export const peerSrcKeyCodec = new StructCodec<EsfcPeerSrcKey & { gen: number }>('esfc_peer_src_key', 12, [
+  { name: 'saddr_be', offset: 0, type: 'ipv4' },
+  { name: 'spi', offset: 4, type: 'u32' },
+  { name: 'si', offset: 8, type: 'u8' },
+  { name: 'gen', offset: 9, type: 'u8' },
+]);
+
+export const stateCodec = new StructCodec<EsfcState>('esfc_state', 16, [
+  { name: 'active', offset: 0, type: 'u32' },
+  { name: 'generation', offset: 8, type: 'u64' },
 ]);
 
 export const classRuleCodec = new StructCodec<EsfcClassRule>('esfc_class_rule', 36, [
@@ -154,6 +187,8 @@ export const proxyStateCodec = new StructCodec<EsfcProxyState>('esfc_proxy_state
   { name: 'si', offset: 4, type: 'u32' },
   { name: 'ttl', offset: 8, type: 'u8' },
   { name: 'md_type', offset: 9, type: 'u8' },
+  { name: 'w0_bits', offset: 10, type: 'u8' },
+  { name: 'md_bits', offset: 11, type: 'u8' },
   { name: 'context', offset: 12, type: 'bytes', length: 16 },
 ]);
 
@@ -163,19 +198,25 @@ export const counterCodec = new StructCodec<EsfcCounter>('esfc_counter', 16, [
 ]);
 
 export const allCodecs: readonly StructCodec<object>[] = [
-  portCodec, nextHopCodec, pathKeyCodec, srcKeyCodec, classRuleCodec,
-  configCodec, flowKeyCodec, proxyStateCodec, counterCodec,
+  portCodec, portKeyCodec, nextHopCodec, pathKeyCodec, srcKeyCodec, peerSrcKeyCodec, classRuleCodec,
+  configCodec, stateCodec, flowKeyCodec, proxyStateCodec, counterCodec,
 ] as readonly StructCodec<object>[];
 
 /** Map names as pinned under the pin root (C: bpf/lib/maps.h). */
 export const MapName = {
+  state: 'esfc_state',
   ports: 'esfc_ports',
+  portsBig: 'esfc_ports_big',
   inner: 'esfc_inner',
   outer: 'esfc_outer',
   sources: 'esfc_sources',
+  peerSources: 'esfc_peer_sources',
   classifier: 'esfc_classifier',
   proxyFlows: 'esfc_proxy_flows',
   config: 'esfc_config',
   counters: 'esfc_counters',
 } as const;
 export type MapName = (typeof MapName)[keyof typeof MapName];
+
+/** Maps that hold no forwarding state: the generation-switch barrier (bpf/lib/maps.h). */
+export const BarrierMapName = { outer: 'esfc_barrier', inner: 'esfc_barrier_inner' } as const;

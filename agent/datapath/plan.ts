@@ -1,15 +1,19 @@
 /**
- * plan(desired, actual): the map writes that turn what the kernel holds into
- * what the configuration wants, and nothing else. Pure, so that the same
- * config applied twice plans nothing, and a one-path change plans one path.
+ * plan(desired, actual, gen): the map writes that turn what one generation of
+ * the tables holds into what the configuration wants, and nothing else.
+ * Pure, so that the same config applied twice plans nothing, and a one-path
+ * change plans one path. The generation written is not the one packets read
+ * (the agent switches to it afterwards), so the order of the writes does not
+ * matter for forwarding; deletes go first so a nearly full table has room.
  */
 import type { DesiredState, Tables } from './compile.js';
 import {
-  classRuleCodec, configCodec, MapName, nextHopCodec, pathKeyCodec, portCodec, srcKeyCodec,
+  classRuleCodec, configCodec, MapName, MAX_CLASS_RULES, MAX_IFINDEX, nextHopCodec, pathKeyCodec, peerSrcKeyCodec,
+  portCodec, portKeyCodec, srcKeyCodec,
   type EsfcClassRule, type EsfcConfig,
 } from './layout.js';
 
-/** What the maps hold now, decoded; config is absent until the node was configured. */
+/** What one generation of the maps holds, decoded; config is absent until it was configured. */
 export interface ActualTables extends Tables {
   config: EsfcConfig | undefined;
 }
@@ -29,9 +33,8 @@ const u32 = (n: number): Buffer => {
   return b;
 };
 
-function parsePathId(id: string): { spi: number; si: number } {
-  const [spi, si] = id.split('/').map(Number);
-  return { spi: spi!, si: si! };
+function ids(id: string): number[] {
+  return id.split('/').map(Number);
 }
 
 function diffMap<V extends object>(
@@ -51,47 +54,47 @@ function diffMap<V extends object>(
   return { puts, deletes };
 }
 
-/**
- * Order matters for a datapath that keeps forwarding while it is changed:
- * add ports, paths and sources before the classifier rules that lead into
- * them; stop classifying before removing paths; enable the node last.
- */
-export function planMaps(desired: DesiredState, actual: ActualTables, classifierSize: number): MapOp[] {
-  const pathKey = (id: string): Buffer => pathKeyCodec.encode(parsePathId(id));
-  const ports = diffMap(MapName.ports,
+const EMPTY_PORT = portCodec.encode({ kind: 0, slot: 0, sf_id: 0, flags: 0, mtu: 0, underlay_ip_be: '0.0.0.0', mac: '00:00:00:00:00:00' });
+const EMPTY_RULE = classRuleCodec.encode({} as EsfcClassRule);
+
+export function planMaps(desired: DesiredState, actual: ActualTables, gen: number): MapOp[] {
+  const pathKey = (id: string): Buffer => { const [spi, si] = ids(id); return pathKeyCodec.encode({ spi: spi!, si: si!, gen }); };
+  // esfc_ports is an array (a port is removed by writing an unused, kind 0, entry); large ifindexes live in a hash.
+  const portOps = diffMap(MapName.ports,
     new Map([...desired.ports].map(([k, v]) => [String(k), v])),
     new Map([...actual.ports].map(([k, v]) => [String(k), v])),
-    (id) => u32(Number(id)), (v) => portCodec.encode(v), 'port ifindex');
+    (id) => (Number(id) < MAX_IFINDEX ? u32(gen * MAX_IFINDEX + Number(id)) : portKeyCodec.encode({ ifindex: Number(id), gen })),
+    (v) => portCodec.encode(v), 'port ifindex');
+  const toBig = (op: MapOp): MapOp => (op.key.length === 4 ? op : { ...op, map: MapName.portsBig });
+  const ports = {
+    puts: portOps.puts.map(toBig),
+    deletes: portOps.deletes.map((d) => (d.key.length === 4 ? { ...d, op: 'put' as const, value: EMPTY_PORT } : toBig(d))),
+  };
   const inner = diffMap(MapName.inner, desired.inner, actual.inner, pathKey, (v) => nextHopCodec.encode(v), 'inner hop');
   const outer = diffMap(MapName.outer, desired.outer, actual.outer, pathKey, (v) => nextHopCodec.encode(v), 'outer hop');
-  const one = Buffer.from([1, 0, 0, 0]);
+  const one = u32(1);
   const sources = diffMap(MapName.sources, desired.sources, actual.sources,
-    (id) => { const [i, spi, si] = id.split('/').map(Number); return srcKeyCodec.encode({ ifindex: i!, spi: spi!, si: si! }); },
+    (id) => { const [ifindex, spi, si] = ids(id); return srcKeyCodec.encode({ ifindex: ifindex!, spi: spi!, si: si!, gen }); },
     () => one, 'source');
+  const peerSources = diffMap(MapName.peerSources, desired.peerSources, actual.peerSources,
+    (id) => { const [saddr, spi, si] = id.split('/'); return peerSrcKeyCodec.encode({ saddr_be: saddr!, spi: Number(spi), si: Number(si), gen }); },
+    () => one, 'peer source');
 
   const classifier: MapOp[] = [];
-  const empty = classRuleCodec.encode({} as EsfcClassRule);
-  for (let i = 0; i < classifierSize; i++) {
-    const want = desired.classifier[i] ? classRuleCodec.encode(desired.classifier[i]!) : empty;
-    const have = actual.classifier[i] ? classRuleCodec.encode(actual.classifier[i]!) : empty;
-    if (!want.equals(have)) classifier.push({ map: MapName.classifier, op: 'put', key: u32(i), value: want, what: `classifier rule ${i}` });
+  for (let i = 0; i < MAX_CLASS_RULES; i++) {
+    const want = desired.classifier[i] ? classRuleCodec.encode(desired.classifier[i]!) : EMPTY_RULE;
+    const have = actual.classifier[i] ? classRuleCodec.encode(actual.classifier[i]!) : EMPTY_RULE;
+    if (!want.equals(have)) classifier.push({ map: MapName.classifier, op: 'put', key: u32(gen * MAX_CLASS_RULES + i), value: want, what: `classifier rule ${i}` });
   }
-  // Rules are scanned until the first invalid one: write the tail first when shrinking.
-  classifier.reverse();
 
   const cfg: MapOp[] = [];
   const wantCfg = configCodec.encode(desired.config);
   if (!actual.config || !configCodec.encode(actual.config).equals(wantCfg)) {
-    cfg.push({ map: MapName.config, op: 'put', key: u32(0), value: wantCfg, what: 'node config' });
+    cfg.push({ map: MapName.config, op: 'put', key: u32(gen), value: wantCfg, what: 'node config' });
   }
-  // esfc_ports is an array: a port is removed by writing an unused (kind 0) entry.
-  const emptyPort = portCodec.encode({ kind: 0, slot: 0, sf_id: 0, flags: 0, mtu: 0, underlay_ip_be: '0.0.0.0', mac: '00:00:00:00:00:00' });
-  const portDeletes = ports.deletes.map((d) => ({ ...d, op: 'put' as const, value: emptyPort }));
   return [
-    ...ports.puts, ...inner.puts, ...outer.puts, ...sources.puts,
-    ...classifier,
-    ...inner.deletes, ...outer.deletes, ...sources.deletes, ...portDeletes,
-    ...cfg,
+    ...inner.deletes, ...outer.deletes, ...sources.deletes, ...peerSources.deletes, ...ports.deletes,
+    ...ports.puts, ...inner.puts, ...outer.puts, ...sources.puts, ...peerSources.puts,
+    ...classifier, ...cfg,
   ];
 }
-

@@ -1,16 +1,47 @@
-/** `esfc agent --uninstall`: remove what the agent created for this node, and nothing else. */
+/**
+ * `esfc agent --uninstall`: remove what the agent created for this node, and
+ * nothing else. What it owns is found under its pin directory and in its
+ * state directory (EF records, attachment records), so it works with the
+ * config file that made it, with an edited one, or with none (--pin-dir).
+ */
 import { loadConfigFile } from '../config/load-config.js';
+import { ConfigError, PIN_DIR } from '../config/validate-config.js';
 import type { Logger } from '../log.js';
 import { removeDatapath } from './kernel-datapath.js';
 import { EfRuntime } from '../ef/ef-runtime.js';
 
-export async function uninstall(configPath: string, log: Logger): Promise<number> {
-  const cfg = await loadConfigFile(configPath);
+export interface UninstallTarget {
+  configPath?: string;
+  pinDir?: string;
+}
+
+export async function uninstall(target: UninstallTarget, log: Logger): Promise<number> {
+  let pinDir = target.pinDir;
+  let node = '';
+  const fromConfig: { name: string; netns: string; address: string }[] = [];
+  if (target.configPath) {
+    // Keys are not needed to remove their SAs: a readable file is fine here.
+    const cfg = await loadConfigFile(target.configPath, { allowReadableKeys: true });
+    pinDir = cfg.node.pinDir;
+    node = cfg.node.name;
+    fromConfig.push(...cfg.efs);
+  }
+  if (!pinDir || !PIN_DIR.test(pinDir)) {
+    throw new ConfigError([{ path: '--pin-dir', problem: `${pinDir ?? 'nothing'} is not a pin directory under /sys/fs/bpf`, fix: 'give --config FILE or --pin-dir /sys/fs/bpf/esfc/<node>' }], 'uninstall');
+  }
   // EFs first: their glue and SAs live in their own namespaces, their pins under the node's.
-  const efs = new EfRuntime(cfg.node.pinDir, () => undefined);
-  for (const ef of cfg.efs) efs.remove(ef);
-  efs.close();
-  const removed = [...cfg.efs.map((e) => `ef/${e.name}`), ...removeDatapath(cfg.node.pinDir, cfg.node.name)];
-  log.log('info', 'uninstalled', { node: cfg.node.name, pinDir: cfg.node.pinDir, removed });
+  const efs = new EfRuntime(pinDir, () => undefined);
+  const removedEfs: string[] = [];
+  try {
+    for (const ef of fromConfig) {
+      efs.remove(ef);
+      removedEfs.push(ef.name);
+    }
+    removedEfs.push(...efs.removeOthers(new Set()));
+  } finally {
+    efs.close();
+  }
+  const removed = [...removedEfs.map((e) => `ef/${e}`), ...removeDatapath(pinDir, node)];
+  log.log('info', 'uninstalled', { ...(node ? { node } : {}), pinDir, removed });
   return 0;
 }

@@ -5,7 +5,7 @@
  * desired state. XFRM goes through the agent's own netlink codec.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BpfMap } from '../kernel/bpf-map.js';
 import { Btf } from '../kernel/btf.js';
@@ -45,8 +45,29 @@ export class EfError extends Error {
 }
 
 const pinRootFor = (pinDir: string, ef: string): string => join(pinDir, 'ef', ef);
+const stateDirForEf = (pinDir: string, ef: string): string => join(stateDirFor(pinDir), 'ef', ef);
 const storeForEf = (pinDir: string, ef: string): AttachmentStore =>
-  new AttachmentStore(join(pinRootFor(pinDir, ef), 'links'), join(stateDirFor(pinDir), 'ef', ef));
+  new AttachmentStore(join(pinRootFor(pinDir, ef), 'links'), stateDirForEf(pinDir, ef));
+
+/** Where an EF lives, kept beside its attachment records so it can be removed without the config that made it. */
+export interface EfRecord { name: string; netns: string; interface: string; address: string }
+
+const recordPath = (pinDir: string, ef: string): string => join(stateDirForEf(pinDir, ef), 'ef.json');
+
+/** Every EF this node's agent has set up: by record, or by pins alone when the records were lost. */
+export function ownedEfs(pinDir: string): { name: string; record?: EfRecord }[] {
+  const names = new Set<string>();
+  for (const dir of [join(stateDirFor(pinDir), 'ef'), join(pinDir, 'ef')]) {
+    if (existsSync(dir)) for (const n of readdirSync(dir)) names.add(n);
+  }
+  return [...names].sort().map((name) => {
+    const f = recordPath(pinDir, name);
+    return existsSync(f) ? { name, record: JSON.parse(readFileSync(f, 'utf8')) as EfRecord } : { name };
+  });
+}
+
+/** Register an undo step for the current reconcile (run in reverse order if it fails before the switch). */
+export type Undo = (what: string, fn: () => void) => void;
 
 function ipn(netns: string, args: string[]): string {
   return execFileSync('ip', ['-n', netns, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
@@ -82,17 +103,6 @@ function plumb(ef: EfDesired, sffMac: string): void {
   ipn(ef.netns, ['link', 'set', ef.ifname, 'up']);
   ipn(ef.netns, ['neigh', 'replace', EF_GATEWAY, 'lladdr', sffMac, 'dev', ef.ifname, 'nud', 'permanent']);
   ipn(ef.netns, ['route', 'replace', 'default', 'via', EF_GATEWAY, 'dev', ef.ifname, 'onlink']);
-}
-
-function syncMap(m: BpfMap, want: Map<string, { key: Buffer; value: Buffer }>, idOf: (k: Buffer) => string, phase: 'put' | 'delete'): void {
-  if (phase === 'put') {
-    for (const { key, value } of want.values()) {
-      const cur = m.lookup(key);
-      if (!cur || !cur.equals(value)) m.update(key, value);
-    }
-    return;
-  }
-  for (const k of [...m.keys()]) if (!want.has(idOf(k))) m.delete(k);
 }
 
 function saSeen(s: Sa): { src: string; dst: string; spi: number; reqid: number; mark?: { value: number; mask: number }; key?: Buffer } {
@@ -153,8 +163,25 @@ export class EfRuntime {
     return o;
   }
 
-  /** Bring one EF to its desired state. Returns the XFRM operations done. */
-  apply(ef: EfDesired, sffMac: string): XfrmOp[] {
+  private glue(ef: EfDesired) {
+    const pathEntries = <V extends object>(m: Map<string, { spi: number; si: number; value: V }>, codec: { encode(v: V): Buffer }) =>
+      new Map([...m].map(([id, e]) => [id, { key: pathKeyCodec.encode({ spi: e.spi, si: e.si, gen: 0 }), value: codec.encode(e.value) }]));
+    const pathId = (k: Buffer): string => { const p = pathKeyCodec.decode(k); return `${p.spi}/${p.si}`; };
+    const u32 = (n: number): Buffer => { const b = Buffer.alloc(4); b.writeUInt32LE(n >>> 0); return b; };
+    const o = this.object(ef.name);
+    return [
+      { map: o.maps.get(EfMapName.encrypt)!, want: pathEntries(ef.encrypt, efEncryptCodec), idOf: pathId },
+      { map: o.maps.get(EfMapName.decrypt)!, want: pathEntries(ef.decrypt, efDecryptCodec), idOf: pathId },
+      { map: o.maps.get(EfMapName.sas)!, want: new Map([...ef.sas].map(([spi, v]) => [String(spi), { key: u32(spi), value: efSaCodec.encode(v) }])), idOf: (k: Buffer) => String(k.readUInt32LE(0)) },
+    ];
+  }
+
+  /**
+   * Everything an EF needs for its new state that does not take anything
+   * away: plumbing, glue, new glue entries, new SAs and policies (RFC 9061
+   * order). Each change registers its undo. Returns the XFRM operations done.
+   */
+  stage(ef: EfDesired, sffMac: string, undo: Undo): XfrmOp[] {
     if (!existsSync(netnsPath(ef.netns))) throw new EfError(ef.name, 'namespace', `${netnsPath(ef.netns)} does not exist`, 'create the EF\'s network namespace first');
     // compileEfs got the interface's index from efLink(); 0 means it was not there.
     const ifindex = ef.config.ifindex;
@@ -165,43 +192,46 @@ export class EfRuntime {
       plumb(ef, sffMac);
       this.plumbed.set(ef.name, plumbId);
     }
+    if (!existsSync(pinRootFor(this.pinDir, ef.name))) undo(`remove new EF ${ef.name}`, () => this.remove({ name: ef.name, netns: ef.netns, address: ef.address }));
+    const record: EfRecord = { name: ef.name, netns: ef.netns, interface: ef.ifname, address: ef.address };
+    mkdirSync(stateDirForEf(this.pinDir, ef.name), { recursive: true });
+    writeFileSync(recordPath(this.pinDir, ef.name), JSON.stringify(record) + '\n');
 
     const o = this.object(ef.name);
-    const map = (n: string): BpfMap => o.maps.get(n)!;
-    const cfgKey = Buffer.alloc(4);
-    map(EfMapName.config).update(cfgKey, efConfigCodec.encode(ef.config));
-    const pathEntries = <V extends object>(m: Map<string, { spi: number; si: number; value: V }>, codec: { encode(v: V): Buffer }) =>
-      new Map([...m].map(([id, e]) => [id, { key: pathKeyCodec.encode({ spi: e.spi, si: e.si }), value: codec.encode(e.value) }]));
-    const pathId = (k: Buffer): string => { const p = pathKeyCodec.decode(k); return `${p.spi}/${p.si}`; };
-    const u32 = (n: number): Buffer => { const b = Buffer.alloc(4); b.writeUInt32LE(n >>> 0); return b; };
-    const enc = pathEntries(ef.encrypt, efEncryptCodec);
-    const dec = pathEntries(ef.decrypt, efDecryptCodec);
-    const sas = new Map([...ef.sas].map(([spi, v]) => [String(spi), { key: u32(spi), value: efSaCodec.encode(v) }]));
-    const saIdOf = (k: Buffer): string => String(k.readUInt32LE(0));
-    // Glue entries for new SAs exist before XFRM may use them, and stale ones go after.
-    syncMap(map(EfMapName.encrypt), enc, pathId, 'put');
-    syncMap(map(EfMapName.decrypt), dec, pathId, 'put');
-    syncMap(map(EfMapName.sas), sas, saIdOf, 'put');
+    const put = (m: BpfMap, key: Buffer, value: Buffer, what: string): void => {
+      const cur = m.lookup(key);
+      if (cur?.equals(value)) return;
+      m.update(key, value);
+      undo(what, () => (cur ? m.update(key, cur) : m.delete(key)));
+    };
+    put(o.maps.get(EfMapName.config)!, Buffer.alloc(4), efConfigCodec.encode(ef.config), `${ef.name} glue config`);
+    // Glue entries for new SAs exist before XFRM may use them; stale ones go in retire().
+    for (const g of this.glue(ef)) for (const [id, e] of g.want) put(g.map, e.key, e.value, `${ef.name} ${g.map.name} ${id}`);
 
     const store = storeForEf(this.pinDir, ef.name);
     withNetns(ef.netns, () => {
-      attachTc(store, o.programs.get('esfc_ef_ingress')!, ef.ifname, ifindex, 'tc');
-      attachTc(store, o.programs.get('esfc_ef_egress')!, ef.ifname, ifindex, 'tc-egress');
+      for (const [prog, hook] of [['esfc_ef_ingress', 'tc'], ['esfc_ef_egress', 'tc-egress']] as const) {
+        const had = store.list().some((r) => r.hook === hook && r.ifname === ef.ifname);
+        attachTc(store, o.programs.get(prog)!, ef.ifname, ifindex, hook);
+        if (!had) undo(`${ef.name} ${hook} hook`, () => withNetns(ef.netns, () => { for (const r of store.list()) if (r.hook === hook && r.ifname === ef.ifname) detach(store, r); }));
+      }
     });
+    return this.xfrm(ef, 'stage', undo);
+  }
 
-    const ops = this.reconcileXfrm(ef);
-    syncMap(map(EfMapName.encrypt), enc, pathId, 'delete');
-    syncMap(map(EfMapName.decrypt), dec, pathId, 'delete');
-    syncMap(map(EfMapName.sas), sas, saIdOf, 'delete');
+  /** After the switch: the SAs, policies and glue entries the new state no longer uses. */
+  retire(ef: EfDesired): XfrmOp[] {
+    const ops = this.xfrm(ef, 'retire');
+    for (const g of this.glue(ef)) for (const k of [...g.map.keys()]) if (!g.want.has(g.idOf(k))) g.map.delete(k);
     for (const x of ef.expired) this.log('ef_key_expired', { ef: ef.name, ...x });
     return ops;
   }
 
-  private reconcileXfrm(ef: EfDesired): XfrmOp[] {
+  private xfrm(ef: EfDesired, phase: XfrmOp['phase'], undo?: Undo): XfrmOp[] {
     const x = XfrmClient.open({ netns: netnsPath(ef.netns) });
     try {
       const ops = planXfrm({ sas: ef.xfrmSas, policies: ef.xfrmPolicies, localAddress: ef.address },
-        { sas: x.listSas().map(saSeen), policies: x.listPolicies() });
+        { sas: x.listSas().map(saSeen), policies: x.listPolicies() }).filter((op) => op.phase === phase);
       for (const op of ops) {
         try {
           this.xfrmOp(x, op);
@@ -210,12 +240,30 @@ export class EfRuntime {
           throw new EfError(ef.name, 'xfrm', (e as Error).message,
             noEsp ? 'this kernel lacks ESP or AES-GCM (CONFIG_INET_ESP, CONFIG_CRYPTO_GCM); distribution kernels have both' : undefined);
         }
+        if (undo) this.registerUndo(ef, op, undo);
         this.log('ef_xfrm', { ef: ef.name, op: op.op, ...('sa' in op ? { spi: op.sa.spi, dst: op.sa.dst } : { dir: op.policy.dir, mark: op.policy.mark?.value }) });
       }
       return ops;
     } finally {
       x.close();
     }
+  }
+
+  private registerUndo(ef: EfDesired, op: XfrmOp, undo: Undo): void {
+    const inverse: XfrmOp | undefined =
+      op.op === 'add-sa' ? { op: 'delete-sa', sa: op.sa, phase: 'retire' } :
+        op.op === 'add-policy' ? { op: 'delete-policy', policy: op.policy, phase: 'retire' } :
+          op.op === 'update-policy' ? { op: 'update-policy', policy: { ...op.previous, action: 'allow' }, previous: op.policy, phase: 'stage' } :
+            undefined;
+    if (!inverse) {
+      // A replaced SA (same SPI, new key) cannot be put back: its old key is not kept.
+      this.log('ef_undo_impossible', { ef: ef.name, op: op.op, note: 'an SA replaced under the same SPI is not restored by a rollback' });
+      return;
+    }
+    undo(`${ef.name} ${op.op}`, () => {
+      const x = XfrmClient.open({ netns: netnsPath(ef.netns) });
+      try { this.xfrmOp(x, inverse); } finally { x.close(); }
+    });
   }
 
   private xfrmOp(x: XfrmClient, op: XfrmOp): void {
@@ -228,14 +276,19 @@ export class EfRuntime {
     }
   }
 
-  /** Detach the glue, unpin its maps and delete the XFRM objects esfc made in the EF's namespace. */
-  remove(ef: { name: string; netns: string; address?: string }): void {
+  /**
+   * Detach the glue, unpin its maps and delete the XFRM objects esfc made in
+   * the EF's namespace. Needs only the EF's name when its namespace is gone
+   * (its SAs went with it) or unknown (records lost: the pinned links still
+   * detach, from any namespace).
+   */
+  remove(ef: { name: string; netns?: string; address?: string }): void {
     const store = storeForEf(this.pinDir, ef.name);
-    const nsExists = existsSync(netnsPath(ef.netns));
+    const nsExists = ef.netns !== undefined && existsSync(netnsPath(ef.netns));
     const run = (): void => { for (const r of store.list()) detach(store, r); };
-    if (nsExists) withNetns(ef.netns, run); else run();
+    if (nsExists) withNetns(ef.netns!, run); else run();
     if (nsExists) {
-      const x = XfrmClient.open({ netns: netnsPath(ef.netns) });
+      const x = XfrmClient.open({ netns: netnsPath(ef.netns!) });
       try {
         // Nothing desired: the plan is the deletion of everything esfc made, in a safe order.
         for (const op of planXfrm({ sas: [], policies: [], localAddress: ef.address ?? '' }, { sas: x.listSas().map(saSeen), policies: x.listPolicies() })) this.xfrmOp(x, op);
@@ -247,7 +300,18 @@ export class EfRuntime {
     this.loaded.delete(ef.name);
     this.plumbed.delete(ef.name);
     rmSync(pinRootFor(this.pinDir, ef.name), { recursive: true, force: true });
-    rmSync(join(stateDirFor(this.pinDir), 'ef', ef.name), { recursive: true, force: true });
+    rmSync(stateDirForEf(this.pinDir, ef.name), { recursive: true, force: true });
+  }
+
+  /** Remove every EF this node owns that is not in `keep`; returns their names. */
+  removeOthers(keep: ReadonlySet<string>): string[] {
+    const gone: string[] = [];
+    for (const { name, record } of ownedEfs(this.pinDir)) {
+      if (keep.has(name)) continue;
+      this.remove(record ? { name, netns: record.netns, address: record.address } : { name });
+      gone.push(name);
+    }
+    return gone;
   }
 
   close(): void {

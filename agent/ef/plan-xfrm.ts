@@ -5,6 +5,11 @@
  * then new outbound SAs (XFRM sends with the newest matching SA), then the
  * old outbound, old inbound SAs and stale policies. Only objects in esfc's
  * mark/reqid range are ever deleted. Pure.
+ *
+ * Each operation has a phase: 'stage' operations add (and can be undone if
+ * the reconcile fails before the datapath switches to the new generation),
+ * 'retire' operations remove what the new generation no longer uses and run
+ * after the switch.
  */
 import type { PolicySpec, SaSpec } from '../xfrm/xfrm-types.js';
 import { isEsfcReqid } from './ef-layout.js';
@@ -16,12 +21,13 @@ type Mark = { value: number; mask: number };
 export interface SaSeen { src: string; dst: string; spi: number; reqid: number; mark?: Mark; key?: Buffer }
 export interface PolicySeen { dir: PolicySpec['dir']; selector: PolicySpec['selector']; priority: number; mark?: Mark; templates: PolicySpec['templates'] }
 
-export type XfrmOp =
+export type XfrmOp = (
   | { op: 'add-sa'; sa: SaSpec }
   | { op: 'delete-sa'; sa: SaSeen }
   | { op: 'add-policy'; policy: PolicySpec }
-  | { op: 'update-policy'; policy: PolicySpec }
-  | { op: 'delete-policy'; policy: PolicySeen };
+  | { op: 'update-policy'; policy: PolicySpec; previous: PolicySeen }
+  | { op: 'delete-policy'; policy: PolicySeen }
+) & { phase: 'stage' | 'retire' };
 
 const saId = (s: { dst: string; spi: number }): string => `${s.dst}|${s.spi >>> 0}`;
 const policyId = (p: { dir: string; mark?: Mark }): string => `${p.dir}|${p.mark?.value ?? 0}`;
@@ -48,20 +54,20 @@ export function planXfrm(desired: { sas: readonly SaSpec[]; policies: readonly P
   const inbound = (s: { dst: string }): boolean => s.dst === desired.localAddress;
   const ops: XfrmOp[] = [];
   // A replaced SA must go before its successor with the same SPI comes.
-  for (const d of dels.filter((x) => want.has(saId(x)))) ops.push({ op: 'delete-sa', sa: d });
-  for (const s of adds.filter(inbound)) ops.push({ op: 'add-sa', sa: s });
+  for (const d of dels.filter((x) => want.has(saId(x)))) ops.push({ op: 'delete-sa', sa: d, phase: 'stage' });
+  for (const s of adds.filter(inbound)) ops.push({ op: 'add-sa', sa: s, phase: 'stage' });
 
   const havePol = new Map(actual.policies.filter((p) => ownsMark(p.mark)).map((p) => [policyId(p), p]));
   const wantPol = new Map(desired.policies.map((p) => [policyId(p), p]));
   for (const [id, p] of wantPol) {
     const h = havePol.get(id);
-    if (!h) ops.push({ op: 'add-policy', policy: p });
-    else if (!samePolicy(p, h)) ops.push({ op: 'update-policy', policy: p });
+    if (!h) ops.push({ op: 'add-policy', policy: p, phase: 'stage' });
+    else if (!samePolicy(p, h)) ops.push({ op: 'update-policy', policy: p, previous: h, phase: 'stage' });
   }
-  for (const s of adds.filter((x) => !inbound(x))) ops.push({ op: 'add-sa', sa: s });
+  for (const s of adds.filter((x) => !inbound(x))) ops.push({ op: 'add-sa', sa: s, phase: 'stage' });
   const stale = dels.filter((x) => !want.has(saId(x)));
-  for (const d of stale.filter((x) => !inbound(x))) ops.push({ op: 'delete-sa', sa: d });
-  for (const d of stale.filter(inbound)) ops.push({ op: 'delete-sa', sa: d });
-  for (const [id, h] of havePol) if (!wantPol.has(id)) ops.push({ op: 'delete-policy', policy: h });
+  for (const d of stale.filter((x) => !inbound(x))) ops.push({ op: 'delete-sa', sa: d, phase: 'retire' });
+  for (const d of stale.filter(inbound)) ops.push({ op: 'delete-sa', sa: d, phase: 'retire' });
+  for (const [id, h] of havePol) if (!wantPol.has(id)) ops.push({ op: 'delete-policy', policy: h, phase: 'retire' });
   return ops;
 }

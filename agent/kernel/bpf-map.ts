@@ -84,28 +84,30 @@ export class BpfMap {
   }
 
   /**
-   * Every value of an array map, in index order, with BPF_MAP_LOOKUP_BATCH: a
-   * few syscalls instead of one per index (esfc_ports has 65536 slots, and
-   * reading them one by one costs a reconcile 0.15 s, seconds under emulation).
+   * `count` values of an array map from index `start`, in index order, with
+   * BPF_MAP_LOOKUP_BATCH: a few syscalls instead of one per index (esfc_ports
+   * has 65536 slots per generation, and reading them one by one costs a
+   * reconcile 0.15 s, seconds under emulation).
    */
-  arrayValues(): Buffer {
+  arrayValues(start = 0, count = this.info.maxEntries - start): Buffer {
     const { keySize, valueSize, maxEntries } = this.info;
     if (this.info.type !== 2 /* BPF_MAP_TYPE_ARRAY */ || keySize !== 4) throw new BpfError('ESFC_BPF_MAP', `batch read of ${this.name}`, 22, 'not a plain array map');
-    const out = Buffer.alloc(maxEntries * valueSize);
-    const chunk = Math.min(maxEntries, 8192);
+    if (start < 0 || count < 0 || start + count > maxEntries) throw new BpfError('ESFC_BPF_MAP', `batch read of ${this.name}`, 22, `indices ${start}..${start + count - 1} beyond ${maxEntries} entries`);
+    const out = Buffer.alloc(count * valueSize);
+    const chunk = Math.min(count, 8192);
     const keys = Buffer.alloc(chunk * 4);
     const values = Buffer.alloc(chunk * valueSize);
-    let inBatch: Buffer | null = null;
-    for (let done = 0; done < maxEntries;) {
+    // The batch token is the last index read; the kernel continues after it.
+    let inBatch: Buffer | null = start > 0 ? Buffer.from(new Uint32Array([start - 1]).buffer) : null;
+    for (let done = 0; done < count;) {
       const outBatch = Buffer.alloc(4);
-      const count = [chunk];
-      const rc = ffi.mapLookupBatch(this.fd, inBatch, outBatch, keys, values, count, null);
+      const n = [Math.min(chunk, count - done)];
+      const rc = ffi.mapLookupBatch(this.fd, inBatch, outBatch, keys, values, n, null);
       if (rc < 0 && rc !== -ENOENT) throw new BpfError('ESFC_BPF_MAP', `batch read of ${this.name}`, -rc, errText(rc));
       // An array hands out consecutive indices: one copy per chunk.
-      const n = count[0]!;
-      if (n) values.copy(out, keys.readUInt32LE(0) * valueSize, 0, n * valueSize);
-      done += count[0]!;
-      if (rc === -ENOENT || count[0] === 0) break;
+      if (n[0]) values.copy(out, (keys.readUInt32LE(0) - start) * valueSize, 0, n[0] * valueSize);
+      done += n[0]!;
+      if (rc === -ENOENT || n[0] === 0) break;
       inBatch = outBatch;
     }
     return out;

@@ -32,7 +32,7 @@ export interface TableSize {
 export interface NodeSnapshot {
   node: string;
   pinDir: string;
-  /** Configuration generation applied by the running agent; absent when read from the pins alone. */
+  /** Configuration generation in force (the agent's, or the one recorded in the pins). */
   generation?: number;
   hooks: HookStatus[];
   tables: TableSize[];

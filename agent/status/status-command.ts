@@ -7,10 +7,10 @@ import { join } from 'node:path';
 import { loadConfigFile } from '../config/load-config.js';
 import { BpfMap } from '../kernel/bpf-map.js';
 import { attachedProgramId } from '../kernel/attach.js';
-import { countEntries, loadStatNames, readCounters, storeFor } from '../datapath/kernel-datapath.js';
+import { loadStatNames, readCounters, storeFor, tableSizes } from '../datapath/kernel-datapath.js';
 import { receivedPerSlot } from '../datapath/stat-names.js';
 import { MapName, STAT_MAX } from '../datapath/layout.js';
-import { readPorts } from '../datapath/tables.js';
+import { readActivePorts, readState, type TableMaps } from '../datapath/tables.js';
 import { listLinks } from '../node/links.js';
 import { readEfStatus } from '../ef/ef-runtime.js';
 import { renderHuman, snapshotToJson, type CounterRow, type NodeSnapshot } from './snapshot.js';
@@ -18,7 +18,7 @@ import { renderHuman, snapshotToJson, type CounterRow, type NodeSnapshot } from 
 export async function statusCommand(configPath: string, json: boolean): Promise<number> {
   const cfg = await loadConfigFile(configPath);
   const pinDir = cfg.node.pinDir;
-  if (!existsSync(join(pinDir, MapName.config))) {
+  if (!existsSync(join(pinDir, MapName.state))) {
     process.stderr.write(`esfc: no datapath pinned at ${pinDir}: the agent for ${cfg.node.name} has not run on this node\n`);
     return 3;
   }
@@ -29,7 +29,8 @@ export async function statusCommand(configPath: string, json: boolean): Promise<
     const portByIf = new Map(cfg.ports.map((p) => [p.interface, p.name]));
     if (cfg.underlay) portByIf.set(cfg.underlay.interface, 'underlay');
     const slotNames = new Map<number, string>();
-    for (const [ifindex, port] of readPorts(maps.get(MapName.ports)!)) {
+    const tables = Object.fromEntries(maps) as unknown as TableMaps;
+    for (const [ifindex, port] of readActivePorts(tables)) {
       const ifname = nameByIfindex.get(ifindex) ?? `ifindex${ifindex}`;
       slotNames.set(port.slot, portByIf.get(ifname) ?? ifname);
     }
@@ -43,12 +44,12 @@ export async function statusCommand(configPath: string, json: boolean): Promise<
     })];
     const store = storeFor(pinDir, cfg.node.name);
     const snap: NodeSnapshot = {
-      node: cfg.node.name, pinDir,
+      node: cfg.node.name, pinDir, generation: Number(readState(tables).generation),
       hooks: store.list().map((r) => ({
         port: portByIf.get(r.ifname) ?? r.ifname, ifname: r.ifname, ifindex: r.ifindex || (links.get(r.ifname)?.ifindex ?? 0),
         hook: r.hook, mechanism: r.mechanism, programId: attachedProgramId(store, r),
       })),
-      tables: Object.values(MapName).filter((n) => n !== MapName.counters).map((n) => ({ name: n, entries: countEntries(maps.get(n)!, n), maxEntries: maps.get(n)!.maxEntries })),
+      tables: tableSizes(tables),
       counters,
       efs: cfg.efs.map((ef) => readEfStatus(pinDir, ef)),
     };

@@ -1,5 +1,5 @@
 /** Builds a NodeSnapshot from the live (pinned) datapath. */
-import { MapName, STAT_MAX } from '../datapath/layout.js';
+import { STAT_MAX } from '../datapath/layout.js';
 import { receivedPerSlot } from '../datapath/stat-names.js';
 import type { KernelDatapath } from '../datapath/kernel-datapath.js';
 import type { CounterRow, NodeSnapshot } from './snapshot.js';
@@ -19,8 +19,5 @@ export function takeSnapshot(dp: KernelDatapath, node: string, pinDir: string, g
       packets: c.packets, bytes: c.bytes,
     });
   }
-  const tables = Object.values(MapName).filter((m) => m !== MapName.counters).map((name) => ({
-    name, entries: dp.countEntries(name), maxEntries: dp.maps[name].maxEntries,
-  }));
-  return { node, pinDir, generation, hooks: dp.hookStatus(), tables, counters };
+  return { node, pinDir, generation, hooks: dp.hookStatus(), tables: dp.tableSizes(), counters };
 }

@@ -14,16 +14,28 @@
 
 #include <linux/types.h>
 
-#define ESFC_ABI_VERSION 1
+#define ESFC_ABI_VERSION 2
 
 /* Table sizes. The agent reads max_entries from the maps, not from here. */
 #define ESFC_MAX_PORTS      64
 /* esfc_ports is indexed by ifindex (an array lookup is inlined; a hash one is not). */
 #define ESFC_MAX_IFINDEX    65536
+/* Ports with larger ifindexes (hosts with thousands of interfaces) live in a hash. */
+#define ESFC_MAX_BIG_PORTS  1024
 #define ESFC_MAX_PATHS      16384
 #define ESFC_MAX_CLASS_RULES 64
 #define ESFC_MAX_SRC_ENTRIES 16384
+#define ESFC_MAX_PEER_SRC_ENTRIES 16384
 #define ESFC_MAX_PROXY_FLOWS 65536
+
+/*
+ * Generations. Every table the forwarding decision reads exists twice; the
+ * agent writes the inactive copy and then switches esfc_state.active with one
+ * map write, so a packet sees either the old configuration or the new one,
+ * never a mix (an all-or-nothing reconcile). Keys carry the generation
+ * (0 or 1); array tables are indexed gen * size + index.
+ */
+#define ESFC_GENERATIONS    2
 /* Bound on MD type 2 TLVs walked before the packet is punted. */
 #define ESFC_MAX_MD2_TLVS   8
 
@@ -88,6 +100,8 @@ enum esfc_stat {
 	ESFC_STAT_DROP_ADJUST,        /* the kernel refused a header push/pop */
 	ESFC_STAT_DROP_GPE,           /* VXLAN-GPE flags or version invalid */
 	ESFC_STAT_DROP_CLEAR_ON_UNDERLAY, /* encrypted-hop packet without E=1 headed for the underlay (invariant 1) */
+	ESFC_STAT_DROP_PEER_SOURCE,   /* (SPI, SI) from an underlay address that is not the peer node assigned to send it */
+	ESFC_STAT_DROP_FRAGMENT,      /* IPv4 fragment whose classification would depend on ports it may not carry */
 	ESFC_STAT_MAX = 40,
 };
 
@@ -143,19 +157,40 @@ struct esfc_next_hop {
 	__u32 sf_id;         /* PROXY: the SF behind the port (key of its flow state) */
 };
 
-/* Key of the inner (SF layer) and outer (EF layer) tables. */
-struct esfc_path_key {
-	__u32 spi;           /* 24 bits used */
-	__u32 si;            /* 8 bits used */
+/* esfc_ports_big: ports whose ifindex does not fit the esfc_ports array. */
+struct esfc_port_key {
+	__u32 ifindex;
+	__u32 gen;
 };
 
-/* src_map: which (SPI, SI) may enter from which port (invariant 3). EF-layer
- * entries (E-SPI, E-SI of MD type 3 packets) carry ESFC_SRC_EF_LAYER in spi. */
+/* Key of the inner (SF layer) and outer (EF layer) tables. The EF glue's maps
+ * use it too, with gen 0 (they are not generation-switched). */
+struct esfc_path_key {
+	__u32 spi;           /* 24 bits used */
+	__u8  si;
+	__u8  gen;
+	__u16 pad;
+};
+
+/* esfc_sources: which (SPI, SI) may enter from which port (invariant 3).
+ * EF-layer entries (E-SPI, E-SI of MD type 3 packets) carry ESFC_SRC_EF_LAYER in spi. */
 #define ESFC_SRC_EF_LAYER 0x80000000
 struct esfc_src_key {
 	__u32 ifindex;
 	__u32 spi;
-	__u32 si;
+	__u8  si;
+	__u8  gen;
+	__u16 pad;
+};
+
+/* esfc_peer_sources: which (SPI, SI) a peer node may send over the underlay,
+ * by the outer IPv4 source address (ESFC_SRC_EF_LAYER marks EF-layer entries). */
+struct esfc_peer_src_key {
+	__u32 saddr_be;
+	__u32 spi;
+	__u8  si;
+	__u8  gen;
+	__u16 pad;
 };
 
 /* Classifier: IPv4 5-tuple ranges in priority order (array index = priority). */
@@ -189,16 +224,24 @@ struct esfc_proxy_state {
 	__u32 si;            /* SI the packet had on the way to the SF */
 	__u8  ttl;           /* NSH TTL on the way to the SF */
 	__u8  md_type;
-	__u8  pad[2];
+	__u8  w0_bits;       /* O and U bits of NSH word 0 (high byte & 0x30), restored unchanged */
+	__u8  md_bits;       /* the 4 unassigned bits before MD type (0xf0), restored unchanged */
 	__u8  context[16];   /* MD type 1 context, restored unchanged */
 };
 
-/* Node-wide settings, array map with one element. */
+/* Node-wide settings, one element per generation. */
 struct esfc_config {
 	__u32 abi_version;   /* ESFC_ABI_VERSION; 0 means "not configured yet" */
 	__u32 md3_type;      /* MD type value of the encrypted-hop header */
 	__u32 punt_ifindex;  /* 0: no slow path attached */
 	__u32 default_ttl;   /* NSH TTL set by the classifier */
+};
+
+/* esfc_state: one element; which generation the datapath reads. */
+struct esfc_state {
+	__u32 active;        /* 0 or 1 */
+	__u32 pad;
+	__u64 generation;    /* the agent's configuration generation in force, for status */
 };
 
 /* Per-CPU counter cell; index = port slot * ESFC_STAT_MAX + stat. */

@@ -123,7 +123,7 @@ static __always_inline int ef_pop_nsh(struct __sk_buff *ctx, __u32 nsh_len)
 static __always_inline int ef_from_sff(struct __sk_buff *ctx, const struct esfc_ef_config *cfg)
 {
 	struct esfc_pkt pkt = {};
-	struct esfc_path_key key;
+	struct esfc_path_key key = {};
 	int ret;
 
 	ret = parse_nsh(ctx_data(ctx), ctx_data_end(ctx), ESFC_ETH_LEN, cfg->md3_type, &pkt);
@@ -267,7 +267,7 @@ static __always_inline int esfc_ef_egress_process(struct __sk_buff *ctx)
 	if ((void *)(md3 + 1) > ctx_data_end(ctx))
 		return ef_count(ctx, ESFC_EF_STAT_DROP_ADJUST);
 	eth->proto = bpf_htons(ESFC_ETH_P_NSH);
-	nsh->ver_flags_ttl_len = nsh_word0(cfg->nsh_ttl, ESFC_NSH_MD3_LEN, 0);
+	nsh->ver_flags_ttl_len = nsh_word0(cfg->nsh_ttl, ESFC_NSH_MD3_LEN);
 	nsh->md_type = cfg->md3_type & ESFC_NSH_MDTYPE_MASK;
 	nsh->next_proto = ESFC_NSH_NP_IPV4;
 	nsh->spi_si = bpf_htonl((sa->spi << 8) | (sa->si & 0xff));

@@ -62,6 +62,8 @@ struct esfc_nsh {
 
 #define ESFC_NSH_VER_SHIFT  14
 #define ESFC_NSH_O_BIT      0x2000
+/* O and the unassigned bit after it, in word 0's high byte: carried unchanged (RFC 8300 2.2). */
+#define ESFC_NSH_W0_KEEP    0x30
 #define ESFC_NSH_TTL_SHIFT  6
 #define ESFC_NSH_TTL_MASK   0x3f
 #define ESFC_NSH_LEN_MASK   0x3f

@@ -11,18 +11,37 @@
 #include <bpf/bpf_helpers.h>
 #include "esfc_shared.h"
 
+/* Which generation of the tables below is in force (esfc_shared.h, "Generations"). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, ESFC_MAX_IFINDEX);
-	__type(key, __u32);              /* ifindex */
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct esfc_state);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} esfc_state SEC(".maps");
+
+/* Index gen * ESFC_MAX_IFINDEX + ifindex. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, ESFC_GENERATIONS * ESFC_MAX_IFINDEX);
+	__type(key, __u32);
 	__type(value, struct esfc_port);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } esfc_ports SEC(".maps");
 
+/* Ports with ifindex >= ESFC_MAX_IFINDEX. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, ESFC_GENERATIONS * ESFC_MAX_BIG_PORTS);
+	__type(key, struct esfc_port_key);
+	__type(value, struct esfc_port);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} esfc_ports_big SEC(".maps");
+
 /* SF layer: (SPI, SI) -> next hop. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, ESFC_MAX_PATHS);
+	__uint(max_entries, ESFC_GENERATIONS * ESFC_MAX_PATHS);
 	__type(key, struct esfc_path_key);
 	__type(value, struct esfc_next_hop);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
@@ -31,7 +50,7 @@ struct {
 /* EF layer: (E-SPI, E-SI) -> next hop, used for MD type 3 packets only. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, ESFC_MAX_PATHS);
+	__uint(max_entries, ESFC_GENERATIONS * ESFC_MAX_PATHS);
 	__type(key, struct esfc_path_key);
 	__type(value, struct esfc_next_hop);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
@@ -40,15 +59,25 @@ struct {
 /* Invariant 3: (ingress port, SPI, SI) a function may emit. Value unused (1). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, ESFC_MAX_SRC_ENTRIES);
+	__uint(max_entries, ESFC_GENERATIONS * ESFC_MAX_SRC_ENTRIES);
 	__type(key, struct esfc_src_key);
 	__type(value, __u32);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } esfc_sources SEC(".maps");
 
+/* The underlay's counterpart: (peer address, SPI, SI) a peer node may send. Value unused (1). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, ESFC_GENERATIONS * ESFC_MAX_PEER_SRC_ENTRIES);
+	__type(key, struct esfc_peer_src_key);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} esfc_peer_sources SEC(".maps");
+
+/* Index gen * ESFC_MAX_CLASS_RULES + priority. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, ESFC_MAX_CLASS_RULES);
+	__uint(max_entries, ESFC_GENERATIONS * ESFC_MAX_CLASS_RULES);
 	__type(key, __u32);
 	__type(value, struct esfc_class_rule);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
@@ -62,9 +91,10 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } esfc_proxy_flows SEC(".maps");
 
+/* Index = generation. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, ESFC_GENERATIONS);
 	__type(key, __u32);
 	__type(value, struct esfc_config);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
@@ -77,6 +107,33 @@ struct {
 	__type(value, struct esfc_counter);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } esfc_counters SEC(".maps");
+
+/*
+ * Not used by the programs. The kernel waits for every running BPF program to
+ * finish (synchronize_rcu) when userspace updates a map-of-maps; the agent
+ * writes esfc_barrier after switching generations, so that once the write
+ * returns no packet is still being processed with the old generation and its
+ * tables may be rewritten.
+ */
+struct esfc_barrier_slot {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+};
+
+/* Each object gets its own (a map-in-map's inner map cannot be pinned); any will do. */
+struct esfc_barrier_slot esfc_barrier_inner SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__array(values, struct esfc_barrier_slot);
+} esfc_barrier SEC(".maps") = {
+	.values = { &esfc_barrier_inner },
+};
 
 /*
  * Never called: its signature makes clang emit the shared enums into BTF,

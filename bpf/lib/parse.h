@@ -27,14 +27,18 @@ struct esfc_flow {
 	__u8   proto;
 	__u8   tos;
 	__u8   valid;
-	__u8   pad;
+	__u8   frag;     /* an IPv4 fragment (first or not): ports are left 0 */
 };
 
 struct esfc_pkt {
 	__u32 len;         /* frame length as received */
+	__u32 gen;         /* generation of the tables this packet is forwarded with */
 	__u32 outer_len;   /* bytes between Ethernet and NSH: 0 or ESFC_UNDERLAY_OVERHEAD */
+	__be32 outer_saddr; /* underlay IPv4 source: the peer node that sent the frame */
 	__be16 outer_sport; /* underlay UDP source port (flow entropy chosen upstream) */
 	__u8  outer_tos;
+	__u8  w0_bits;     /* O and U bits of NSH word 0's high byte (0x30), kept as received */
+	__u8  md_bits;     /* the 4 unassigned bits in front of MD type (0xf0), kept as received */
 	__u32 nsh_len;     /* NSH header bytes; 0 while the frame is plain IP */
 	__u32 spi;
 	__u32 si;
@@ -70,8 +74,13 @@ static __always_inline void parse_flow(void *data, void *data_end, __u32 off,
 	flow->sport = 0;
 	flow->dport = 0;
 	flow->valid = 1;
-	/* Non-first fragments carry no ports; the hash then uses addresses only. */
-	if (ip->frag_off & bpf_htons(0x1fff))
+	/*
+	 * Non-first fragments carry no ports. The first one does, but is treated
+	 * like the others so that every fragment of a datagram gets the same
+	 * flow hash (entropy, proxy state) and the same classifier verdict.
+	 */
+	flow->frag = !!(ip->frag_off & bpf_htons(0x3fff));
+	if (flow->frag)
 		return;
 	if (ip->proto != IPPROTO_TCP && ip->proto != IPPROTO_UDP && ip->proto != IPPROTO_SCTP)
 		return;
@@ -133,6 +142,8 @@ static __always_inline int parse_nsh(void *data, void *data_end, __u32 off,
 	if (word >> ESFC_NSH_VER_SHIFT)
 		return ESFC_STAT_DROP_NSH_VERSION;
 	pkt->oam = !!(word & ESFC_NSH_O_BIT);
+	pkt->w0_bits = (word >> 8) & ESFC_NSH_W0_KEEP;
+	pkt->md_bits = nsh->md_type & ~ESFC_NSH_MDTYPE_MASK;
 	pkt->ttl = (word >> ESFC_NSH_TTL_SHIFT) & ESFC_NSH_TTL_MASK;
 	hdr_len = (word & ESFC_NSH_LEN_MASK) * 4;
 	pkt->md_type = nsh->md_type & ESFC_NSH_MDTYPE_MASK;
@@ -222,6 +233,7 @@ static __always_inline int parse_underlay(void *data, void *data_end, __u32 loca
 	if (gpe->next_proto != ESFC_GPE_NP_NSH)
 		return ESFC_STAT_DROP_NEXT_PROTO;
 	pkt->outer_len = ESFC_UNDERLAY_OVERHEAD;
+	pkt->outer_saddr = ip->saddr;
 	pkt->outer_sport = udp->source;
 	pkt->outer_tos = ip->tos;
 	return 1;

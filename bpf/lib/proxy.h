@@ -52,6 +52,8 @@ static __always_inline int proxy_remember(const struct esfc_next_hop *nh,
 	st.si = pkt->si;
 	st.ttl = pkt->ttl;
 	st.md_type = pkt->md_type == ESFC_NSH_MD1 ? ESFC_NSH_MD1 : ESFC_NSH_MD2;
+	st.w0_bits = pkt->w0_bits;
+	st.md_bits = pkt->md_bits;
 	__builtin_memcpy(st.context, pkt->context, 16);
 	/* Most packets of a flow carry what is stored already: read, don't write. */
 	cur = bpf_map_lookup_elem(&esfc_proxy_flows, &key);
@@ -72,6 +74,12 @@ static __always_inline int proxy_restore(void *data, void *data_end,
 		return ESFC_STAT_DROP_MALFORMED;
 	flow_key(&key, port->sf_id, &pkt->flow);
 	st = bpf_map_lookup_elem(&esfc_proxy_flows, &key);
+	if (!st && (key.sport_be || key.dport_be)) {
+		/* Sent as fragments (recorded without ports), handed back reassembled. */
+		key.sport_be = 0;
+		key.dport_be = 0;
+		st = bpf_map_lookup_elem(&esfc_proxy_flows, &key);
+	}
 	if (!st || st->si == 0)
 		return ESFC_STAT_DROP_PROXY_STATE;
 	pkt->spi = st->spi;
@@ -80,6 +88,8 @@ static __always_inline int proxy_restore(void *data, void *data_end,
 	pkt->md_type = st->md_type;
 	pkt->nsh_len = st->md_type == ESFC_NSH_MD1 ? ESFC_NSH_MD1_LEN : ESFC_NSH_MD2_MIN_LEN;
 	pkt->next_proto = ESFC_NSH_NP_IPV4;
+	pkt->w0_bits = st->w0_bits;
+	pkt->md_bits = st->md_bits;
 	__builtin_memcpy(pkt->context, st->context, 16);
 	return 0;
 }

@@ -95,13 +95,13 @@ static __always_inline int write_underlay(void *data, void *data_end,
 	return 0;
 }
 
-static __always_inline __be16 nsh_word0(__u32 ttl, __u32 len_bytes, __u32 oam)
+/* Word 0 of an NSH header esfc originates: Ver 0, no flags. */
+static __always_inline __be16 nsh_word0(__u32 ttl, __u32 len_bytes)
 {
 	return bpf_htons(((ttl & ESFC_NSH_TTL_MASK) << ESFC_NSH_TTL_SHIFT) |
-			 ((len_bytes / 4) & ESFC_NSH_LEN_MASK) | (oam ? ESFC_NSH_O_BIT : 0));
+			 ((len_bytes / 4) & ESFC_NSH_LEN_MASK));
 }
 
-/* A fresh NSH header (MD type 1 with context, or MD type 2 without TLVs). */
 /* The NSH base header at `off`, or NULL if it is not all in the packet. */
 static __always_inline struct esfc_nsh *nsh_at(void *data, void *data_end, __u32 off)
 {
@@ -115,6 +115,11 @@ static __always_inline struct esfc_nsh *nsh_at(void *data, void *data_end, __u32
 	return nsh;
 }
 
+/*
+ * A fresh NSH header (MD type 1 with context, or MD type 2 without TLVs) for
+ * a plain packet: classified (all flags 0) or back from an NSH-unaware SF (the
+ * O and unassigned bits it had on the way there).
+ */
 static __always_inline int write_nsh(void *data, void *data_end, __u32 off,
 				     const struct esfc_pkt *pkt)
 {
@@ -122,8 +127,10 @@ static __always_inline int write_nsh(void *data, void *data_end, __u32 off,
 
 	if (!nsh)
 		return -1;
-	nsh->ver_flags_ttl_len = nsh_word0(pkt->ttl, pkt->nsh_len, 0);
-	nsh->md_type = pkt->md_type;
+	nsh->ver_flags_ttl_len = bpf_htons(((__u16)(pkt->w0_bits & ESFC_NSH_W0_KEEP) << 8) |
+					   ((pkt->ttl & ESFC_NSH_TTL_MASK) << ESFC_NSH_TTL_SHIFT) |
+					   ((pkt->nsh_len / 4) & ESFC_NSH_LEN_MASK));
+	nsh->md_type = (pkt->md_bits & ~ESFC_NSH_MDTYPE_MASK) | (pkt->md_type & ESFC_NSH_MDTYPE_MASK);
 	nsh->next_proto = pkt->next_proto;
 	nsh->spi_si = bpf_htonl((pkt->spi << 8) | (pkt->si & 0xff));
 	if (pkt->md_type != ESFC_NSH_MD1)
@@ -134,15 +141,19 @@ static __always_inline int write_nsh(void *data, void *data_end, __u32 off,
 	return 0;
 }
 
-/* Update TTL in an NSH header that stays in the packet. */
+/* Update TTL in an NSH header that stays in the packet; every other bit stays as it came. */
 static __always_inline int nsh_store_ttl(void *data, void *data_end, __u32 off,
 					 const struct esfc_pkt *pkt)
 {
 	struct esfc_nsh *nsh = nsh_at(data, data_end, off);
+	__u16 word;
 
 	if (!nsh)
 		return -1;
-	nsh->ver_flags_ttl_len = nsh_word0(pkt->ttl, pkt->nsh_len, pkt->oam);
+	word = bpf_ntohs(nsh->ver_flags_ttl_len);
+	word &= ~(ESFC_NSH_TTL_MASK << ESFC_NSH_TTL_SHIFT);
+	word |= (pkt->ttl & ESFC_NSH_TTL_MASK) << ESFC_NSH_TTL_SHIFT;
+	nsh->ver_flags_ttl_len = bpf_htons(word);
 	return 0;
 }
 

@@ -19,11 +19,48 @@
 /* Verdict meaning "hand the unchanged frame to the slow path"; no CTX_ACT_* is negative but TC_ACT_UNSPEC. */
 #define ESFC_V_PUNT     (-2)
 
-static __always_inline struct esfc_config *node_config(void)
+/* The generation in force; every table lookup of this packet uses it. */
+static __always_inline __u32 active_gen(void)
 {
 	__u32 zero = 0;
+	const struct esfc_state *st = bpf_map_lookup_elem(&esfc_state, &zero);
 
-	return bpf_map_lookup_elem(&esfc_config, &zero);
+	return st ? st->active & 1 : 0;
+}
+
+static __always_inline const struct esfc_config *node_config(__u32 gen)
+{
+	return bpf_map_lookup_elem(&esfc_config, &gen);
+}
+
+/* The array covers ordinary ifindexes with an inlined lookup; the rest is a hash. */
+static __always_inline const struct esfc_port *port_of(__u32 ifindex, __u32 gen)
+{
+	struct esfc_port_key key = { .ifindex = ifindex, .gen = gen };
+	__u32 idx;
+
+	if (ifindex < ESFC_MAX_IFINDEX) {
+		idx = gen * ESFC_MAX_IFINDEX + ifindex;
+		return bpf_map_lookup_elem(&esfc_ports, &idx);
+	}
+	return bpf_map_lookup_elem(&esfc_ports_big, &key);
+}
+
+/* The Ethernet header an NSH packet with Next Protocol 0x3 carries after NSH. */
+static __always_inline int read_inner_eth(struct __ctx_buff *ctx, const struct esfc_pkt *pkt,
+					  struct esfc_eth *out)
+{
+	void *data = ctx_data(ctx), *data_end = ctx_data_end(ctx);
+	__u32 off = ESFC_ETH_LEN + pkt->outer_len + pkt->nsh_len;
+	struct esfc_eth *e;
+
+	if (off > ESFC_ETH_LEN + ESFC_UNDERLAY_OVERHEAD + ESFC_NSH_MAX_LEN)
+		return -1;
+	e = data + off;
+	if ((void *)(e + 1) > data_end)
+		return -1;
+	__builtin_memcpy(out, e, sizeof(*out));
+	return 0;
 }
 
 /*
@@ -36,13 +73,23 @@ static __always_inline int send_to(struct __ctx_buff *ctx, const struct esfc_nex
 {
 	__u32 old_len, new_len, nsh_off = 0, how = 0, l3_len;
 	int keep_nsh = nh->kind == ESFC_NH_LOCAL || nh->kind == ESFC_NH_REMOTE;
+	int deliver_eth = have_nsh && !keep_nsh && pkt->next_proto == ESFC_NSH_NP_ETH;
+	struct esfc_eth inner_eth;
 	__u16 sport = 0, eth_proto;
 	void *data, *data_end;
+
+	if (deliver_eth && read_inner_eth(ctx, pkt, &inner_eth)) {
+		*stat = ESFC_STAT_DROP_MALFORMED;
+		return CTX_ACT_DROP;
+	}
 
 	old_len = pkt->outer_len;
 	new_len = 0;
 	if (have_nsh && !keep_nsh)
 		old_len += pkt->nsh_len;
+	/* An Ethernet payload is delivered as the frame it is: its own header replaces ours. */
+	if (deliver_eth)
+		old_len += ESFC_ETH_LEN;
 	if (nh->kind == ESFC_NH_REMOTE) {
 		new_len = ESFC_UNDERLAY_OVERHEAD;
 		/* Transit keeps the entropy the first node derived from the inner flow. */
@@ -63,7 +110,7 @@ static __always_inline int send_to(struct __ctx_buff *ctx, const struct esfc_nex
 	if (nh->kind == ESFC_NH_REMOTE && !pkt->outer_len)
 		how = ESFC_RESIZE_ENCAP_UDP | ((new_len - ESFC_IPV4_LEN - ESFC_UDP_LEN) +
 					       (have_nsh ? pkt->nsh_len : 0));
-	else if (pkt->outer_len && nh->kind != ESFC_NH_REMOTE)
+	else if (pkt->outer_len && nh->kind != ESFC_NH_REMOTE && !deliver_eth)
 		how = ESFC_RESIZE_DECAP_UDP;
 	if (ctx_resize_hdr(ctx, old_len, new_len, how)) {
 		*stat = ESFC_STAT_DROP_ADJUST;
@@ -76,8 +123,12 @@ static __always_inline int send_to(struct __ctx_buff *ctx, const struct esfc_nex
 		eth_proto = nh->kind == ESFC_NH_REMOTE ? 0x0800 : ESFC_ETH_P_NSH;
 	else
 		eth_proto = pkt->next_proto == ESFC_NSH_NP_IPV6 ? 0x86DD : 0x0800;
-	if (write_eth(data, data_end, nh->dmac, nh->smac, eth_proto))
+	if (deliver_eth) {
+		if (write_eth(data, data_end, inner_eth.dst, inner_eth.src, bpf_ntohs(inner_eth.proto)))
+			goto fail;
+	} else if (write_eth(data, data_end, nh->dmac, nh->smac, eth_proto)) {
 		goto fail;
+	}
 	if (nh->kind == ESFC_NH_REMOTE) {
 		l3_len = pkt->len + new_len - old_len - ESFC_ETH_LEN;
 		if (write_underlay(data, data_end, nh, l3_len,
@@ -125,6 +176,7 @@ lookup_hop(const struct esfc_port *port, struct esfc_pkt *pkt, __u32 *stat)
 	}
 	key.spi = pkt->spi;
 	key.si = pkt->si;
+	key.gen = pkt->gen;
 	nh = bpf_map_lookup_elem(&esfc_inner, &key);
 	if (!nh) {
 		*stat = ESFC_STAT_DROP_NO_PATH;
@@ -138,18 +190,28 @@ lookup_hop(const struct esfc_port *port, struct esfc_pkt *pkt, __u32 *stat)
 	return nh;
 }
 
-static __always_inline int source_ok(__u32 ifindex, __u32 spi, __u32 si)
+static __always_inline int source_ok(__u32 ifindex, __u32 spi, __u32 si, __u32 gen)
 {
-	struct esfc_src_key key = { .ifindex = ifindex, .spi = spi, .si = si };
+	struct esfc_src_key key = { .ifindex = ifindex, .spi = spi, .si = si, .gen = gen };
 
 	return bpf_map_lookup_elem(&esfc_sources, &key) != NULL;
+}
+
+/* From the underlay: only the peer node assigned to a path position may send it. */
+static __always_inline int peer_ok(const struct esfc_pkt *pkt, __u32 spi, __u32 si)
+{
+	struct esfc_peer_src_key key = {
+		.saddr_be = pkt->outer_saddr, .spi = spi, .si = si, .gen = pkt->gen,
+	};
+
+	return bpf_map_lookup_elem(&esfc_peer_sources, &key) != NULL;
 }
 
 /* MD type 3: forward on (E-SPI, E-SI) in the outer table (EF layer). */
 static __always_inline int forward_md3(struct __ctx_buff *ctx, const struct esfc_port *port,
 				       struct esfc_pkt *pkt, __u32 *stat)
 {
-	struct esfc_path_key key = { .spi = pkt->espi, .si = pkt->esi };
+	struct esfc_path_key key = { .spi = pkt->espi, .si = pkt->esi, .gen = pkt->gen };
 	const struct esfc_next_hop *nh;
 
 	if (port->kind != ESFC_PORT_UNDERLAY && port->kind != ESFC_PORT_EF) {
@@ -157,8 +219,12 @@ static __always_inline int forward_md3(struct __ctx_buff *ctx, const struct esfc
 		return CTX_ACT_DROP;
 	}
 	if (port->kind == ESFC_PORT_EF &&
-	    !source_ok(ctx_ifindex(ctx), pkt->espi | ESFC_SRC_EF_LAYER, pkt->esi)) {
+	    !source_ok(ctx_ifindex(ctx), pkt->espi | ESFC_SRC_EF_LAYER, pkt->esi, pkt->gen)) {
 		*stat = ESFC_STAT_DROP_SOURCE;
+		return CTX_ACT_DROP;
+	}
+	if (port->kind == ESFC_PORT_UNDERLAY && !peer_ok(pkt, pkt->espi | ESFC_SRC_EF_LAYER, pkt->esi)) {
+		*stat = ESFC_STAT_DROP_PEER_SOURCE;
 		return CTX_ACT_DROP;
 	}
 	if (pkt->ttl <= 1) {
@@ -211,7 +277,12 @@ static __always_inline int forward_nsh(struct __ctx_buff *ctx, const struct esfc
 	}
 	if (pkt->md_type == cfg->md3_type)
 		return forward_md3(ctx, port, pkt, stat);
-	if (port->kind != ESFC_PORT_UNDERLAY && !source_ok(ctx_ifindex(ctx), pkt->spi, pkt->si)) {
+	if (port->kind == ESFC_PORT_UNDERLAY) {
+		if (!peer_ok(pkt, pkt->spi, pkt->si)) {
+			*stat = ESFC_STAT_DROP_PEER_SOURCE;
+			return CTX_ACT_DROP;
+		}
+	} else if (!source_ok(ctx_ifindex(ctx), pkt->spi, pkt->si, pkt->gen)) {
 		*stat = ESFC_STAT_DROP_SOURCE;
 		return CTX_ACT_DROP;
 	}
@@ -253,15 +324,16 @@ static __always_inline int forward_plain(struct __ctx_buff *ctx, const struct es
 static __always_inline int esfc_process(struct __ctx_buff *ctx)
 {
 	__u32 ifindex = ctx_ifindex(ctx), len = ctx_len(ctx), slot, stat = ESFC_STAT_PASS;
-	struct esfc_pkt pkt = { .len = len };
+	__u32 gen = active_gen();
+	struct esfc_pkt pkt = { .len = len, .gen = gen };
 	const struct esfc_config *cfg;
 	const struct esfc_port *port;
 	struct esfc_eth *eth;
 	void *data, *data_end;
 	int verdict = CTX_ACT_OK, ret;
 
-	port = bpf_map_lookup_elem(&esfc_ports, &ifindex);
-	cfg = node_config();
+	port = port_of(ifindex, gen);
+	cfg = node_config(gen);
 	if (!port || port->kind == ESFC_PORT_NONE || !cfg || !cfg->abi_version)
 		return CTX_ACT_OK;
 	slot = port->slot;

@@ -11,24 +11,26 @@ import { validateConfig } from '../../agent/config/validate-config.js';
 import type { NodeConfig } from '../../agent/config/types.js';
 import { compile } from '../../agent/datapath/compile.js';
 import { planMaps } from '../../agent/datapath/plan.js';
-import { applyOps, readTables } from '../../agent/datapath/tables.js';
+import { applyOps, readGenerations, readState, writeState } from '../../agent/datapath/tables.js';
 import { KernelDatapath, readCounters } from '../../agent/datapath/kernel-datapath.js';
 import { receivedPerSlot } from '../../agent/datapath/stat-names.js';
-import { MapName, NextHopKind, nextHopCodec, pathKeyCodec, STAT_MAX } from '../../agent/datapath/layout.js';
+import { MapName, NextHopKind, nextHopCodec, pathKeyCodec, peerSrcKeyCodec, SRC_EF_LAYER, STAT_MAX } from '../../agent/datapath/layout.js';
 import { listLinks } from '../../agent/node/links.js';
 import { skbContext, testRun, xdpContext } from '../../agent/kernel/test-run.js';
 import { enterPrivateNetns } from '../lib/private-netns.js';
-import { eth, flowPort, ipv4, nsh, tcp, underlay, gpe, udp } from '../lib/frames.js';
+import { eth, flowPort, fragment, ipv4, nsh, tcp, underlay, gpe, udp } from '../lib/frames.js';
 
 const isRoot = process.getuid?.() === 0;
 const PIN = `/sys/fs/bpf/esfc-test-dp-${process.pid}`;
 const MAC = {
-  ul: '02:00:0a:fa:00:01', nodeB: '02:00:0a:fa:00:02',
+  ul: '02:00:0a:fa:00:01', nodeB: '02:00:0a:fa:00:02', nodeC: '02:00:0a:fa:00:03',
   edge: '02:00:00:00:0a:01', client: '02:00:00:00:0c:01',
   sf1a: '02:00:00:00:1a:01', sf1aPeer: '02:00:00:00:1a:02',
   sf1b: '02:00:00:00:1b:01', sf1bPeer: '02:00:00:00:1b:02',
   nsf: '02:00:00:00:2a:01', nsfPeer: '02:00:00:00:2a:02',
+  big: '02:00:00:00:3a:01', bigPeer: '02:00:00:00:3a:02',
 };
+const BIG_IFINDEX = 70000;
 const TC = { OK: 0, SHOT: 2, REDIRECT: 7 };
 const XDP = { DROP: 1, PASS: 2, TX: 3, REDIRECT: 4 };
 
@@ -36,20 +38,33 @@ const config: NodeConfig = validateConfig({
   apiVersion: 'esfc.io/v1alpha1',
   node: { name: 'unit', pinDir: PIN },
   underlay: { interface: 'ul0', address: '10.250.0.1', hook: 'auto' },
-  peers: [{ name: 'node-b', address: '10.250.0.2', mac: MAC.nodeB }],
+  peers: [{ name: 'node-b', address: '10.250.0.2', mac: MAC.nodeB }, { name: 'node-c', address: '10.250.0.3', mac: MAC.nodeC }],
   ports: [
     { name: 'client', interface: 'edge-c', kind: 'edge', peerMac: MAC.client },
     { name: 'sf1a', interface: 'sf1a', kind: 'sf-proxy', function: 'sf1', peerMac: MAC.sf1aPeer },
     { name: 'sf1b', interface: 'sf1b', kind: 'sf-proxy', function: 'sf1', peerMac: MAC.sf1bPeer },
     { name: 'nsf', interface: 'nsf', kind: 'sf', function: 'nsf1', peerMac: MAC.nsfPeer },
+    // An interface whose ifindex does not fit the esfc_ports array (hosts with thousands of interfaces).
+    { name: 'big', interface: 'big0', kind: 'sf', function: 'bigsf', peerMac: MAC.bigPeer },
   ],
   paths: [
     { spi: 1, hops: [{ si: 255, to: { port: 'sf1a' } }, { si: 254, to: { node: 'node-b' } }] },
-    { spi: 2, hops: [{ si: 253, to: { port: 'sf1b' } }, { si: 252, to: { deliver: 'client' } }] },
-    { spi: 9, hops: [{ si: 255, to: { port: 'nsf' } }, { si: 254, to: { node: 'node-b' } }] },
+    { spi: 2, hops: [{ si: 253, to: { port: 'sf1b' }, from: 'node-b' }, { si: 252, to: { deliver: 'client' } }] },
+    { spi: 9, hops: [{ si: 255, to: { port: 'nsf' }, from: 'node-b' }, { si: 254, to: { node: 'node-b' } }] },
     { spi: 10, hops: [{ si: 255, to: { port: 'nsf' } }, { si: 254, to: { deliver: 'client' } }] },
+    // Node B hands SPI 3 at SI 200 to this node, which passes it on to node C: a transit hop.
+    { spi: 3, hops: [{ si: 200, to: { node: 'node-c' }, from: ['node-b'] }] },
+    // The end of a chain whose payload is an Ethernet frame (NSH Next Protocol 0x3).
+    { spi: 4, hops: [{ si: 250, to: { deliver: 'client' }, from: 'node-b' }] },
+    // From node B through NSH-unaware SF1 and back to node B: NSH leaves and comes back.
+    { spi: 5, hops: [{ si: 240, to: { port: 'sf1a' }, from: 'node-b' }, { si: 239, to: { node: 'node-b' } }] },
+    { spi: 6, hops: [{ si: 255, to: { port: 'big' }, from: 'node-b' }, { si: 254, to: { node: 'node-b' } }] },
   ],
-  classifier: [{ port: 'client', destination: '172.16.2.0/24', protocol: 'tcp', destinationPorts: { from: 25, to: 25 }, spi: 1 }],
+  classifier: [
+    { port: 'client', destination: '172.16.2.0/24', protocol: 'tcp', destinationPorts: { from: 25, to: 25 }, spi: 1 },
+    // No ports: every fragment of a datagram can follow this rule.
+    { port: 'client', destination: '172.16.3.0/24', spi: 10 },
+  ],
 });
 
 const C = { ip: '172.16.1.1', port: 40000 };
@@ -60,6 +75,7 @@ const sport = flowPort(C.ip, S.ip, C.port, S.port, 6);
 const innerRev = ipv4({ src: S.ip, dst: C.ip, proto: 6 }, tcp(S.ip, C.ip, S.port, C.port, payload));
 
 let dp: KernelDatapath | undefined;
+let linksNow: Awaited<ReturnType<typeof listLinks>> | undefined;
 let stats: Map<number, string>;
 const ifindex = new Map<string, number>();
 
@@ -76,7 +92,7 @@ function counter(port: string, stat: string): bigint {
 
 type Hook = 'xdp' | 'tc';
 function run(hook: Hook, port: string, frame: Buffer, gso?: { segs: number; size: number }) {
-  const ifi = ifindex.get(port === 'client' ? 'edge-c' : port)!;
+  const ifi = ifindex.get(port === 'client' ? 'edge-c' : port === 'big' ? 'big0' : port)!;
   assert.ok(ifi, `no interface for port ${port}`);
   if (hook === 'tc') {
     const r = testRun(dp!.programFd('tc'), { data: frame, ctx: skbContext({ ifindex: ifi, gsoSegs: gso?.segs, gsoSize: gso?.size }) });
@@ -96,17 +112,27 @@ describe('forwarding core (BPF_PROG_TEST_RUN)', { skip: isRoot ? false : 'needs 
     mk('sf1a', MAC.sf1a, 1500);
     mk('sf1b', MAC.sf1b, 1500);
     mk('nsf', MAC.nsf, 1500);
+    execFileSync('ip', ['link', 'add', 'big0', 'index', String(BIG_IFINDEX), 'address', MAC.big, 'type', 'veth', 'peer', 'name', 'big0-p']);
     const links = await listLinks();
+    linksNow = links;
     for (const [n, l] of links) ifindex.set(n, l.ifindex);
     dp = KernelDatapath.open(PIN, 'unit-test');
-    const desired = compile(config, { links, peerMacs: new Map([['node-b', MAC.nodeB]]), existingSlots: new Map() });
-    applyOps(dp.maps, planMaps(desired, readTables(dp.maps), 64));
+    const desired = compile(config, { links, peerMacs: new Map([['node-b', MAC.nodeB], ['node-c', MAC.nodeC]]), existingSlots: new Map() });
+    // As the agent does: write the inactive generation (1 on a fresh datapath), then switch to it.
+    assert.equal(readState(dp.maps).active, 0);
+    applyOps(dp.maps, planMaps(desired, readGenerations(dp.maps)[1]!, 1));
+    writeState(dp.maps, { active: 1, generation: 1n });
     dp.slotNames = desired.slotNames;
     stats = new Map([...dp.statNames].map(([v, s]) => [v, s.name]));
-    // An EF-layer entry so MD3 forwarding has somewhere to go.
-    dp.maps[MapName.outer].update(pathKeyCodec.encode({ spi: 0x100, si: 200 }), nextHopCodec.encode({
+    // An EF-layer entry so MD3 forwarding has somewhere to go, which node B may send.
+    dp.maps[MapName.outer].update(pathKeyCodec.encode({ spi: 0x100, si: 200, gen: 1 }), nextHopCodec.encode({
       kind: NextHopKind.remote, ifindex: ifindex.get('ul0')!, flags: 0, mtu: 1600, saddr_be: '10.250.0.1', daddr_be: '10.250.0.2', smac: MAC.ul, dmac: MAC.nodeB, sf_id: 0,
     }));
+    const allow = (spi: number, si: number): void => dp!.maps[MapName.peerSources].update(peerSrcKeyCodec.encode({ saddr_be: '10.250.0.2', spi, si, gen: 1 }), Buffer.from([1, 0, 0, 0]));
+    allow((0x100 | SRC_EF_LAYER) >>> 0, 200);
+    // Positions no path has, which node B may send anyway: the RFC 8300 checks behind peer validation.
+    allow(777, 255);
+    allow(9, 0);
   });
   after(() => {
     dp?.close();
@@ -184,6 +210,64 @@ describe('forwarding core (BPF_PROG_TEST_RUN)', { skip: isRoot ? false : 'needs 
         assert.deepEqual(r.data.subarray(14 + 36), Buffer.concat([out, inner()]));
       });
 
+      test('transit hop: from node B straight on to node C (TTL-1, outer addresses rewritten, entropy kept)', () => {
+        const body = (ttl: number) => Buffer.concat([nsh({ spi: 3, si: 200, ttl }), inner()]);
+        const r = run(hook, 'ul0', Buffer.concat([eth(MAC.ul, MAC.nodeB, 0x0800), underlay({ src: '10.250.0.2', dst: '10.250.0.1', sport: 51234 }, body(30))]));
+        assert.equal(r.verdict, 'redirect');
+        assert.deepEqual(r.data.toString('hex'), Buffer.concat([eth(MAC.nodeC, MAC.ul, 0x0800), underlay({ src: '10.250.0.1', dst: '10.250.0.3', sport: 51234 }, body(29))]).toString('hex'));
+      });
+
+      test('end of chain with an Ethernet payload (Next Protocol 0x3): delivered as the Ethernet frame it is', () => {
+        const arp = Buffer.concat([eth('ff:ff:ff:ff:ff:ff', '02:00:00:00:99:01', 0x0806), Buffer.from('0001080006040001020000009901ac100101000000000000ac100102', 'hex')]);
+        const r = run(hook, 'ul0', ulFrame(nsh({ spi: 4, si: 250, nextProto: 3 }), arp));
+        assert.equal(r.verdict, 'redirect');
+        assert.deepEqual(r.data.toString('hex'), arp.toString('hex'));
+      });
+
+      test('fragments a rule without ports matches are classified, every one of them', () => {
+        const toNet3 = ipv4({ src: C.ip, dst: '172.16.3.1', proto: 17 }, udp(4000, 53, Buffer.alloc(64, 7)));
+        for (const f of [fragment(toNet3, { mf: true, offset: 0 }), fragment(toNet3, { mf: false, offset: 10 })]) {
+          const r = run(hook, 'client', Buffer.concat([eth(MAC.edge, MAC.client, 0x0800), f]));
+          assert.equal(r.verdict, 'redirect');
+          assert.deepEqual(r.data.subarray(0, 14 + 24), Buffer.concat([eth(MAC.nsfPeer, MAC.nsf, 0x894f), nsh({ spi: 10, si: 255, ttl: 62 })]));
+        }
+        // Fragments no rule could match are not esfc's business.
+        const udpTo2 = ipv4({ src: C.ip, dst: S.ip, proto: 17 }, udp(4000, 25, Buffer.alloc(64)));
+        assert.equal(run(hook, 'client', Buffer.concat([eth(MAC.edge, MAC.client, 0x0800), fragment(udpTo2, { mf: true, offset: 0 })])).verdict, 'pass');
+      });
+
+      test('a port whose ifindex is beyond the array (70000) forwards through the hash fallback, both ways', () => {
+        const r = run(hook, 'ul0', ulFrame(nsh({ spi: 6, si: 255, ttl: 10 })));
+        assert.equal(r.verdict, 'redirect');
+        assert.deepEqual(r.data.subarray(0, 14 + 8), Buffer.concat([eth(MAC.bigPeer, MAC.big, 0x894f), nsh({ spi: 6, si: 255, ttl: 9 }).subarray(0, 8)]));
+        const back = run(hook, 'big0', Buffer.concat([eth(MAC.big, MAC.bigPeer, 0x894f), nsh({ spi: 6, si: 254, ttl: 9 }), inner()]));
+        assert.equal(back.verdict, 'redirect');
+        assert.equal(back.data.subarray(14 + 16, 14 + 20).join('.'), '10.250.0.2', 'VXLAN-GPE to node B');
+      });
+
+      // RFC 8300 2.2: unassigned bits "MUST be ignored and preserved unmodified".
+      const unassigned = [{ at: 0, bit: 0x10, name: 'the U bit after O' }, ...[0x10, 0x20, 0x40, 0x80].map((bit) => ({ at: 2, bit, name: `unassigned bit 0x${bit.toString(16)} before MD type` }))];
+      for (const u of unassigned) {
+        const flag = (n: Buffer): Buffer => { const c = Buffer.from(n); c[u.at] = c[u.at]! | u.bit; return c; };
+        test(`${u.name} is preserved: SF -> remote, underlay -> SF, transit, and across the NSH-unaware SF proxy`, () => {
+          const ctx = Buffer.from('00112233445566778899aabbccddeeff', 'hex');
+          const a = run(hook, 'nsf', Buffer.concat([eth(MAC.nsf, MAC.nsfPeer, 0x894f), flag(nsh({ spi: 9, si: 254, ttl: 9, context: ctx })), inner()]));
+          assert.equal(a.verdict, 'redirect');
+          assert.deepEqual(a.data.subarray(14 + 36, 14 + 36 + 24), flag(nsh({ spi: 9, si: 254, ttl: 8, context: ctx })));
+          const b = run(hook, 'ul0', ulFrame(flag(nsh({ spi: 9, si: 255, ttl: 10 }))));
+          assert.deepEqual(b.data.subarray(14, 14 + 24), flag(nsh({ spi: 9, si: 255, ttl: 9 })));
+          const c = run(hook, 'ul0', ulFrame(flag(nsh({ spi: 3, si: 200, ttl: 30 }))));
+          assert.deepEqual(c.data.subarray(14 + 36, 14 + 36 + 24), flag(nsh({ spi: 3, si: 200, ttl: 29 })));
+          // Through the proxy: NSH is stripped towards SF1 and rebuilt (SI-1) when SF1 hands the flow back.
+          const flow = ipv4({ src: '172.16.5.1', dst: '172.16.6.1', proto: 17 }, udp(7000 + u.bit, 8000, payload));
+          const out = run(hook, 'ul0', ulFrame(flag(nsh({ spi: 5, si: 240, ttl: 40, context: ctx })), flow));
+          assert.deepEqual(out.data, Buffer.concat([eth(MAC.sf1aPeer, MAC.sf1a, 0x0800), flow]));
+          const ret = run(hook, 'sf1b', Buffer.concat([eth(MAC.sf1b, MAC.sf1bPeer, 0x0800), flow]));
+          assert.equal(ret.verdict, 'redirect');
+          assert.deepEqual(ret.data.subarray(14 + 36, 14 + 36 + 24), flag(nsh({ spi: 5, si: 239, ttl: 38, context: ctx })));
+        });
+      }
+
       // Every RFC 8300 rule (and each of esfc's own) has its own counter.
       const ulFrame = (n: Buffer, payloadAfter = inner()) => Buffer.concat([eth(MAC.ul, MAC.nodeB, 0x0800), underlay({ src: '10.250.0.2', dst: '10.250.0.1', sport: 50002 }, Buffer.concat([n, payloadAfter]))]);
       const nsfFrame = (n: Buffer) => Buffer.concat([eth(MAC.nsf, MAC.nsfPeer, 0x894f), n, inner()]);
@@ -206,6 +290,11 @@ describe('forwarding core (BPF_PROG_TEST_RUN)', { skip: isRoot ? false : 'needs 
         { name: 'VXLAN-GPE without the P bit', port: 'ul0', stat: 'drop_gpe', frame: () => Buffer.concat([eth(MAC.ul, MAC.nodeB, 0x0800), ipv4({ src: '10.250.0.2', dst: '10.250.0.1', proto: 17 }, udp(1, 4790, Buffer.concat([gpe(4, 0x08), nsh({ spi: 9, si: 255 }), inner()])))]) },
         { name: 'truncated VXLAN-GPE', port: 'ul0', stat: 'drop_malformed', frame: () => Buffer.concat([eth(MAC.ul, MAC.nodeB, 0x0800), ipv4({ src: '10.250.0.2', dst: '10.250.0.1', proto: 17 }, udp(1, 4790, Buffer.from([0x0c, 0, 0])))]) },
         { name: 'MD type 3 with E=0 headed for the underlay', port: 'ul0', stat: 'drop_clear_on_underlay', frame: () => ulFrame(nsh({ spi: 9, si: 255, mdType: 3, md3: { espi: 0x100, esi: 200, e: false, epoch: 1 } }), Buffer.alloc(40)) },
+        { name: 'a valid position injected from the transit network (no peer address)', port: 'ul0', stat: 'drop_peer_source', frame: () => Buffer.concat([eth(MAC.ul, MAC.nodeB, 0x0800), underlay({ src: '10.250.0.9', dst: '10.250.0.1', sport: 50002 }, Buffer.concat([nsh({ spi: 2, si: 253 }), innerRev]))]) },
+        { name: 'a peer sending a position assigned to another peer', port: 'ul0', stat: 'drop_peer_source', frame: () => Buffer.concat([eth(MAC.ul, MAC.nodeC, 0x0800), underlay({ src: '10.250.0.3', dst: '10.250.0.1', sport: 50002 }, Buffer.concat([nsh({ spi: 2, si: 253 }), innerRev]))]) },
+        { name: 'an MD type 3 position injected from the transit network', port: 'ul0', stat: 'drop_peer_source', frame: () => Buffer.concat([eth(MAC.ul, MAC.nodeB, 0x0800), underlay({ src: '10.250.0.9', dst: '10.250.0.1', sport: 50002 }, Buffer.concat([nsh({ spi: 9, si: 255, mdType: 3, md3: { espi: 0x100, esi: 200, e: true, epoch: 1 } }), Buffer.alloc(40)]))]) },
+        { name: 'a first fragment of a flow a port-scoped rule could match', port: 'client', stat: 'drop_fragment', frame: () => Buffer.concat([eth(MAC.edge, MAC.client, 0x0800), fragment(inner(), { mf: true, offset: 0 })]) },
+        { name: 'a later fragment (no ports) of such a flow', port: 'client', stat: 'drop_fragment', frame: () => Buffer.concat([eth(MAC.edge, MAC.client, 0x0800), fragment(inner(), { mf: false, offset: 185 })]) },
       ];
       for (const d of drops) {
         test(`drop and count: ${d.name} -> ${d.stat}`, () => {
@@ -227,10 +316,11 @@ describe('forwarding core (BPF_PROG_TEST_RUN)', { skip: isRoot ? false : 'needs 
 
       test('with a slow-path port, unknown MD types are punted to it unchanged and counted', () => {
         const cfgMap = dp!.maps[MapName.config];
-        const saved = cfgMap.lookup(Buffer.alloc(4))!;
+        const key = Buffer.from([readState(dp!.maps).active, 0, 0, 0]);
+        const saved = cfgMap.lookup(key)!;
         const withPunt = Buffer.from(saved);
         withPunt.writeUInt32LE(ifindex.get('nsf')!, 8); // punt_ifindex: any existing port will do here
-        cfgMap.update(Buffer.alloc(4), withPunt);
+        cfgMap.update(key, withPunt);
         try {
           const before = counter('ul0', 'punt');
           const f = ulFrame(nsh({ spi: 9, si: 255, mdType: 5, lengthWords: 2 }));
@@ -239,7 +329,7 @@ describe('forwarding core (BPF_PROG_TEST_RUN)', { skip: isRoot ? false : 'needs 
           assert.deepEqual(r.data, f, 'the slow path gets the frame as it arrived');
           assert.equal(counter('ul0', 'punt'), before + 1n);
         } finally {
-          cfgMap.update(Buffer.alloc(4), saved);
+          cfgMap.update(key, saved);
         }
       });
 
@@ -249,6 +339,35 @@ describe('forwarding core (BPF_PROG_TEST_RUN)', { skip: isRoot ? false : 'needs 
       });
     });
   }
+
+  test('tc: a header push the kernel refuses is dropped and counted (drop_adjust)', () => {
+    // BPF_PROG_TEST_RUN sets gso_size but no gso_type: adjust_room refuses to grow such a GSO skb.
+    run('tc', 'client', Buffer.concat([eth(MAC.edge, MAC.client, 0x0800), inner()]));
+    const before = counter('sf1b', 'drop_adjust');
+    const r = run('tc', 'sf1b', Buffer.concat([eth(MAC.sf1b, MAC.sf1bPeer, 0x0800), inner(63)]), { segs: 4, size: 1000 });
+    assert.equal(r.verdict, 'drop');
+    assert.equal(counter('sf1b', 'drop_adjust'), before + 1n);
+  });
+
+  test('generations: a new rule set is staged unseen and switched in with one write, and back', () => {
+    const frame = Buffer.concat([eth(MAC.edge, MAC.client, 0x0800), inner()]);
+    const viaSf1 = Buffer.concat([eth(MAC.sf1aPeer, MAC.sf1a, 0x0800), inner()]);
+    assert.deepEqual(run('tc', 'client', frame).data, viaSf1);
+    const changed = validateConfig({ ...JSON.parse(JSON.stringify(config)), classifier: [{ port: 'client', destination: '172.16.2.0/24', spi: 10 }] });
+    const desired = compile(changed, { links: linksNow!, peerMacs: new Map([['node-b', MAC.nodeB], ['node-c', MAC.nodeC]]), existingSlots: new Map() });
+    const state = readState(dp!.maps);
+    const other = 1 - state.active;
+    applyOps(dp!.maps, planMaps(desired, readGenerations(dp!.maps)[other]!, other));
+    try {
+      assert.deepEqual(run('tc', 'client', frame).data, viaSf1, 'staged, not yet in force');
+      writeState(dp!.maps, { active: other, generation: state.generation + 1n });
+      const r = run('tc', 'client', frame);
+      assert.deepEqual(r.data.subarray(0, 14 + 8), Buffer.concat([eth(MAC.nsfPeer, MAC.nsf, 0x894f), nsh({ spi: 10, si: 255, ttl: 62 }).subarray(0, 8)]), 'the new rule set in force');
+    } finally {
+      writeState(dp!.maps, state);
+    }
+    assert.deepEqual(run('tc', 'client', frame).data, viaSf1, 'switched back with one write');
+  });
 
   for (const hook of ['tc', 'xdp'] as const) {
     test(`${hook}: malformed, truncated and random frames are dropped or passed, never forwarded broken`, () => {

@@ -18,7 +18,7 @@ function envFor(cfg: NodeConfig, mtu = { ul: 1600, port: 1500 }): Environment {
   return { links, peerMacs: new Map(cfg.peers.map((p) => [p.name, p.mac!])), existingSlots: new Map() };
 }
 
-const empty = (): ActualTables => ({ ports: new Map(), inner: new Map(), outer: new Map(), sources: new Map(), classifier: [], config: undefined });
+const empty = (): ActualTables => ({ ports: new Map(), inner: new Map(), outer: new Map(), sources: new Map(), peerSources: new Map(), classifier: [], config: undefined });
 
 test('node A: classifier, proxy hop to SF1, remote hop to node B, end of the reverse chain', () => {
   const cfg = validateConfig(configs.get('node-a'));
@@ -45,23 +45,23 @@ test('node A: classifier, proxy hop to SF1, remote hop to node B, end of the rev
 test('plan: nothing twice, one path change is one write, removal deletes exactly it', () => {
   const cfg = validateConfig(configs.get('node-a'));
   const d = compile(cfg, envFor(cfg));
-  const first = planMaps(d, empty(), 64);
+  const first = planMaps(d, empty(), 0);
   assert.ok(first.length > 5);
   const actual: ActualTables = {
-    ports: d.ports, inner: d.inner, outer: d.outer, sources: d.sources, classifier: d.classifier, config: d.config,
+    ports: d.ports, inner: d.inner, outer: d.outer, sources: d.sources, peerSources: d.peerSources, classifier: d.classifier, config: d.config,
   };
-  assert.deepEqual(planMaps(d, actual, 64), [], 'the same state plans nothing');
+  assert.deepEqual(planMaps(d, actual, 0), [], 'the same state plans nothing');
 
   const changed = JSON.parse(JSON.stringify(cfg)) as NodeConfig;
   changed.peers[0]!.mac = '02:00:0a:fa:00:99';
   const d2 = compile(validateConfig(changed), envFor(changed));
-  const ops = planMaps(d2, actual, 64);
+  const ops = planMaps(d2, actual, 0);
   assert.deepEqual(ops.map((o) => `${o.op} ${o.what}`), ['put inner hop 1/254']);
 
   const removed = JSON.parse(JSON.stringify(cfg)) as NodeConfig;
   removed.paths = removed.paths.filter((p) => p.spi !== 2);
   const d3 = compile(validateConfig(removed), envFor(cfg));
-  const ops3 = planMaps(d3, actual, 64);
+  const ops3 = planMaps(d3, actual, 0);
   assert.ok(ops3.every((o) => o.op === 'delete'));
   assert.deepEqual(ops3.filter((o) => o.what.startsWith('inner')).map((o) => o.what).sort(), ['inner hop 2/252', 'inner hop 2/253']);
 });

@@ -120,11 +120,11 @@ export function encryptedConfigs(ep: EncryptedPlan, o: { pinRoot: string; nsOf: 
   const efs = new Map(ep.efs.map((e) => [e.name, e]));
   const parts = new Map<string, NodeParts>(plan.nodes.map((n) => [n.name, { ports: [], paths: new Map(), hops: [] }]));
   const part = (node: string): NodeParts => parts.get(node)!;
-  const hop = (node: string, layer: 'sf' | 'ef', spi: number, si: number, to: HopTarget): void => {
+  const hop = (node: string, layer: 'sf' | 'ef', spi: number, si: number, to: HopTarget, from?: string): void => {
     const id = `${layer}/${spi}`;
     const paths = part(node).paths;
     if (!paths.has(id)) paths.set(id, { spi, layer, hops: [] });
-    paths.get(id)!.hops.push({ si, to });
+    paths.get(id)!.hops.push({ si, to, ...(from ? { from: [from] } : {}) });
   };
 
   for (const n of plan.nodes) {
@@ -141,31 +141,37 @@ export function encryptedConfigs(ep: EncryptedPlan, o: { pinRoot: string; nsOf: 
     let si = 255;
     let at = p.forward ? plan.client.node : plan.server.node;
     let pairNo = 0;
+    // The node the next position arrives from over the underlay, if it does.
+    let from: string | undefined;
     const goTo = (node: string): void => {
-      if (node !== at) hop(at, 'sf', p.spi, si, { node });
+      from = undefined;
+      if (node !== at) {
+        hop(at, 'sf', p.spi, si, { node });
+        from = at;
+      }
       at = node;
     };
     for (const e of p.elems) {
       if ('sf' in e) {
         const sf = sfs.get(e.sf)!;
         goTo(sf.node);
-        hop(sf.node, 'sf', p.spi, si, { port: p.forward ? sf.armA.host : sf.armB.host });
+        hop(sf.node, 'sf', p.spi, si, { port: p.forward ? sf.armA.host : sf.armB.host }, from);
       } else {
         const [a, b] = [efs.get(e.pair[0])!, efs.get(e.pair[1])!];
         const espi = espiOf(p.spi, pairNo++);
         const keys = ep.keys.get(espi)!;
         goTo(a.node);
-        hop(a.node, 'sf', p.spi, si, { port: a.name });
+        hop(a.node, 'sf', p.spi, si, { port: a.name }, from);
         part(a.node).hops.push({ ef: a.name, role: 'encrypt', spi: p.spi, si, espi, peer: b.address, keys, replayWindow: 128 });
         hop(a.node, 'ef', espi, 255, a.node === b.node ? { port: b.name } : { node: b.node });
-        if (a.node !== b.node) hop(b.node, 'ef', espi, 255, { port: b.name });
+        if (a.node !== b.node) hop(b.node, 'ef', espi, 255, { port: b.name }, a.node);
         part(b.node).hops.push({ ef: b.name, role: 'decrypt', spi: p.spi, si, espi, peer: a.address, keys, replayWindow: 128 });
         at = b.node;
       }
       si--;
     }
     goTo(p.forward ? plan.server.node : plan.client.node);
-    hop(at, 'sf', p.spi, si, { deliver: p.forward ? 'server' : 'client' });
+    hop(at, 'sf', p.spi, si, { deliver: p.forward ? 'server' : 'client' }, from);
   }
 
   const out = new Map<string, NodeConfig>();

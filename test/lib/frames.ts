@@ -38,6 +38,19 @@ export function ipv4(o: Ipv4Opts, payload: Buffer): Buffer {
   return Buffer.concat([h, payload]);
 }
 
+/**
+ * The same IPv4 packet marked as a fragment: MF flag and fragment offset (in
+ * 8-byte units), DF cleared, checksum recomputed. The payload is kept as is,
+ * so a non-first fragment still has bytes where ports were (esfc must not read them).
+ */
+export function fragment(packet: Buffer, f: { mf: boolean; offset: number }): Buffer {
+  const p = Buffer.from(packet);
+  p.writeUInt16BE((f.mf ? 0x2000 : 0) | (f.offset & 0x1fff), 6);
+  p.writeUInt16BE(0, 10);
+  p.writeUInt16BE(csum16(p.subarray(0, (p[0]! & 0xf) * 4)), 10);
+  return p;
+}
+
 function pseudoSum(src: string, dst: string, proto: number, len: number): number {
   const p = Buffer.concat([ipv4ToBytes(src), ipv4ToBytes(dst), Buffer.from([0, proto, len >> 8, len & 0xff])]);
   let s = 0;

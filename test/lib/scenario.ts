@@ -41,6 +41,8 @@ export interface ScenarioOptions {
   sfCount?: number;
   nodeCount?: number;
   underlayMtu?: number;
+  /** Node index of each SF, instead of spreading them (e.g. [0, 2]: none on the middle node). */
+  sfNodes?: number[];
 }
 
 const mac = (a: number, b: number, c: number): string =>
@@ -55,7 +57,7 @@ export function planScenario(opts: ScenarioOptions = {}): ScenarioPlan {
   }
   // SFs in chain order; with more SFs than nodes, consecutive SFs share a node block-wise.
   for (let k = 0; k < sfCount; k++) {
-    const n = nodes[Math.min(nodeCount - 1, Math.floor((k * nodeCount) / sfCount))]!;
+    const n = nodes[opts.sfNodes?.[k] ?? Math.min(nodeCount - 1, Math.floor((k * nodeCount) / sfCount))]!;
     const id = k + 1;
     const arm = (side: number) => ({
       host: `sf${id}${side === 1 ? 'a' : 'b'}`,
@@ -86,6 +88,8 @@ export function chain(plan: ScenarioPlan): SfPlan[] {
 export interface ConfigOptions {
   pinRoot: string;
   underlayHook?: HookChoice;
+  /** A node every hop between two other nodes passes through (remote in, remote out), as across a provider's core. */
+  transit?: string;
 }
 
 /** Agent configuration of every node, keyed by node name. */
@@ -103,23 +107,25 @@ export function scenarioConfigs(plan: ScenarioPlan, opts: ConfigOptions): Map<st
     const forward: PathConfig = { spi: plan.forwardSpi, layer: 'sf', hops: [] };
     const reverse: PathConfig = { spi: plan.reverseSpi, layer: 'sf', hops: [] };
     const n = sfs.length;
+    // Position si is handled at `here` after `prev`: hops on the way, and where it arrives from.
+    const place = (path: PathConfig, si: number, prev: string, here: string, to: PathConfig['hops'][number]['to']): void => {
+      const via = opts.transit && prev !== here && prev !== opts.transit && here !== opts.transit ? opts.transit : undefined;
+      const last = via ?? prev;
+      if (prev === node.name && here !== node.name) path.hops.push({ si, to: { node: via ?? here } });
+      if (via === node.name) path.hops.push({ si, to: { node: here }, from: [prev] });
+      if (here === node.name) path.hops.push({ si, to, ...(last !== here ? { from: [last] } : {}) });
+    };
     // Forward: SI 255 - k reaches SF k+1; SI 255 - n is the end of the chain.
     for (let k = 0; k <= n; k++) {
-      const si = 255 - k;
-      const here = k < n ? sfs[k]!.node : plan.server.node;
       const prev = k === 0 ? plan.client.node : sfs[k - 1]!.node;
-      if (k < n && here === node.name) forward.hops.push({ si, to: { port: sfs[k]!.armA.host } });
-      if (k === n && here === node.name) forward.hops.push({ si, to: { deliver: 'server' } });
-      if (prev === node.name && here !== node.name) forward.hops.push({ si, to: { node: here } });
+      if (k < n) place(forward, 255 - k, prev, sfs[k]!.node, { port: sfs[k]!.armA.host });
+      else place(forward, 255 - k, prev, plan.server.node, { deliver: 'server' });
     }
     for (let k = 0; k <= n; k++) {
-      const si = 255 - k;
       const sf = sfs[n - 1 - k];
-      const here = k < n ? sf!.node : plan.client.node;
       const prev = k === 0 ? plan.server.node : sfs[n - k]!.node;
-      if (k < n && here === node.name) reverse.hops.push({ si, to: { port: sf!.armB.host } });
-      if (k === n && here === node.name) reverse.hops.push({ si, to: { deliver: 'client' } });
-      if (prev === node.name && here !== node.name) reverse.hops.push({ si, to: { node: here } });
+      if (k < n) place(reverse, 255 - k, prev, sf!.node, { port: sf!.armB.host });
+      else place(reverse, 255 - k, prev, plan.client.node, { deliver: 'client' });
     }
     const cfg: NodeConfig = {
       apiVersion: CONFIG_API_VERSION,

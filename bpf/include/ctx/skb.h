@@ -30,14 +30,26 @@
 #define ESFC_SHIFT_CHUNK 64
 #define ESFC_SHIFT_MAX_CHUNKS 160  /* 10 KB: jumbo frames and then some */
 
+/*
+ * Loads of ctx->data and ctx->data_end spelled out in asm: clang otherwise
+ * may keep &ctx->data in a register across calls and dereference that, and
+ * the verifier only accepts loads from the unmodified context pointer.
+ */
+#define ESFC_CTX_LOAD(ctx, field) ({						\
+	void *__v;								\
+	asm volatile("%0 = *(u32 *)(%1 + %2)"					\
+		     : "=r"(__v) : "r"(ctx), "i"(__builtin_offsetof(struct __sk_buff, field)));	\
+	__v;									\
+})
+
 static __always_inline void *ctx_data(const struct __sk_buff *ctx)
 {
-	return (void *)(long)ctx->data;
+	return ESFC_CTX_LOAD(ctx, data);
 }
 
 static __always_inline void *ctx_data_end(const struct __sk_buff *ctx)
 {
-	return (void *)(long)ctx->data_end;
+	return ESFC_CTX_LOAD(ctx, data_end);
 }
 
 static __always_inline __u32 ctx_ifindex(const struct __sk_buff *ctx)
@@ -136,23 +148,22 @@ static __always_inline int ctx_redirect(struct __sk_buff *ctx, __u32 ifindex,
 					__u32 nh_flags)
 {
 	struct ethhdr *eth = ctx_data(ctx);
-	int ip_frame;
 
 	if (!(nh_flags & 0x1 /* ESFC_NH_F_PEER */))
 		return bpf_redirect(ifindex, 0);
 	/*
 	 * Straight into a veth peer's ingress saves a trip through the backlog,
-	 * but nothing re-reads the Ethernet header there. An IP frame whose skb
-	 * the kernel parsed as something else (it arrived as NSH through a veth
-	 * transmit) would reach the endpoint's stack with the wrong protocol and
-	 * vanish; it goes through the veth's transmit instead, which re-parses
-	 * it. NSH frames keep the IP protocol on purpose: the next esfc hook can
-	 * then pop headers with adjust_room, which keeps GSO and checksum offload.
+	 * but nothing re-reads the Ethernet header there. A frame whose skb the
+	 * kernel parsed as something else (IPv4 that arrived as NSH through a veth
+	 * transmit, an Ethernet payload delivered at the end of a chain) would
+	 * reach the endpoint's stack with the wrong protocol and vanish; it goes
+	 * through the veth's transmit instead, which re-parses it. NSH frames
+	 * keep the IP protocol on purpose: the next esfc hook can then pop
+	 * headers with adjust_room, which keeps GSO and checksum offload.
 	 */
 	if ((void *)(eth + 1) > ctx_data_end(ctx))
 		return bpf_redirect(ifindex, 0);
-	ip_frame = eth->h_proto == bpf_htons(ETH_P_IP) || eth->h_proto == bpf_htons(ETH_P_IPV6);
-	if (ip_frame && eth->h_proto != ctx->protocol)
+	if (eth->h_proto != ctx->protocol && eth->h_proto != bpf_htons(0x894F /* ESFC_ETH_P_NSH */))
 		return bpf_redirect(ifindex, 0);
 	return bpf_redirect_peer(ifindex, 0);
 }

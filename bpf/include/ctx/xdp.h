@@ -17,14 +17,26 @@
 #define CTX_ACT_OK   XDP_PASS
 #define CTX_ACT_DROP XDP_DROP
 
+/*
+ * Loads of ctx->data and ctx->data_end spelled out in asm: clang otherwise
+ * may keep &ctx->data in a register across calls and dereference that, and
+ * the verifier only accepts loads from the unmodified context pointer.
+ */
+#define ESFC_CTX_LOAD(ctx, field) ({						\
+	void *__v;								\
+	asm volatile("%0 = *(u32 *)(%1 + %2)"					\
+		     : "=r"(__v) : "r"(ctx), "i"(__builtin_offsetof(struct xdp_md, field)));	\
+	__v;									\
+})
+
 static __always_inline void *ctx_data(const struct xdp_md *ctx)
 {
-	return (void *)(long)ctx->data;
+	return ESFC_CTX_LOAD(ctx, data);
 }
 
 static __always_inline void *ctx_data_end(const struct xdp_md *ctx)
 {
-	return (void *)(long)ctx->data_end;
+	return ESFC_CTX_LOAD(ctx, data_end);
 }
 
 static __always_inline __u32 ctx_ifindex(const struct xdp_md *ctx)
