@@ -158,6 +158,17 @@ fail:
 	return CTX_ACT_DROP;
 }
 
+/*
+ * RFC 8300 2.2: decrement before the lookup; an incoming 0 becomes 63 (the
+ * field is 6 bits), and what is 0 after the decrement is not forwarded.
+ * Returns 0 when the packet may go on.
+ */
+static __always_inline int ttl_expired(struct esfc_pkt *pkt)
+{
+	pkt->ttl = (pkt->ttl - 1) & ESFC_NSH_TTL_MASK;
+	return pkt->ttl == 0;
+}
+
 /* TTL and SI rules of RFC 8300 2.2/2.3, then the table lookup. */
 static __always_inline const struct esfc_next_hop *
 lookup_hop(const struct esfc_port *port, struct esfc_pkt *pkt, __u32 *stat)
@@ -165,11 +176,10 @@ lookup_hop(const struct esfc_port *port, struct esfc_pkt *pkt, __u32 *stat)
 	struct esfc_path_key key = {};
 	const struct esfc_next_hop *nh;
 
-	if (pkt->ttl <= 1) {
+	if (ttl_expired(pkt)) {
 		*stat = ESFC_STAT_DROP_TTL;
 		return NULL;
 	}
-	pkt->ttl--;
 	if (pkt->si == 0) {
 		*stat = ESFC_STAT_DROP_SI_ZERO;
 		return NULL;
@@ -227,11 +237,10 @@ static __always_inline int forward_md3(struct __ctx_buff *ctx, const struct esfc
 		*stat = ESFC_STAT_DROP_PEER_SOURCE;
 		return CTX_ACT_DROP;
 	}
-	if (pkt->ttl <= 1) {
+	if (ttl_expired(pkt)) {
 		*stat = ESFC_STAT_DROP_TTL;
 		return CTX_ACT_DROP;
 	}
-	pkt->ttl--;
 	nh = bpf_map_lookup_elem(&esfc_outer, &key);
 	if (!nh) {
 		*stat = ESFC_STAT_DROP_NO_PATH;

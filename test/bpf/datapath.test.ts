@@ -19,6 +19,7 @@ import { listLinks } from '../../agent/node/links.js';
 import { skbContext, testRun, xdpContext } from '../../agent/kernel/test-run.js';
 import { enterPrivateNetns } from '../lib/private-netns.js';
 import { eth, flowPort, fragment, ipv4, nsh, tcp, underlay, gpe, udp } from '../lib/frames.js';
+import { checkForwarding, decodeFrame } from '../lib/nsh-oracle.js';
 
 const isRoot = process.getuid?.() === 0;
 const PIN = `/sys/fs/bpf/esfc-test-dp-${process.pid}`;
@@ -74,7 +75,12 @@ const inner = (ttl = 64): Buffer => ipv4({ src: C.ip, dst: S.ip, proto: 6, ttl }
 const sport = flowPort(C.ip, S.ip, C.port, S.port, 6);
 const innerRev = ipv4({ src: S.ip, dst: C.ip, proto: 6 }, tcp(S.ip, C.ip, S.port, C.port, payload));
 
+/** A frame from node B over the underlay. */
+const ulFrame = (n: Buffer, payloadAfter = inner()): Buffer => Buffer.concat([eth(MAC.ul, MAC.nodeB, 0x0800), underlay({ src: '10.250.0.2', dst: '10.250.0.1', sport: 50002 }, Buffer.concat([n, payloadAfter]))]);
+
 let dp: KernelDatapath | undefined;
+/** Every drop case, filled while the suites are declared, for the coverage check at the end. */
+const dropCases: { stat: string }[] = [];
 let linksNow: Awaited<ReturnType<typeof listLinks>> | undefined;
 let stats: Map<number, string>;
 const ifindex = new Map<string, number>();
@@ -210,6 +216,12 @@ describe('forwarding core (BPF_PROG_TEST_RUN)', { skip: isRoot ? false : 'needs 
         assert.deepEqual(r.data.subarray(14 + 36), Buffer.concat([out, inner()]));
       });
 
+      test('TTL: an incoming 0 is decremented to 63 and forwarded (RFC 8300 2.2: the field wraps)', () => {
+        const r = run(hook, 'ul0', ulFrame(nsh({ spi: 9, si: 255, ttl: 0 })));
+        assert.equal(r.verdict, 'redirect');
+        assert.deepEqual(r.data.subarray(14, 14 + 24), nsh({ spi: 9, si: 255, ttl: 63 }));
+      });
+
       test('transit hop: from node B straight on to node C (TTL-1, outer addresses rewritten, entropy kept)', () => {
         const body = (ttl: number) => Buffer.concat([nsh({ spi: 3, si: 200, ttl }), inner()]);
         const r = run(hook, 'ul0', Buffer.concat([eth(MAC.ul, MAC.nodeB, 0x0800), underlay({ src: '10.250.0.2', dst: '10.250.0.1', sport: 51234 }, body(30))]));
@@ -269,7 +281,6 @@ describe('forwarding core (BPF_PROG_TEST_RUN)', { skip: isRoot ? false : 'needs 
       }
 
       // Every RFC 8300 rule (and each of esfc's own) has its own counter.
-      const ulFrame = (n: Buffer, payloadAfter = inner()) => Buffer.concat([eth(MAC.ul, MAC.nodeB, 0x0800), underlay({ src: '10.250.0.2', dst: '10.250.0.1', sport: 50002 }, Buffer.concat([n, payloadAfter]))]);
       const nsfFrame = (n: Buffer) => Buffer.concat([eth(MAC.nsf, MAC.nsfPeer, 0x894f), n, inner()]);
       const drops: { name: string; port: string; stat: string; frame: () => Buffer }[] = [
         { name: 'truncated NSH', port: 'nsf', stat: 'drop_malformed', frame: () => Buffer.concat([eth(MAC.nsf, MAC.nsfPeer, 0x894f), Buffer.from([0, 0x46])]) },
@@ -296,6 +307,7 @@ describe('forwarding core (BPF_PROG_TEST_RUN)', { skip: isRoot ? false : 'needs 
         { name: 'a first fragment of a flow a port-scoped rule could match', port: 'client', stat: 'drop_fragment', frame: () => Buffer.concat([eth(MAC.edge, MAC.client, 0x0800), fragment(inner(), { mf: true, offset: 0 })]) },
         { name: 'a later fragment (no ports) of such a flow', port: 'client', stat: 'drop_fragment', frame: () => Buffer.concat([eth(MAC.edge, MAC.client, 0x0800), fragment(inner(), { mf: false, offset: 185 })]) },
       ];
+      dropCases.push(...drops);
       for (const d of drops) {
         test(`drop and count: ${d.name} -> ${d.stat}`, () => {
           const before = counter(d.port, d.stat);
@@ -370,46 +382,76 @@ describe('forwarding core (BPF_PROG_TEST_RUN)', { skip: isRoot ? false : 'needs 
   });
 
   for (const hook of ['tc', 'xdp'] as const) {
-    test(`${hook}: malformed, truncated and random frames are dropped or passed, never forwarded broken`, () => {
+    test(`${hook}: malformed, truncated and random frames: every one counted, every forwarded one well-formed with SI and TTL as RFC 8300 says`, () => {
       // Deterministic pseudo-random bytes, so a failure can be replayed.
       let seed = 0x2545f491;
       const rnd = (): number => { seed ^= seed << 13; seed ^= seed >>> 17; seed ^= seed << 5; return (seed >>> 0) / 2 ** 32; };
-      const valid = Buffer.concat([eth(MAC.ul, MAC.nodeB, 0x0800),
-        underlay({ src: '10.250.0.2', dst: '10.250.0.1', sport: 50003 }, Buffer.concat([nsh({ spi: 9, si: 255, ttl: 10 }), inner()]))]);
-      const headerEnd = 14 + 36 + 24;
-      const rxBefore = counter('ul0', 'rx');
+      // Starting points: underlay -> NSH-aware SF, SF -> underlay, and a transit hop (underlay -> underlay).
+      const starts: { port: string; frame: Buffer; headerEnd: number }[] = [
+        { port: 'ul0', frame: ulFrame(nsh({ spi: 9, si: 255, ttl: 10 })), headerEnd: 14 + 36 + 24 },
+        { port: 'nsf', frame: Buffer.concat([eth(MAC.nsf, MAC.nsfPeer, 0x894f), nsh({ spi: 9, si: 254, ttl: 9, context: Buffer.alloc(16, 0x5a) }), inner()]), headerEnd: 14 + 24 },
+        { port: 'ul0', frame: ulFrame(nsh({ spi: 3, si: 200, ttl: 30, mdType: 2, tlvs: [{ cls: 0x0101, type: 9, value: Buffer.from('tlv-v') }] })), headerEnd: 14 + 36 + 24 },
+      ];
+      const payloadProblem = (p: string): boolean => /^(inner |)IPv[46] /.test(p) || p.startsWith('inner ');
+      const rxBefore = counter('ul0', 'rx') + counter('nsf', 'rx');
       let runs = 0;
-      // Every truncation inside the headers. BPF_PROG_TEST_RUN refuses frames under 14
-      // bytes, and on TC IPv4 frames under 34 (it builds the skb with an IP header).
-      for (let len = hook === 'tc' ? 34 : 14; len < headerEnd; len++) {
-        const r = run(hook, 'ul0', valid.subarray(0, len));
+      let forwarded = 0;
+      const check = (label: string, port: string, input: Buffer): void => {
+        const r = run(hook, port, input);
         runs++;
-        assert.ok(r.verdict === 'drop' || r.verdict === 'pass', `truncated at ${len}: ${r.verdict}`);
-        if (len >= 14 + 36 + 8) assert.equal(r.verdict, 'drop', `NSH cut at ${len} must be a counted drop`);
-      }
-      // Lying Length fields: every value 0..63 in MD1 and MD2 frames.
-      for (const md of [1, 2]) {
-        for (let words = 0; words < 64; words++) {
-          const f = Buffer.from(valid);
-          f[14 + 36 + 1] = (f[14 + 36 + 1]! & 0xc0) | words;
-          f[14 + 36 + 2] = md;
-          const r = run(hook, 'ul0', f);
-          runs++;
-          const ok = (md === 1 && words === 6) || (md === 2 && words >= 2 && words <= 6);
-          if (!ok) assert.notEqual(r.verdict, 'redirect', `MD${md} Length ${words} forwarded`);
+        assert.ok(['drop', 'pass', 'redirect'].includes(r.verdict), `${label}: verdict ${r.verdict}`);
+        if (r.verdict !== 'redirect') return;
+        forwarded++;
+        const inD = decodeFrame(input);
+        const outD = decodeFrame(r.data);
+        if (inD.ok) {
+          // A well-formed frame leaves well-formed, one SFF further along its path.
+          assert.ok(outD.ok, `${label}: forwarded a broken frame: ${outD.ok ? '' : outD.problems.join('; ')}`);
+          assert.deepEqual(checkForwarding(inD, outD, ['sff']), [], `${label}: ${input.toString('hex')}`);
+        } else {
+          // esfc does not read payloads, but what it writes and every header it acts on must be valid.
+          const broken = outD.ok ? [] : outD.problems.filter((p) => !payloadProblem(p));
+          assert.deepEqual(broken, [], `${label}: forwarded with broken headers (input problems: ${inD.problems.join('; ')})`);
+        }
+      };
+      for (const [n, st] of starts.entries()) {
+        // Every truncation inside the headers. BPF_PROG_TEST_RUN refuses frames under 14
+        // bytes, and on TC IPv4 frames under 34 (it builds the skb with an IP header).
+        for (let len = hook === 'tc' && st.port === 'ul0' ? 34 : 14; len < st.headerEnd; len++) {
+          check(`start ${n} cut at ${len}`, st.port, st.frame.subarray(0, len));
+        }
+        // Lying Length fields: every value 0..63 for MD types 1, 2 and 3.
+        const nshAt = st.port === 'ul0' ? 14 + 36 : 14;
+        for (const md of [1, 2, 3]) {
+          for (let words = 0; words < 64; words++) {
+            const f = Buffer.from(st.frame);
+            f[nshAt + 1] = (f[nshAt + 1]! & 0xc0) | words;
+            f[nshAt + 2] = (f[nshAt + 2]! & 0xf0) | md;
+            check(`start ${n} MD${md} Length ${words}`, st.port, f);
+          }
+        }
+        // Random bit flips in the headers.
+        for (let i = 0; i < 1000; i++) {
+          const f = Buffer.from(st.frame);
+          for (let k = 0; k < 1 + Math.floor(rnd() * 4); k++) f[Math.floor(rnd() * st.headerEnd)] ^= 1 << Math.floor(rnd() * 8);
+          check(`start ${n} flips #${i}`, st.port, f);
         }
       }
-      // Random flips in the headers and random garbage.
-      for (let i = 0; i < 1500; i++) {
-        const f = i % 3 === 0 ? Buffer.from(Array.from({ length: 34 + Math.floor(rnd() * 200) }, () => Math.floor(rnd() * 256))) : Buffer.from(valid);
-        if (i % 3) for (let k = 0; k < 1 + Math.floor(rnd() * 4); k++) f[Math.floor(rnd() * headerEnd)] ^= 1 << Math.floor(rnd() * 8);
-        const r = run(hook, 'ul0', f);
-        runs++;
-        assert.ok(['drop', 'pass', 'redirect'].includes(r.verdict), `frame ${i}: verdict ${r.verdict}`);
+      // Random garbage.
+      for (let i = 0; i < 500; i++) {
+        const f = Buffer.from(Array.from({ length: 34 + Math.floor(rnd() * 200) }, () => Math.floor(rnd() * 256)));
+        check(`garbage #${i}`, i % 2 ? 'ul0' : 'nsf', f);
       }
-      assert.equal(counter('ul0', 'rx') - rxBefore, BigInt(runs), 'every frame was seen and counted');
+      assert.ok(forwarded > 100, `only ${forwarded} of ${runs} frames were forwarded: the mutations should leave many valid`);
+      assert.equal(counter('ul0', 'rx') + counter('nsf', 'rx') - rxBefore, BigInt(runs), 'every frame was seen and counted');
     });
   }
+
+  test('every drop reason the datapath knows is hit by a test in this file', () => {
+    const reasons = [...dp!.statNames.values()].filter((n) => n.drop).map((n) => n.name).sort();
+    const hit = new Set(['drop_adjust', ...dropCases.map((d) => d.stat)]);
+    assert.deepEqual(reasons.filter((r) => !hit.has(r)), []);
+  });
 
   // GSO through encapsulation is checked end to end (test/e2e): BPF_PROG_TEST_RUN
   // cannot make a TCP GSO skb (it sets gso_size but not gso_type), and
