@@ -22,7 +22,7 @@ export interface LinkInfo {
 
 /** The far end of a veth, as far as XDP delivery into it is concerned. */
 export interface VethPeerInfo {
-  /** Its name and the namespace it is in (absent: this one); undefined when it could not be found. */
+  /** Its name, the namespace it is in (absent: this one), whether it has a native XDP program or GRO on; undefined when it could not be found. */
   peer?: { ifname: string; netns?: string; xdp: boolean; gro: boolean };
 }
 
@@ -295,27 +295,32 @@ export function compile(cfg: NodeConfig, env: Environment): DesiredState {
 }
 
 /**
- * Frames the XDP program sends into a veth (XDP_REDIRECT into a local port,
- * XDP_TX back out of the underlay at a transit hop) reach the veth's peer
- * only if the peer has an XDP program or NAPI (GRO on); otherwise veth
- * counts them as xdp_tx_errors and they are gone, while esfc would have
- * counted them as forwarded. Refuse what is known to lose them; warn where the
- * peer cannot be seen from here.
+ * Frames the XDP program sends into a veth reach the veth's peer only if the
+ * peer can take them: XDP_REDIRECT into a local port needs an XDP program or
+ * NAPI (GRO on) at the far end, XDP_TX back out of the underlay (a transit
+ * hop) needs an XDP program there (GRO is not enough, measured on 6.18).
+ * Otherwise veth drops them after esfc counted them as forwarded. Refuse
+ * what is known to lose them; warn where the peer cannot be seen from here.
  */
 function checkXdpDelivery(cfg: NodeConfig, env: Environment, out: DesiredState, problems: ConfigProblem[]): void {
   const ul = out.attachments.find((a) => a.port === 'underlay');
   if (!ul || ul.hook !== 'xdp') return;
   for (const [ifname, why] of xdpTargets(cfg, env, ul.ifname)) {
     if (env.links.get(ifname)?.kind !== 'veth') continue;
+    const xdpTx = ifname === ul.ifname;
     const info = env.vethPeers?.get(ifname)?.peer;
     const where = info ? `${info.ifname}${info.netns ? ` (netns ${info.netns})` : ''}` : undefined;
-    const fix = `${where ? `ethtool -K ${info!.ifname} gro on${info!.netns ? ` in netns ${info!.netns}` : ''}` : 'turn GRO on (or attach an XDP program) on its peer'}, or use "hook": "tc" on the underlay`;
+    const inNs = info?.netns ? ` in netns ${info.netns}` : '';
+    const peerFix = xdpTx
+      ? `attach an XDP program to ${info?.ifname ?? 'its peer'}${inNs} (one that passes frames, e.g. ip link set dev ${info?.ifname ?? 'PEER'} xdp object bpf/build/bench_progs.o program bench_pass)`
+      : `ethtool -K ${info?.ifname ?? 'PEER'} gro on${inNs} (or an XDP program there)`;
+    const fix = `${peerFix}, or use "hook": "tc" on the underlay`;
     if (!info) {
-      out.warnings.push({ event: 'xdp_delivery_unknown', fields: { ifname, why, note: `the peer of veth ${ifname} is not visible from this namespace: frames XDP sends into it are lost unless the peer has GRO on or an XDP program`, fix } });
-    } else if (!info.xdp && !info.gro) {
+      out.warnings.push({ event: 'xdp_delivery_unknown', fields: { ifname, why, note: `the peer of veth ${ifname} is not visible from this namespace: frames XDP sends into it are lost unless the peer has ${xdpTx ? 'an XDP program' : 'GRO on or an XDP program'}`, fix } });
+    } else if (!info.xdp && (xdpTx || !info.gro)) {
       problems.push({
-        path: cfg.underlay ? 'underlay.hook' : 'ports',
-        problem: `XDP on ${ul.ifname} sends frames into veth ${ifname} (${why}); its peer ${where} has neither an XDP program nor GRO on, so veth would drop them after esfc counted them as forwarded`,
+        path: 'underlay.hook',
+        problem: `XDP on ${ul.ifname} sends frames into veth ${ifname} (${why}); its peer ${where} has ${xdpTx ? 'no XDP program' : 'neither an XDP program nor GRO on'}, so veth would drop them after esfc counted them as forwarded`,
         fix,
       });
     }

@@ -1,7 +1,8 @@
 /**
  * The far end of a veth: its name, the namespace it is in, and whether it can
- * receive frames an XDP program sends into the veth (an XDP program of its
- * own, or GRO on, which gives it NAPI). The peer is found through rtnetlink's
+ * receive frames an XDP program sends into the veth (a native XDP program of
+ * its own, or GRO on, which gives it NAPI: enough for XDP_REDIRECT, not for
+ * XDP_TX). The peer is found through rtnetlink's
  * link_index / link_netnsid and the named namespaces this one knows.
  */
 import { execFile } from 'node:child_process';
@@ -10,7 +11,7 @@ import type { VethPeerInfo } from '../datapath/compile.js';
 
 const run = promisify(execFile);
 
-interface IpLinkDetail { ifindex: number; ifname: string; link_index?: number; link_netnsid?: number; xdp?: unknown; linkinfo?: { info_kind?: string } }
+interface IpLinkDetail { ifindex: number; ifname: string; link_index?: number; link_netnsid?: number; xdp?: { mode?: number }; linkinfo?: { info_kind?: string } }
 
 async function links(netnsPath?: string): Promise<IpLinkDetail[]> {
   const argv = ['ip', '-d', '-j', 'link', 'show'];
@@ -47,7 +48,7 @@ export async function vethPeers(ifnames: readonly string[]): Promise<Map<string,
       }
       const peer = (path ? await links(path) : here).find((x) => x.ifindex === l.link_index && x.linkinfo?.info_kind === 'veth');
       if (!peer) { out.set(name, {}); continue; }
-      out.set(name, { peer: { ifname: peer.ifname, ...(netns ? { netns } : {}), xdp: peer.xdp !== undefined, gro: await groOn(peer.ifname, path) } });
+      out.set(name, { peer: { ifname: peer.ifname, ...(netns ? { netns } : {}), xdp: peer.xdp !== undefined && peer.xdp.mode !== 2 /* generic XDP does not count */, gro: await groOn(peer.ifname, path) } });
     } catch {
       out.set(name, {});
     }

@@ -14,7 +14,7 @@ import { planMaps } from '../../agent/datapath/plan.js';
 import { applyOps, readGenerations, readState, writeState } from '../../agent/datapath/tables.js';
 import { KernelDatapath, readCounters } from '../../agent/datapath/kernel-datapath.js';
 import { receivedPerSlot } from '../../agent/datapath/stat-names.js';
-import { MapName, NextHopKind, nextHopCodec, pathKeyCodec, peerSrcKeyCodec, SRC_EF_LAYER, STAT_MAX } from '../../agent/datapath/layout.js';
+import { MapName, NextHopKind, NH_F_EF, nextHopCodec, pathKeyCodec, peerSrcKeyCodec, SRC_EF_LAYER, STAT_MAX } from '../../agent/datapath/layout.js';
 import { listLinks } from '../../agent/node/links.js';
 import { skbContext, testRun, xdpContext } from '../../agent/kernel/test-run.js';
 import { enterPrivateNetns } from '../lib/private-netns.js';
@@ -139,6 +139,12 @@ describe('forwarding core (BPF_PROG_TEST_RUN)', { skip: isRoot ? false : 'needs 
     // Positions no path has, which node B may send anyway: the RFC 8300 checks behind peer validation.
     allow(777, 255);
     allow(9, 0);
+    // A position whose next hop is an EF port, which node B may send: what a misplaced EF would get
+    // (the agent never configures this; the datapath still refuses plaintext for an EF from the underlay).
+    allow(8, 255);
+    dp.maps[MapName.inner].update(pathKeyCodec.encode({ spi: 8, si: 255, gen: 1 }), nextHopCodec.encode({
+      kind: NextHopKind.local, ifindex: ifindex.get('nsf')!, flags: NH_F_EF, mtu: 1500, saddr_be: '0.0.0.0', daddr_be: '0.0.0.0', smac: MAC.nsf, dmac: MAC.nsfPeer, sf_id: 0,
+    }));
   });
   after(() => {
     dp?.close();
@@ -301,6 +307,7 @@ describe('forwarding core (BPF_PROG_TEST_RUN)', { skip: isRoot ? false : 'needs 
         { name: 'VXLAN-GPE without the P bit', port: 'ul0', stat: 'drop_gpe', frame: () => Buffer.concat([eth(MAC.ul, MAC.nodeB, 0x0800), ipv4({ src: '10.250.0.2', dst: '10.250.0.1', proto: 17 }, udp(1, 4790, Buffer.concat([gpe(4, 0x08), nsh({ spi: 9, si: 255 }), inner()])))]) },
         { name: 'truncated VXLAN-GPE', port: 'ul0', stat: 'drop_malformed', frame: () => Buffer.concat([eth(MAC.ul, MAC.nodeB, 0x0800), ipv4({ src: '10.250.0.2', dst: '10.250.0.1', proto: 17 }, udp(1, 4790, Buffer.from([0x0c, 0, 0])))]) },
         { name: 'MD type 3 with E=0 headed for the underlay', port: 'ul0', stat: 'drop_clear_on_underlay', frame: () => ulFrame(nsh({ spi: 9, si: 255, mdType: 3, md3: { espi: 0x100, esi: 200, e: false, epoch: 1 } }), Buffer.alloc(40)) },
+        { name: 'plaintext NSH for an EF port from the underlay (a misplaced EF, invariant 2)', port: 'ul0', stat: 'drop_layer', frame: () => ulFrame(nsh({ spi: 8, si: 255 })) },
         { name: 'a valid position injected from the transit network (no peer address)', port: 'ul0', stat: 'drop_peer_source', frame: () => Buffer.concat([eth(MAC.ul, MAC.nodeB, 0x0800), underlay({ src: '10.250.0.9', dst: '10.250.0.1', sport: 50002 }, Buffer.concat([nsh({ spi: 2, si: 253 }), innerRev]))]) },
         { name: 'a peer sending a position assigned to another peer', port: 'ul0', stat: 'drop_peer_source', frame: () => Buffer.concat([eth(MAC.ul, MAC.nodeC, 0x0800), underlay({ src: '10.250.0.3', dst: '10.250.0.1', sport: 50002 }, Buffer.concat([nsh({ spi: 2, si: 253 }), innerRev]))]) },
         { name: 'an MD type 3 position injected from the transit network', port: 'ul0', stat: 'drop_peer_source', frame: () => Buffer.concat([eth(MAC.ul, MAC.nodeB, 0x0800), underlay({ src: '10.250.0.9', dst: '10.250.0.1', sport: 50002 }, Buffer.concat([nsh({ spi: 9, si: 255, mdType: 3, md3: { espi: 0x100, esi: 200, e: true, epoch: 1 } }), Buffer.alloc(40)]))]) },

@@ -136,16 +136,19 @@ if (!inLab && !hostHasEsp()) {
       assert.ok(rej.problems.some((p) => p.problem.includes('misplaced EF')), JSON.stringify(rej.problems));
       assert.equal(await net.applyConfig('node-a', good), 'applied');
 
-      // What a misplaced EF would receive: SF2's plaintext (SPI 20, SI 252) arriving at node B over the underlay.
+      // What a misplaced EF would receive: SF2's plaintext (SPI 20, SI 252) arriving at node B over the
+      // underlay, from node A (a peer, but not the one that hands over that position) and from the
+      // transit network. Peer validation stops both before the EF layer check would.
       const before = await status(net, 'node-b');
       const inner = ipv4({ src: '172.16.1.1', dst: '172.16.2.1', proto: 17 }, udp(1000, 80, PROBE_MARKER));
       const payload = Buffer.concat([gpe(), nshHeader({ spi: 20, si: 252 }), inner]);
       const py = `import socket,sys; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); [s.sendto(bytes.fromhex(sys.argv[1]), ('10.250.0.2', 4790)) for _ in range(5)]`;
       await nsh(net.ns('node-a'), ['python3', '-c', py, payload.toString('hex')]);
+      await nsh(net.ns('transit'), ['python3', '-c', py, payload.toString('hex')]);
       await sleep(300 * SLOW);
       const afterS = await status(net, 'node-b');
       const c = (s: StatusJson, port: string, stat: string) => s.counters.find((x) => x.port === port && x.stat === stat)?.packets ?? 0;
-      assert.equal(c(afterS, 'underlay', 'drop_layer') - c(before, 'underlay', 'drop_layer'), 5);
+      assert.equal(c(afterS, 'underlay', 'drop_peer_source') - c(before, 'underlay', 'drop_peer_source'), 10);
       const ef = (s: StatusJson) => s.efs.find((e) => e.name === 'ef5')!.counters.find((x) => x.stat === 'to_encrypt')?.packets ?? 0;
       assert.equal(ef(afterS), ef(before), 'nothing reached EF5');
     });

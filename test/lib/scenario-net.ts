@@ -16,9 +16,14 @@ import { nsh, sh, spawnInNs, stopProcess, waitForLine } from './sh.js';
 
 export const CLI = fileURLToPath(new URL('../../agent/cli.js', import.meta.url));
 const PREFIX = 'esfc-t';
+/** The transit host's address on the underlay (not a peer of any node). */
+export const TRANSIT_IP = '10.250.0.100';
 
 export interface BuildOptions {
-  underlayHook?: HookChoice;
+  /** Hook of the underlay ports: one for every node, or per node name (others auto). */
+  underlayHook?: HookChoice | Record<string, HookChoice>;
+  /** A node every hop between two other nodes goes through (scenario.ts ConfigOptions.transit). */
+  transitNode?: string;
   /** Make the underlay behave like a wire: frames leave it segmented with finished checksums. */
   wire?: boolean;
   /** Enable NAPI (GRO) on the endpoints' veths so XDP_REDIRECT can deliver into them. */
@@ -42,7 +47,7 @@ export class ScenarioNet {
     this.pinRoot = `/sys/fs/bpf/${PREFIX}${tag}`;
     this.configs = opts.encrypted
       ? encryptedConfigs(opts.encrypted, { pinRoot: this.pinRoot, nsOf: (ef) => this.ns(ef) })
-      : scenarioConfigs(plan, { pinRoot: this.pinRoot, underlayHook: opts.underlayHook ?? 'auto' });
+      : scenarioConfigs(plan, { pinRoot: this.pinRoot, underlayHook: opts.underlayHook ?? 'auto', ...(opts.transitNode ? { transit: opts.transitNode } : {}) });
   }
 
   /** Namespace name of a role: node-a, client, server, ul, sf3... */
@@ -97,6 +102,13 @@ export class ScenarioNet {
     const ul = await this.addNs('ul');
     await sh(['ip', '-n', ul, 'link', 'add', 'br0', 'type', 'bridge']);
     await sh(['ip', '-n', ul, 'link', 'set', 'br0', 'up']);
+    // A host on the transit network between the nodes (ISP-B's core in the scenario): it can
+    // reach every node's UDP 4790, so it is where forged frames come from in tests.
+    const transit = await this.addNs('transit');
+    await sh(['ip', '-n', ul, 'link', 'add', 'pt', 'mtu', String(p.underlayMtu), 'type', 'veth', 'peer', 'name', 'eth0', 'netns', transit]);
+    await sh(['ip', '-n', ul, 'link', 'set', 'pt', 'master', 'br0', 'up']);
+    await sh(['ip', '-n', transit, 'link', 'set', 'eth0', 'mtu', String(p.underlayMtu), 'up']);
+    await sh(['ip', '-n', transit, 'addr', 'add', `${TRANSIT_IP}/24`, 'dev', 'eth0']);
     for (const [i, node] of p.nodes.entries()) {
       const n = await this.addNs(node.name);
       const port = `p${i}`;
@@ -166,8 +178,8 @@ export class ScenarioNet {
   }
 
   /** Start the agent of one node and wait until it has applied its config. */
-  async startAgent(node: string): Promise<ChildProcess> {
-    const p = spawnInNs(this.ns(node), [process.execPath, CLI, 'agent', '--config', this.configPath(node), '--metrics-port', '9464']);
+  async startAgent(node: string, env: NodeJS.ProcessEnv = process.env): Promise<ChildProcess> {
+    const p = spawnInNs(this.ns(node), [process.execPath, CLI, 'agent', '--config', this.configPath(node), '--metrics-port', '9464'], env);
     this.agents.set(node, p);
     const ready = waitForLine(p, (l) => l.includes('"event":"agent_ready"'), 30_000);
     // Keep draining stdout so the agent never blocks on a full pipe.

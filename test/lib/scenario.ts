@@ -87,7 +87,8 @@ export function chain(plan: ScenarioPlan): SfPlan[] {
 
 export interface ConfigOptions {
   pinRoot: string;
-  underlayHook?: HookChoice;
+  /** One hook for every node's underlay, or per node name (the others auto). */
+  underlayHook?: HookChoice | Record<string, HookChoice>;
   /** A node every hop between two other nodes passes through (remote in, remote out), as across a provider's core. */
   transit?: string;
 }
@@ -130,7 +131,7 @@ export function scenarioConfigs(plan: ScenarioPlan, opts: ConfigOptions): Map<st
     const cfg: NodeConfig = {
       apiVersion: CONFIG_API_VERSION,
       node: { name: node.name, pinDir: `${opts.pinRoot}/${node.name}`, nshTtl: 63, md3Type: 3 },
-      underlay: { interface: 'ul0', address: node.ulIp, hook: opts.underlayHook ?? 'auto' },
+      underlay: { interface: 'ul0', address: node.ulIp, hook: typeof opts.underlayHook === 'string' ? opts.underlayHook : opts.underlayHook?.[node.name] ?? 'auto' },
       peers: plan.nodes.filter((p) => p.name !== node.name).map((p) => ({ name: p.name, address: p.ulIp, mac: p.ulMac })),
       ports,
       paths: [forward, reverse].filter((p) => p.hops.length > 0),

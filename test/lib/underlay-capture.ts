@@ -35,18 +35,28 @@ export function parseUl(r: PcapRecord): Ul | undefined {
   };
 }
 
+/**
+ * Everything that crosses the underlay while `during` runs: every frame on
+ * the bridge all inter-node traffic crosses (ISP-B's network), unfiltered,
+ * and every frame the transit host's link sees. `records` has both;
+ * `file` is the bridge capture (for tshark).
+ */
 export async function captureUnderlay(net: ScenarioNet, slow: number, during: () => Promise<unknown>): Promise<{ records: PcapRecord[]; file: string; cleanup: () => void }> {
   const dir = mkdtempSync(join(tmpdir(), 'esfc-enc-cap-'));
   const file = join(dir, 'isp-b.pcap');
-  // The underlay bridge stands in for ISP-B's transit: every inter-node frame crosses it.
-  const cap = spawnInNs(net.ns('ul'), ['tcpdump', '-i', 'br0', '-n', '-U', '-s', '0', '-w', file, 'udp port 4790']);
+  const transitFile = join(dir, 'transit.pcap');
+  const caps = [
+    spawnInNs(net.ns('ul'), ['tcpdump', '-i', 'br0', '-n', '-U', '-s', '0', '-w', file]),
+    spawnInNs(net.ns('transit'), ['tcpdump', '-i', 'eth0', '-n', '-U', '-s', '0', '-w', transitFile]),
+  ];
   try {
     await sleep(700 * slow);
     await during();
     await sleep(300 * slow);
   } finally {
-    await stopProcess(cap, 'SIGINT');
+    for (const c of caps) await stopProcess(c, 'SIGINT');
   }
-  return { records: readPcap(readFileSync(file)), file, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+  const records = [file, transitFile].flatMap((f) => readPcap(readFileSync(f)));
+  return { records, file, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
