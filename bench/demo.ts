@@ -53,8 +53,16 @@ function line(node: string, cs: Counter[], prev: Counter[] | undefined, dt: numb
 }
 
 export async function demoCommand(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { seconds: { type: 'string', default: '10' }, act: { type: 'string', default: 'all' } } });
-  const seconds = Math.max(3, Number(values.seconds));
+  const { values } = parseArgs({ args: argv, strict: true, options: { seconds: { type: 'string', default: '10' }, act: { type: 'string', default: 'all' } } });
+  if (!/^\d+$/.test(values.seconds) || Number(values.seconds) < 3) {
+    process.stderr.write(`esfc demo: --seconds ${JSON.stringify(values.seconds)} is not a whole number of seconds, 3 or more\n`);
+    return 2;
+  }
+  if (!['all', 'fastpath', 'encrypted'].includes(values.act)) {
+    process.stderr.write(`esfc demo: --act ${JSON.stringify(values.act)} is not one of all, fastpath, encrypted\n`);
+    return 2;
+  }
+  const seconds = Number(values.seconds);
   if (values.act === 'encrypted') return encryptedAct();
   const first = await fastPathAct(seconds);
   if (values.act === 'fastpath') return first;
@@ -79,13 +87,18 @@ async function fastPathAct(seconds: number): Promise<number> {
     process.stdout.write(`\n$ iperf3 -c 172.16.2.1 -t ${seconds}   (one TCP stream through the chain; counters every second)\n`);
     const srv = spawnInNs(net.ns('server'), ['iperf3', '-s', '-1', '--forceflush']);
     await waitForLine(srv, (l) => l.includes('Server listening'), 10_000);
-    const client = nsh(net.ns('client'), ['iperf3', '-c', plan.server.ip, '-t', String(seconds), '-J'], { timeoutMs: (seconds + 30) * 1000 });
+    const started = Date.now();
+    let running = true;
+    const client = nsh(net.ns('client'), ['iperf3', '-c', plan.server.ip, '-t', String(seconds), '-J'], { timeoutMs: (seconds + 30) * 1000 })
+      .finally(() => { running = false; });
     let prev = new Map<string, Counter[]>();
     let last = Date.now();
-    for (let i = 0; i < seconds; i++) {
+    // Rows are labelled with the time they were read (reading three nodes takes a while), while iperf3 runs.
+    while (running) {
       await new Promise((r) => setTimeout(r, 1000));
+      if (!running) break;
       const now = Date.now();
-      process.stdout.write(`t=${i + 1}s\n`);
+      process.stdout.write(`t=${((now - started) / 1000).toFixed(1)}s\n`);
       const next = new Map<string, Counter[]>();
       for (const node of plan.nodes) {
         const cs = await counters(net, node.name);

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { validateConfig, ConfigError } from '../../agent/config/validate-config.js';
-import { compile, type Environment, type LinkInfo } from '../../agent/datapath/compile.js';
+import { compile, sfIdFor, type Environment, type LinkInfo, type VethPeerInfo } from '../../agent/datapath/compile.js';
 import { planMaps, type ActualTables } from '../../agent/datapath/plan.js';
 import { NextHopKind, NH_F_PEER, PortKind } from '../../agent/datapath/layout.js';
 import { planScenario, scenarioConfigs } from '../lib/scenario.js';
@@ -96,4 +96,55 @@ test('counter slots survive a re-plan', () => {
   const slots = new Map([...d.ports].map(([ifindex, p]) => [ifindex, p.slot]));
   const d2 = compile(cfg, { ...env, existingSlots: slots });
   assert.deepEqual(new Map([...d2.ports].map(([i, p]) => [i, p.slot])), slots);
+});
+
+test('SF ids come from the function name: reordering or removing other SFs changes no id', () => {
+  const cfg = validateConfig(configs.get('node-a'));
+  const ids = (c: NodeConfig) => new Map(c.ports.filter((p) => p.function).map((p) => [p.function!, [...compile(c, envFor(c)).ports.values()].find((x) => x.mac === envFor(c).links.get(p.interface)!.mac)!.sf_id]));
+  const before = ids(cfg);
+  const reordered = JSON.parse(JSON.stringify(cfg)) as NodeConfig;
+  reordered.ports.reverse();
+  const extra = JSON.parse(JSON.stringify(cfg)) as NodeConfig;
+  extra.ports.unshift({ name: 'fw0', interface: 'fw0', kind: 'sf', hook: 'auto', peerMac: '02:00:00:00:f0:01', function: 'firewall', forwardOam: false });
+  for (const c of [reordered, extra]) {
+    const after = ids(validateConfig(c));
+    for (const [fn, id] of before) assert.equal(after.get(fn), id, `${fn} kept its id`);
+  }
+  assert.notEqual(ids(validateConfig(extra)).get('firewall'), before.get('sf1'));
+  assert.equal(sfIdFor('sf1'), before.get('sf1'));
+  // A collision moves to the next free id, never 0.
+  assert.equal(sfIdFor('sf1', new Set([sfIdFor('sf1')])), sfIdFor('sf1') + 1);
+});
+
+test('an interface with ifindex 70000 is a port like any other (esfc_ports_big holds it)', () => {
+  const cfg = validateConfig(configs.get('node-a'));
+  const env = envFor(cfg);
+  const l = env.links.get('sf1a')!;
+  (env.links as Map<string, LinkInfo>).set('sf1a', { ...l, ifindex: 70000 });
+  const d = compile(cfg, env);
+  assert.ok(d.ports.has(70000));
+  const ops = planMaps(d, empty(), 1);
+  assert.ok(ops.some((o) => o.map === 'esfc_ports_big' && o.key.readUInt32LE(0) === 70000 && o.key.readUInt32LE(4) === 1), 'written to the hash for generation 1');
+  assert.ok(ops.filter((o) => o.map === 'esfc_ports').every((o) => o.key.readUInt32LE(0) >= 65536 && o.key.readUInt32LE(0) < 2 * 65536), 'array entries of generation 1');
+});
+
+test('XDP on a veth underlay: refused when a transit hop would XDP_TX into a peer without an XDP program, warned when the peer is not visible', () => {
+  const plan2 = planScenario({ sfCount: 2, sfNodes: [0, 2] });
+  const b = scenarioConfigs(plan2, { pinRoot: '/sys/fs/bpf/t', transit: 'node-b', underlayHook: 'xdp' }).get('node-b')!;
+  const cfg = validateConfig(JSON.parse(JSON.stringify(b)));
+  const base = envFor(cfg);
+  const peer = (p: VethPeerInfo['peer']): Environment => ({ ...base, vethPeers: new Map([['ul0', p ? { peer: p } : {}]]) });
+  assert.throws(() => compile(cfg, peer({ ifname: 'p1', netns: 'ul', xdp: false, gro: true })), /XDP on ul0 sends frames into veth ul0 .*no XDP program.*attach an XDP program to p1 in netns ul/s);
+  assert.ok(compile(cfg, peer({ ifname: 'p1', netns: 'ul', xdp: true, gro: false })));
+  const warned = compile(cfg, peer(undefined));
+  assert.equal(warned.warnings[0]?.event, 'xdp_delivery_unknown');
+  // With TC on the underlay nothing is asked of the peer.
+  const tc = validateConfig({ ...JSON.parse(JSON.stringify(b)), underlay: { ...b.underlay, hook: 'tc' } });
+  assert.deepEqual(compile(tc, peer({ ifname: 'p1', xdp: false, gro: false })).warnings, []);
+});
+
+test('peer sources: what each peer may send over the underlay, SF and EF layer', () => {
+  const cfg = validateConfig(configs.get('node-b'));
+  const d = compile(cfg, envFor(cfg));
+  assert.deepEqual([...d.peerSources.keys()].sort(), ['10.250.0.1/1/254', '10.250.0.3/2/254']);
 });
