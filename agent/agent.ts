@@ -28,7 +28,7 @@ import { renderPrometheus, type NodeSnapshot } from './status/snapshot.js';
 import { openDatapath, type KernelDatapath } from './datapath/kernel-datapath.js';
 import { takeSnapshot } from './status/take-snapshot.js';
 import { compileEfs, SOFT_LIFETIME_MARGIN_S, type EfDesired } from './ef/compile-ef.js';
-import { efLink, EfRuntime } from './ef/ef-runtime.js';
+import { efLink, EfRuntime, readEfStatus } from './ef/ef-runtime.js';
 import { LongTimer } from './timers.js';
 import { readFaults, ReconcileError, Transaction } from './transaction.js';
 
@@ -263,7 +263,9 @@ export class Agent {
   }
 
   snapshot(): NodeSnapshot {
-    return takeSnapshot(this.dp!, this.cfg!.node.name, this.cfg!.node.pinDir, this.generation);
+    const snap = takeSnapshot(this.dp!, this.cfg!.node.name, this.cfg!.node.pinDir, this.generation);
+    if (this.cfg!.efs.length) snap.efs = this.cfg!.efs.map((ef) => readEfStatus(this.cfg!.node.pinDir, ef));
+    return snap;
   }
 
   private serveMetrics(): Promise<void> {

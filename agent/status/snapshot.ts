@@ -5,6 +5,7 @@
  */
 import type { EfStatus } from '../ef/ef-runtime.js';
 
+
 export interface HookStatus {
   port: string;
   ifname: string;
@@ -86,6 +87,26 @@ export function renderPrometheus(s: NodeSnapshot): string {
   if (s.generation !== undefined) {
     out.push('# HELP esfc_config_generation Configuration generation applied by the agent.', '# TYPE esfc_config_generation gauge');
     out.push(`esfc_config_generation{node="${esc(s.node)}"} ${s.generation}`);
+  }
+  const efs = s.efs ?? [];
+  if (efs.length) {
+    out.push('# HELP esfc_ef_packets_total Packets seen by the EF glue, by EF and outcome.', '# TYPE esfc_ef_packets_total counter');
+    for (const ef of efs) for (const c of ef.counters) out.push(`esfc_ef_packets_total{node="${esc(s.node)}",ef="${esc(ef.name)}",stat="${c.stat}",drop="${c.drop}"} ${c.packets}`);
+    out.push('# HELP esfc_ef_sas Security associations installed in each EF, by direction.', '# TYPE esfc_ef_sas gauge');
+    for (const ef of efs) {
+      for (const dir of ['in', 'out'] as const) out.push(`esfc_ef_sas{node="${esc(s.node)}",ef="${esc(ef.name)}",dir="${dir}"} ${ef.sas.filter((x) => x.dir === dir).length}`);
+    }
+    // Per SA: identified by ESP SPI and E-SPI; never the key.
+    const sa = (name: string, help: string, value: (x: EfStatus['sas'][number]) => bigint | number): void => {
+      out.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`);
+      for (const ef of efs) {
+        for (const x of ef.sas) out.push(`${name}{node="${esc(s.node)}",ef="${esc(ef.name)}",spi="0x${x.spi.toString(16).padStart(8, '0')}",espi="${x.espi}",dir="${x.dir}"} ${value(x)}`);
+      }
+    };
+    sa('esfc_ef_sa_packets_total', 'Packets through an SA (XFRM lifetime counters).', (x) => x.packets);
+    sa('esfc_ef_sa_bytes_total', 'Bytes through an SA.', (x) => x.bytes);
+    sa('esfc_ef_sa_replay_errors_total', 'Packets the SA refused as replays.', (x) => x.replayErrors);
+    sa('esfc_ef_sa_integrity_failures_total', 'Packets that failed the SA\'s integrity check (ICV).', (x) => x.integrityFailed);
   }
   return out.join('\n') + '\n';
 }
