@@ -8,7 +8,9 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { XfrmClient } from '../../agent/xfrm/xfrm-client.js';
 import { pairMark } from '../../agent/ef/ef-layout.js';
 import { encryptedConfigs, espiOf, newKey, planEncryptedScenario } from '../lib/encrypted-scenario.js';
@@ -51,11 +53,22 @@ if (!inLab && !hostHasEsp()) {
   describe('encrypted hops: DESIGN.md scenario, six EFs, real XFRM', { skip: isRoot ? false : 'needs root (namespaces, BPF, XFRM)' }, () => {
     const ep = planEncryptedScenario();
     let net: ScenarioNet;
+    // Tests make a reconcile fail on purpose by naming a step in this file (ESFC_TEST_FAULTS).
+    const faultDir = mkdtempSync(join(tmpdir(), 'esfc-faults-'));
+    const faults = join(faultDir, 'faults');
+    const agentEnv = { ...process.env, ESFC_TEST_FAULTS: faults };
+    /** Every key generation any agent was given in this suite, to look for in logs and files. */
+    const keysUsed = new Set<string>();
+    const noteKeys = (): void => { for (const ks of ep.keys.values()) for (const k of ks) keysUsed.add(k.key); };
     before(async () => {
       net = await ScenarioNet.build(ep.base, { encrypted: ep }, 'e');
-      await net.startAgents();
+      noteKeys();
+      for (const n of ep.base.nodes) await net.startAgent(n.name, agentEnv);
     });
-    after(async () => { await net?.destroy(); });
+    after(async () => {
+      await net?.destroy();
+      rmSync(faultDir, { recursive: true, force: true });
+    });
 
     test('e-mail and web reach the server and come back; ISP-B sees only MD type 3 + ESP, SPI/SI in clear, never the payload', async () => {
       const server = spawnInNs(net.ns('server'), [process.execPath, '-e', ECHO_SERVER]);
@@ -165,6 +178,7 @@ if (!inLab && !hostHasEsp()) {
           for (let i = 1; i <= 12; i++) {
             await sleep(Math.max(0, t0 + i * 5000 - Date.now()));
             await rekey(net, ep, MAIL_ESPI, 'node-a', 'node-c', newKey(0x10000 + i, 1 + i, true), 200 * SLOW);
+            noteKeys();
             epochs.push({ epoch: 1 + i, at: Date.now() - t0 });
           }
           assert.ok(epochs.at(-1)!.at < (seconds - 2) * 1000, `the twelfth rekey finished after the probe (${epochs.at(-1)!.at} ms)`);
@@ -189,6 +203,7 @@ if (!inLab && !hostHasEsp()) {
       // Long enough for the rekey itself to land (slow in the lab) and traffic to flow a while before expiry.
       const notAfter = new Date(Date.now() + (inLab ? 40_000 : 8000));
       await rekey(net, ep, MAIL_ESPI, 'node-a', 'node-c', newKey(0x20000, 100, true, notAfter), 200 * SLOW);
+      noteKeys();
       const xs0 = await xfrmStat(net, 'ef1');
       let result: { total: number; lost: number; last?: { sentAt: number } } = { total: 0, lost: 0 };
       const cap = await captureUnderlay(net, SLOW, async () => {
@@ -216,6 +231,7 @@ if (!inLab && !hostHasEsp()) {
       // Renew, so the flow works again for what follows.
       const fresh = newKey(0x20001, 101, true);
       const only = withKeys(ep, net, MAIL_ESPI, [fresh], ['node-c', 'node-a']);
+      noteKeys();
       assert.equal(await net.applyConfig('node-c', only.get('node-c')!), 'applied');
       assert.equal(await net.applyConfig('node-a', only.get('node-a')!), 'applied');
     });
@@ -229,8 +245,9 @@ if (!inLab && !hostHasEsp()) {
         from = log.length;
         await net.startAgent('node-a');
       });
-      const applied = log.slice(from).filter((l) => l.event === 'ef_applied');
-      assert.deepEqual(applied.map((l) => [l.ef, l.xfrmOps]), [['ef1', 0], ['ef3', 0]], 'the SAs and policies were adopted, not rebuilt');
+      // Staged (additions) and retired (removals) XFRM operations: none, both EFs.
+      const ops = log.slice(from).filter((l) => l.event === 'ef_staged' || l.event === 'ef_applied');
+      assert.deepEqual(ops.map((l) => [l.event, l.ef, l.xfrmOps]), [['ef_staged', 'ef1', 0], ['ef_staged', 'ef3', 0], ['ef_applied', 'ef1', 0], ['ef_applied', 'ef3', 0]], 'the SAs and policies were adopted, not rebuilt');
       assert.equal(r.lost, 0, `lost ${JSON.stringify(r.lostSeqs)}`);
     });
 
@@ -271,6 +288,100 @@ if (!inLab && !hostHasEsp()) {
       const st = await status(net, 'node-c');
       const ef2 = st.efs.find((e) => e.name === 'ef2')!;
       assert.ok(ef2.sas.some((x) => x.spi === saSpi && x.replayErrors >= 5 && x.integrityFailed >= 5), 'status shows the SA counters');
+    });
+
+    test('a reconcile that fails at an EF is undone: its new SA is gone, the others untouched, the probe loses nothing', { timeout: 10 * 60_000 }, async () => {
+      // A new key for the mail path's return pair (EF2 on node C encrypts, EF1 here decrypts):
+      // the decrypting end stages a new inbound SA, then the injected fault rolls it back.
+      const back = espiOf(11, 0);
+      const old = ep.keys.get(back)!;
+      const sas = (): string[] => {
+        const x = XfrmClient.open({ netns: `/run/netns/${net.ns('ef1')}` });
+        const r = x.listSas().map((a) => `${a.dst}/${a.spi}`).sort();
+        x.close();
+        return r;
+      };
+      const before = sas();
+      const gen0 = (await status(net, 'node-a') as StatusJson & { generation?: number }).generation;
+      const next = newKey(0x30000, 200, true);
+      const cfg = withKeys(ep, net, back, [...old, next], ['node-a']).get('node-a')!;
+      noteKeys();
+      const log = net.logs.get('node-a')!;
+      const from = log.length;
+      writeFileSync(faults, 'ef:ef1\n');
+      let verdict = '';
+      const r = await probe(net, 110, 4, async () => { verdict = await net.applyConfig('node-a', cfg); });
+      writeFileSync(faults, '');
+      assert.equal(verdict, 'rejected');
+      const rej = log.slice(from).find((l) => l.event === 'config_rejected') as { step: string; undone: string[] };
+      assert.equal(rej.step, 'ef:ef1');
+      assert.ok(rej.undone.some((u) => u === 'ef1 add-sa'), `the staged SA was undone: ${JSON.stringify(rej.undone)}`);
+      assert.deepEqual(sas(), before, 'XFRM state of EF1 as before');
+      assert.equal((await status(net, 'node-a') as StatusJson & { generation?: number }).generation, gen0, 'generation as before');
+      assert.equal(r.lost, 0, `lost ${JSON.stringify(r.lostSeqs)}`);
+      ep.keys.set(back, old);
+      assert.equal(await net.applyConfig('node-a', withKeys(ep, net, back, old, ['node-a']).get('node-a')!), 'applied');
+    });
+
+    test('an EF removed from the config while the agent was down is removed when it starts: SAs, policies, glue and pins', { timeout: 10 * 60_000 }, async () => {
+      const pinDir = net.configs.get('node-a')!.node.pinDir;
+      assert.ok(existsSync(`${pinDir}/ef/ef3`));
+      const mailOnly = {
+        ...ep, paths: ep.paths.filter((p) => p.name.startsWith('mail')), classes: ep.classes.filter((c) => c.spi < 20),
+        efs: ep.efs.filter((e) => e.name === 'ef1' || e.name === 'ef2'),
+      };
+      const pinRoot = pinDir.replace(/\/node-a$/, '');
+      const withoutEf3 = encryptedConfigs(mailOnly, { pinRoot, nsOf: (e) => net.ns(e) }).get('node-a')!;
+      const full = net.configs.get('node-a')!;
+      assert.equal(await net.stopAgent('node-a'), 0);
+      writeFileSync(net.configPath('node-a'), JSON.stringify(withoutEf3));
+      net.configs.set('node-a', withoutEf3);
+      const log = net.logs.get('node-a')!;
+      const from = log.length;
+      await net.startAgent('node-a', agentEnv);
+      assert.ok(log.slice(from).some((l) => l.event === 'ef_removed' && l.ef === 'ef3'));
+      assert.equal((await nsh(net.ns('ef3'), ['ip', 'xfrm', 'state'])).trim(), '', 'ef3: SAs removed');
+      assert.equal((await nsh(net.ns('ef3'), ['ip', 'xfrm', 'policy'])).trim(), '', 'ef3: policies removed');
+      assert.equal((await nsh(net.ns('ef3'), ['tc', 'filter', 'show', 'dev', 'eth0', 'ingress'])).trim(), '', 'ef3: no TC filter left');
+      assert.equal(existsSync(`${pinDir}/ef/ef3`), false, 'ef3: pins removed');
+      assert.ok((await nsh(net.ns('ef1'), ['ip', 'xfrm', 'state'])).includes('spi'), 'ef1 untouched');
+      const mail = await probe(net, 110, 2, async () => undefined);
+      assert.equal(mail.lost, 0, 'the mail flow still works');
+      assert.equal(await net.applyConfig('node-a', full), 'applied');
+    });
+
+    test('EF counters and SA state are on the metrics endpoint, without key material', async () => {
+      const metrics = await nsh(net.ns('node-a'), [process.execPath, '-e', "fetch('http://127.0.0.1:9464/metrics').then(r=>r.text()).then(t=>process.stdout.write(t))"]);
+      assert.match(metrics, /esfc_ef_packets_total\{node="node-a",ef="ef1",stat="to_encrypt",drop="false"\} [1-9]\d*/);
+      assert.match(metrics, /esfc_ef_sa_packets_total\{node="node-a",ef="ef1",spi="0x[0-9a-f]{8}",espi="1000",dir="out"\} [1-9]\d*/);
+      assert.match(metrics, /esfc_ef_sas\{node="node-a",ef="ef3",dir="in"\} 1/);
+      for (const k of keysUsed) assert.ok(!metrics.includes(k.slice(0, 16)), 'key material on /metrics');
+    });
+
+    test('no key in any log line, status output or file the agents wrote (hex and base64)', async () => {
+      noteKeys();
+      assert.ok(keysUsed.size >= 6);
+      const logs = JSON.stringify([...net.logs.values()]);
+      const statuses = (await Promise.all(ep.base.nodes.map(async (n) => [
+        await net.cli(n.name, ['agent', 'status', '--json', '--config', net.configPath(n.name)]),
+        await net.cli(n.name, ['agent', 'status', '--config', net.configPath(n.name)]),
+      ]))).flat().join('\n');
+      const files: string[] = [];
+      const walk = (d: string): void => {
+        if (!existsSync(d)) return;
+        for (const e of readdirSync(d)) {
+          const f = join(d, e);
+          if (statSync(f).isDirectory()) walk(f); else files.push(readFileSync(f, 'latin1'));
+        }
+      };
+      walk('/run/esfc');
+      const haystack = [logs, statuses, ...files].join('\n');
+      for (const k of keysUsed) {
+        const raw = Buffer.from(k, 'hex');
+        for (const needle of [k, k.toUpperCase(), raw.toString('base64'), raw.subarray(0, 12).toString('hex')]) {
+          assert.ok(!haystack.includes(needle), `key material (${needle.slice(0, 6)}...) found`);
+        }
+      }
     });
 
     test('esfc agent --uninstall removes the EFs\' glue, pins and SAs', async () => {
