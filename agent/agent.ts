@@ -20,7 +20,7 @@ import { loadConfigFile } from './config/load-config.js';
 import type { NodeConfig } from './config/types.js';
 import { ConfigError } from './config/validate-config.js';
 import { compile, type DesiredState } from './datapath/compile.js';
-import { planMaps } from './datapath/plan.js';
+import { planMaps, type ActualTables } from './datapath/plan.js';
 import { applyOps, purgeProxyFlows, readGenerations, readState, writeState } from './datapath/tables.js';
 import type { Logger } from './log.js';
 import { gatherEnvironment } from './node/environment.js';
@@ -46,9 +46,10 @@ interface Staged {
   cfg: NodeConfig;
   desired: DesiredState;
   efs: EfDesired[];
-  /** Generation packets read now, and the one they read before the switch. */
+  /** Generation packets read now, and the one they read before the switch (with its tables). */
   active: number;
   previous: number;
+  before: ActualTables;
   tableWrites: number;
 }
 
@@ -97,10 +98,13 @@ export class Agent {
   private async stage(cfg: NodeConfig, tx: Transaction): Promise<Staged> {
     const dp = this.dp!;
     const log = this.opts.log;
+    // Both generations, read once: the active one to diff against and keep counter slots
+    // of, the inactive one to write the diff into (nothing else writes them meanwhile).
+    const state = readState(dp.maps);
+    const gens = readGenerations(dp.maps);
     tx.enter('environment');
     tx.fault('environment');
-    const active = readState(dp.maps).active;
-    const env = await gatherEnvironment(cfg, new Map([...readGenerations(dp.maps)[active]!.ports].map(([i, p]) => [i, p.slot])));
+    const env = await gatherEnvironment(cfg, new Map([...gens[state.active]!.ports].map(([i, p]) => [i, p.slot])));
 
     tx.enter('compile');
     tx.fault('compile');
@@ -110,8 +114,6 @@ export class Agent {
     const efs = compileEfs(cfg, efIfindex, Date.now());
 
     tx.enter('stage-tables');
-    const state = readState(dp.maps);
-    const gens = readGenerations(dp.maps);
     const changed = planMaps(desired, gens[state.active]!, state.active).length > 0;
     const target = changed ? 1 - state.active : state.active;
     let tableWrites = 0;
@@ -156,7 +158,7 @@ export class Agent {
     tx.enter('switch');
     tx.fault('switch');
     writeState(dp.maps, { active: target, generation: BigInt(this.generation + 1) });
-    return { cfg, desired, efs, active: target, previous: state.active, tableWrites };
+    return { cfg, desired, efs, active: target, previous: state.active, before: gens[state.active]!, tableWrites };
   }
 
   /** After the switch: the new generation is in force; clean up behind it. Failures here are logged and retried by the next reconcile. */
@@ -170,7 +172,7 @@ export class Agent {
         log.log('error', 'retire_failed', { what, error: (e as Error).message, note: 'the new configuration is in force; the next reconcile retries this' });
       }
     };
-    const before = readGenerations(dp.maps)[s.previous]!;
+    const before = s.before;
     if (s.active !== s.previous) {
       attempt('mirror the tables into the previous generation', () => {
         // Nothing may still be forwarding with the old copy when it is rewritten.

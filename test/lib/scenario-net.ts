@@ -153,7 +153,8 @@ export class ScenarioNet {
     }
     for (const [name, cfg] of this.configs) {
       const f = join(this.dir, `${name}.json`);
-      writeFileSync(f, JSON.stringify(cfg, null, 2));
+      // Configs with keys must not be readable by others (the agent refuses them otherwise).
+      writeFileSync(f, JSON.stringify(cfg, null, 2), { mode: 0o600 });
       this.configPaths.set(name, f);
     }
   }
