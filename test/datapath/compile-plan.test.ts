@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { validateConfig, ConfigError } from '../../agent/config/validate-config.js';
 import { compile, sfIdFor, type Environment, type LinkInfo, type VethPeerInfo } from '../../agent/datapath/compile.js';
 import { planMaps, type ActualTables } from '../../agent/datapath/plan.js';
-import { NextHopKind, NH_F_PEER, PortKind } from '../../agent/datapath/layout.js';
+import { flowKeyCodec, MapName, NextHopKind, NH_F_PEER, PortKind } from '../../agent/datapath/layout.js';
+import { purgeProxyFlows, type TableMap, type TableMaps } from '../../agent/datapath/tables.js';
 import { planScenario, scenarioConfigs } from '../lib/scenario.js';
 import type { NodeConfig } from '../../agent/config/types.js';
 
@@ -147,4 +148,20 @@ test('peer sources: what each peer may send over the underlay, SF and EF layer',
   const cfg = validateConfig(configs.get('node-b'));
   const d = compile(cfg, envFor(cfg));
   assert.deepEqual([...d.peerSources.keys()].sort(), ['10.250.0.1/1/254', '10.250.0.3/2/254']);
+});
+
+test('proxy state of SFs that left the configuration is purged, the rest kept', () => {
+  const entries = new Map<string, Buffer>();
+  const key = (sf: number, port: number): Buffer => flowKeyCodec.encode({ sf_id: sf, saddr_be: '172.16.1.1', daddr_be: '172.16.2.1', sport_be: port, dport_be: 80, proto: 6 });
+  for (const [sf, port] of [[11, 1], [11, 2], [22, 3], [33, 4]] as const) entries.set(key(sf, port).toString('hex'), Buffer.alloc(28));
+  const map: TableMap = {
+    maxEntries: 100,
+    lookup: (k) => entries.get(k.toString('hex')),
+    update: (k, v) => { entries.set(k.toString('hex'), v); },
+    delete: (k) => { entries.delete(k.toString('hex')); },
+    keys: () => [...entries.keys()].map((h) => Buffer.from(h, 'hex')),
+  };
+  const maps = { [MapName.proxyFlows]: map } as unknown as TableMaps;
+  assert.equal(purgeProxyFlows(maps, new Set([11, 33])), 3);
+  assert.deepEqual([...entries.keys()], [key(22, 3).toString('hex')]);
 });
