@@ -3,6 +3,8 @@
  * test/packet/protocol-doc.test.ts checks that the document shows exactly
  * these bytes, so the document and the tests cannot drift apart.
  */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { eth, flowPort, ipv4, nsh, tcp, underlay, udp, gpe } from './frames.js';
 
 export const MAC = { client: '02:00:00:00:0c:01', edgeA: '02:00:00:00:0a:01', nodeA: '02:00:0a:fa:00:01', nodeB: '02:00:0a:fa:00:02', sf: '02:00:00:00:1a:02', sfPort: '02:00:00:00:1a:01' };
@@ -29,4 +31,13 @@ export function protocolExamples(): Example[] {
     { name: 'bad-length', caption: 'invalid: MD type 2 whose Length (40 words) runs past the end of the packet: dropped, drop_nsh_length', bytes: Buffer.concat([eth(MAC.sf, MAC.sfPort, 0x894f), nsh({ spi: 42, si: 255, ttl: 62, mdType: 2, lengthWords: 40 })]), valid: false },
     { name: 'truncated-gpe', caption: 'invalid: UDP 4790 with only 3 bytes of VXLAN-GPE: dropped, drop_malformed', bytes: Buffer.concat([eth(MAC.nodeB, MAC.nodeA, 0x0800), ipv4({ src: '10.250.0.1', dst: '10.250.0.2', proto: 17 }, udp(sport, 4790, gpe().subarray(0, 3)))]), valid: false },
   ];
+}
+
+/** The byte-exact examples as docs/protocol.md prints them, by name. */
+export function docExamples(): Map<string, Buffer> {
+  const out = new Map<string, Buffer>();
+  const re = /```hex example=([a-z0-9-]+)\n([\s\S]*?)```/g;
+  const text = readFileSync(fileURLToPath(new URL('../../../docs/protocol.md', import.meta.url)), 'utf8');
+  for (let m = re.exec(text); m; m = re.exec(text)) out.set(m[1]!, Buffer.from(m[2]!.replace(/\s+/g, ''), 'hex'));
+  return out;
 }

@@ -5,22 +5,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { protocolExamples } from '../lib/protocol-examples.js';
+import { docExamples, protocolExamples } from '../lib/protocol-examples.js';
 import { writePcap } from '../lib/pcap.js';
 
-const DOC = fileURLToPath(new URL('../../../docs/protocol.md', import.meta.url));
-
-function docExamples(): Map<string, Buffer> {
-  const out = new Map<string, Buffer>();
-  const re = /```hex example=([a-z0-9-]+)\n([\s\S]*?)```/g;
-  const text = readFileSync(DOC, 'utf8');
-  for (let m = re.exec(text); m; m = re.exec(text)) out.set(m[1]!, Buffer.from(m[2]!.replace(/\s+/g, ''), 'hex'));
-  return out;
-}
 
 test('every example in docs/protocol.md is byte-for-byte what the builders produce', () => {
   const doc = docExamples();
