@@ -178,8 +178,12 @@ export class ScenarioNet {
     }
   }
 
+  /** Environment each node's agent was last started with (a restart keeps it). */
+  private readonly agentEnv = new Map<string, NodeJS.ProcessEnv>();
+
   /** Start the agent of one node and wait until it has applied its config. */
-  async startAgent(node: string, env: NodeJS.ProcessEnv = process.env): Promise<ChildProcess> {
+  async startAgent(node: string, env: NodeJS.ProcessEnv = this.agentEnv.get(node) ?? process.env): Promise<ChildProcess> {
+    this.agentEnv.set(node, env);
     const p = spawnInNs(this.ns(node), [process.execPath, CLI, 'agent', '--config', this.configPath(node), '--metrics-port', '9464'], env);
     this.agents.set(node, p);
     const ready = waitForLine(p, (l) => l.includes('"event":"agent_ready"'), 30_000);
