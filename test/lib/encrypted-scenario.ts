@@ -193,8 +193,8 @@ export function encryptedConfigs(ep: EncryptedPlan, o: { pinRoot: string; nsOf: 
       for (const protocol of ['tcp', 'udp'] as const) {
         for (const port of c.ports) {
           cfg.classifier.push(c.side === 'client'
-            ? { port: 'client', protocol, spi: c.spi, destination: '172.16.2.0/24', destinationPorts: { from: port, to: port } }
-            : { port: 'server', protocol, spi: c.spi, destination: '172.16.1.0/24', sourcePorts: { from: port, to: port } });
+            ? { port: 'client', protocol, spi: c.spi, source: '172.16.1.0/24', destination: '172.16.2.0/24', destinationPorts: { from: port, to: port } }
+            : { port: 'server', protocol, spi: c.spi, source: '172.16.2.0/24', destination: '172.16.1.0/24', sourcePorts: { from: port, to: port } });
         }
       }
     }
