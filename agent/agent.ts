@@ -18,7 +18,8 @@ import { watch, type FSWatcher } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { loadConfigFile } from './config/load-config.js';
 import type { NodeConfig } from './config/types.js';
-import { ConfigError } from './config/validate-config.js';
+import { ConfigError, validateConfig } from './config/validate-config.js';
+import type { ControllerLink, NodeDesiredState, NodeReport } from './controller-link.js';
 import { compile, type DesiredState } from './datapath/compile.js';
 import { planMaps, type ActualTables } from './datapath/plan.js';
 import { applyOps, purgeProxyFlows, readGenerations, readState, writeState } from './datapath/tables.js';
@@ -32,13 +33,27 @@ import { efLink, EfRuntime, readEfStatus } from './ef/ef-runtime.js';
 import { LongTimer } from './timers.js';
 import { readFaults, ReconcileError, Transaction } from './transaction.js';
 
+/** Where the node's configuration comes from: a file an operator edits, or the controller. */
+export type AgentSource =
+  | {
+    kind: 'file';
+    configPath: string;
+    /** Accept a config file with keys that group or others may read (warn instead of refusing). */
+    allowReadableKeys?: boolean;
+  }
+  | {
+    kind: 'controller';
+    node: string;
+    /** Local: the controller does not decide where this node pins its datapath. */
+    pinDir: string;
+    link: ControllerLink;
+  };
+
 export interface AgentOptions {
-  configPath: string;
+  source: AgentSource;
   log: Logger;
   /** Prometheus endpoint on 127.0.0.1; 0 disables it. */
   metricsPort: number;
-  /** Accept a config file with keys that group or others may read (warn instead of refusing). */
-  allowReadableKeys?: boolean;
 }
 
 /** What stage() leaves for retire(). */
@@ -56,7 +71,13 @@ interface Staged {
 export class Agent {
   private dp: KernelDatapath | undefined;
   private cfg: NodeConfig | undefined;
+  private node = '';
+  private pinDir = '';
   private generation = 0;
+  /** Controller mode: the controller's generation last received, last applied, and why the last one failed. */
+  private desiredGeneration: number | undefined;
+  private appliedGeneration: number | undefined;
+  private lastError: Record<string, unknown> | undefined;
   private watcher: FSWatcher | undefined;
   private server: Server | undefined;
   private pending: Promise<void> = Promise.resolve();
@@ -66,21 +87,78 @@ export class Agent {
   constructor(private readonly opts: AgentOptions) {}
 
   private loadConfig(): Promise<NodeConfig> {
-    return loadConfigFile(this.opts.configPath, {
-      allowReadableKeys: this.opts.allowReadableKeys === true,
+    const src = this.opts.source;
+    if (src.kind !== 'file') throw new Error('no config file in controller mode');
+    return loadConfigFile(src.configPath, {
+      allowReadableKeys: src.allowReadableKeys === true,
       warn: (event, fields) => this.opts.log.log('warn', event, fields),
     });
   }
 
-  async start(): Promise<void> {
-    const cfg = await this.loadConfig();
-    this.dp = await openDatapath(cfg.node.pinDir, cfg.node.name);
+  private async openDatapath(node: string, pinDir: string): Promise<void> {
+    this.node = node;
+    this.pinDir = pinDir;
+    this.dp = await openDatapath(pinDir, node);
     this.generation = Number(readState(this.dp.maps).generation);
-    this.efs = new EfRuntime(cfg.node.pinDir, (event, fields) => this.opts.log.log('info', event, fields));
-    this.opts.log.log('info', 'datapath_open', { pinDir: cfg.node.pinDir, adopted: this.dp.adopted, generation: this.generation });
-    await this.reconcile(cfg);
-    this.watchConfig();
+    this.efs = new EfRuntime(pinDir, (event, fields) => this.opts.log.log('info', event, fields));
+    this.opts.log.log('info', 'datapath_open', { node, pinDir, adopted: this.dp.adopted, generation: this.generation });
+  }
+
+  async start(): Promise<void> {
+    const src = this.opts.source;
+    if (src.kind === 'file') {
+      const cfg = await this.loadConfig();
+      await this.openDatapath(cfg.node.name, cfg.node.pinDir);
+      await this.reconcile(cfg);
+      this.watchConfig(src.configPath);
+    } else {
+      // The pinned datapath (if any) keeps forwarding until the controller says otherwise.
+      await this.openDatapath(src.node, src.pinDir);
+      src.link.start((d) => this.applyDesired(d), () => this.report());
+    }
     if (this.opts.metricsPort) await this.serveMetrics();
+  }
+
+  /**
+   * A desired state from the controller: validated and applied exactly like a
+   * file; one that fails is reported back with its reasons and nothing of it
+   * is applied.
+   */
+  private applyDesired(d: NodeDesiredState): Promise<void> {
+    const src = this.opts.source as Extract<AgentSource, { kind: 'controller' }>;
+    this.desiredGeneration = d.generation;
+    this.pending = this.pending.then(async () => {
+      try {
+        const cfg = validateConfig(d.config, `controller generation ${d.generation}`);
+        if (cfg.node.name !== this.node) {
+          throw new ConfigError([{ path: 'node.name', problem: `the controller sent the state of ${cfg.node.name} to ${this.node}`, fix: 'check --node and the agent certificate' }], 'controller');
+        }
+        cfg.node.pinDir = this.pinDir;
+        await this.reconcile(cfg);
+        this.appliedGeneration = d.generation;
+        this.lastError = undefined;
+      } catch (e) {
+        this.lastError = rejection(e);
+        this.opts.log.log('error', 'config_rejected', { ...this.lastError, controllerGeneration: d.generation, keeping: this.generation });
+      }
+    });
+    return this.pending.then(() => src.link.send(this.report()));
+  }
+
+  /** What the controller hears about this node: generations, errors, hooks, counters, EFs and SAs (never keys). */
+  private report(): NodeReport {
+    let status: Record<string, unknown> = {};
+    try {
+      status = this.snapshot() as unknown as Record<string, unknown>;
+    } catch (e) {
+      status = { error: (e as Error).message };
+    }
+    return {
+      ...(this.desiredGeneration !== undefined ? { desiredGeneration: this.desiredGeneration } : {}),
+      ...(this.appliedGeneration !== undefined ? { appliedGeneration: this.appliedGeneration } : {}),
+      ...(this.lastError ? { error: this.lastError } : {}),
+      status,
+    };
   }
 
   /** Apply a configuration; on failure (ReconcileError) the previous state stays in force. */
@@ -226,7 +304,7 @@ export class Agent {
       const at = ef.nextExpiry;
       const soft = at - SOFT_LIFETIME_MARGIN_S * 1000;
       if (soft > Date.now()) this.timers.push(new LongTimer(soft, () => log.log('warn', 'ef_key_expiring', { ef: ef.name, notAfter: new Date(at).toISOString() })));
-      this.timers.push(new LongTimer(at + 20, () => void this.reload()));
+      this.timers.push(new LongTimer(at + 20, () => void this.reapply()));
     }
   }
 
@@ -235,13 +313,13 @@ export class Agent {
     return this.timers;
   }
 
-  private watchConfig(): void {
+  private watchConfig(path: string): void {
     let timer: NodeJS.Timeout | undefined;
     // Editors replace files; watch the file and re-arm on rename.
     const arm = (): void => {
       this.watcher?.close();
       try {
-        this.watcher = watch(this.opts.configPath, () => {
+        this.watcher = watch(path, () => {
           clearTimeout(timer);
           timer = setTimeout(() => { arm(); void this.reload(); }, 100);
         });
@@ -252,8 +330,20 @@ export class Agent {
     arm();
   }
 
+  /** Apply the configuration again (a key expired): the file is read again; the controller's last state is reused. */
+  reapply(): Promise<void> {
+    if (this.opts.source.kind === 'file') return this.reload();
+    const cfg = this.cfg;
+    if (!cfg) return this.pending;
+    this.pending = this.pending.then(() => this.reconcile(cfg).catch((e: unknown) => {
+      this.opts.log.log('error', 'config_rejected', { ...rejection(e), keeping: this.generation });
+    }));
+    return this.pending;
+  }
+
   /** Re-read the config file and apply it; serialised so two edits never interleave. */
   reload(): Promise<void> {
+    if (this.opts.source.kind !== 'file') return this.reapply();
     this.pending = this.pending.then(async () => {
       try {
         await this.reconcile(await this.loadConfig());
@@ -265,8 +355,8 @@ export class Agent {
   }
 
   snapshot(): NodeSnapshot {
-    const snap = takeSnapshot(this.dp!, this.cfg!.node.name, this.cfg!.node.pinDir, this.generation);
-    if (this.cfg!.efs.length) snap.efs = this.cfg!.efs.map((ef) => readEfStatus(this.cfg!.node.pinDir, ef));
+    const snap = takeSnapshot(this.dp!, this.node, this.pinDir, this.generation);
+    if (this.cfg?.efs.length) snap.efs = this.cfg.efs.map((ef) => readEfStatus(this.pinDir, ef));
     return snap;
   }
 
@@ -294,6 +384,7 @@ export class Agent {
   /** Stop the agent; the datapath stays pinned and keeps forwarding. */
   async stop(): Promise<void> {
     this.watcher?.close();
+    if (this.opts.source.kind === 'controller') await this.opts.source.link.close();
     await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
     await this.pending;
     for (const t of this.timers) t.cancel();

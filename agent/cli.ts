@@ -94,7 +94,7 @@ async function agentCommand(argv: string[]): Promise<number> {
   }
   const { Agent } = await import('./agent.js');
   const log = jsonLogger({ component: 'agent' });
-  const agent = new Agent({ configPath: values.config, log, metricsPort, allowReadableKeys });
+  const agent = new Agent({ source: { kind: 'file', configPath: values.config, allowReadableKeys }, log, metricsPort });
   await agent.start();
   log.log('info', 'agent_ready', { pid: process.pid });
   await new Promise<void>((resolve) => {
