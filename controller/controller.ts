@@ -1,0 +1,205 @@
+/**
+ * The controller's state and its one write path.
+ *
+ *   authorise -> validate against the model -> compile -> append to the
+ *   instruction log -> apply to the datastore (one SQLite transaction) -> notify
+ *
+ * The RESTCONF layer does the first two (it knows the request); commit() does
+ * the rest. Per node it keeps the compiled desired state (without keys) and a
+ * generation that moves only when that node's state changes, so editing one
+ * chain touches only the nodes it must; agents long-poll for their node's
+ * state and get it with its EF keys, which exist only sealed at rest and in
+ * the memory of the two agents of a pair.
+ */
+import { createHash } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import type { NodeConfig } from '../agent/config/types.js';
+import type { Logger } from '../agent/log.js';
+import { compileIntent, type Compiled } from './intent/compile.js';
+import { emptyAllocations, type Allocations } from './intent/allocations.js';
+import { intentFromDoc } from './intent/from-doc.js';
+import type { KeyStore } from './keys/key-store.js';
+import type { Db } from './store/db.js';
+import { appendInstruction, type Instruction, type InstructionLog } from './store/instruction-log.js';
+
+export type Doc = Record<string, unknown>;
+
+export interface NodeDesired {
+  generation: number;
+  config: NodeConfig;
+  /** sha256 of the config, to tell a real change from a recompilation. */
+  hash: string;
+  changed: string;
+}
+
+export interface NodeReportRow {
+  appliedGeneration?: number;
+  desiredGeneration?: number;
+  lastError?: string;
+  report: Record<string, unknown>;
+  at: string;
+}
+
+export interface ChangeEvent {
+  revision: number;
+  at: string;
+  principal: string;
+  method: string;
+  path: string;
+  /** Nodes whose desired state moved to a new generation. */
+  nodes: string[];
+}
+
+const sha = (s: string): string => createHash('sha256').update(s).digest('hex');
+
+export class Controller {
+  private doc: Doc = {};
+  private revision = 0;
+  private modified = new Date(0).toISOString();
+  private allocations: Allocations = emptyAllocations();
+  private readonly desired = new Map<string, NodeDesired>();
+  private readonly entryModified = new Map<string, string>();
+  private readonly waiters = new Map<string, Set<() => void>>();
+  /** 'change' (ChangeEvent) after every commit; 'report' (node) after an agent reported. */
+  readonly events = new EventEmitter();
+
+  constructor(readonly db: Db, readonly keys: KeyStore, private readonly log: Logger, readonly instructions: InstructionLog = appendInstruction) {
+    this.events.setMaxListeners(0);
+    const ds = db.prepare('SELECT doc, revision, modified FROM datastore WHERE id = 1').get() as { doc: string; revision: number; modified: string } | undefined;
+    if (ds) {
+      this.doc = JSON.parse(ds.doc) as Doc;
+      this.revision = ds.revision;
+      this.modified = ds.modified;
+    }
+    const al = db.prepare('SELECT doc FROM allocations WHERE id = 1').get() as { doc: string } | undefined;
+    if (al) this.allocations = JSON.parse(al.doc) as Allocations;
+    for (const r of db.prepare('SELECT node, generation, config, changed FROM node_desired').all() as { node: string; generation: number; config: string; changed: string }[]) {
+      this.desired.set(r.node, { generation: r.generation, config: JSON.parse(r.config) as NodeConfig, hash: sha(r.config), changed: r.changed });
+    }
+    for (const r of db.prepare('SELECT path, modified FROM entry_modified').all() as { path: string; modified: string }[]) this.entryModified.set(r.path, r.modified);
+    log.log('info', 'controller_state_loaded', { revision: this.revision, nodes: this.desired.size });
+  }
+
+  get datastore(): { doc: Doc; revision: number; modified: string } {
+    return { doc: this.doc, revision: this.revision, modified: this.modified };
+  }
+
+  /** When the list entry at `path` (e.g. /esfc-intent:chains/chain=web) last changed, if known. */
+  entryTime(path: string): string | undefined {
+    return this.entryModified.get(path);
+  }
+
+  /** Compile a candidate document without changing anything (throws IntentError with the reasons). */
+  compile(doc: Doc): Compiled {
+    return compileIntent(intentFromDoc(doc), this.allocations);
+  }
+
+  /**
+   * Make `doc` the datastore: compile it, then log the instruction and apply
+   * everything in one transaction, then notify. `entries` are the list
+   * entries the write touched (their Last-Modified moves).
+   */
+  commit(instr: Omit<Instruction, 'revision' | 'at'>, doc: Doc, entries: string[]): ChangeEvent {
+    const compiled = this.compile(doc);
+    const at = new Date().toISOString();
+    const revision = this.revision + 1;
+    const next = new Map<string, NodeDesired>();
+    const moved: string[] = [];
+    for (const [node, config] of compiled.nodes) {
+      const text = JSON.stringify(config);
+      const old = this.desired.get(node);
+      if (old && old.hash === sha(text)) {
+        next.set(node, old);
+      } else {
+        next.set(node, { generation: (old?.generation ?? 0) + 1, config, hash: sha(text), changed: at });
+        moved.push(node);
+      }
+    }
+    const gone = [...this.desired.keys()].filter((n) => !next.has(n));
+    this.db.transaction(() => {
+      this.instructions(this.db, { ...instr, at, revision });
+      this.db.prepare('INSERT INTO datastore (id, doc, revision, modified) VALUES (1, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET doc = excluded.doc, revision = excluded.revision, modified = excluded.modified')
+        .run(JSON.stringify(doc), revision, at);
+      this.db.prepare('INSERT INTO allocations (id, doc) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET doc = excluded.doc').run(JSON.stringify(compiled.allocations));
+      const put = this.db.prepare('INSERT INTO node_desired (node, generation, config, changed) VALUES (?, ?, ?, ?) ON CONFLICT(node) DO UPDATE SET generation = excluded.generation, config = excluded.config, changed = excluded.changed');
+      for (const n of moved) {
+        const d = next.get(n)!;
+        put.run(n, d.generation, JSON.stringify(d.config), d.changed);
+      }
+      for (const n of gone) this.db.prepare('DELETE FROM node_desired WHERE node = ?').run(n);
+      const em = this.db.prepare('INSERT INTO entry_modified (path, modified) VALUES (?, ?) ON CONFLICT(path) DO UPDATE SET modified = excluded.modified');
+      for (const e of entries) em.run(e, at);
+      this.keys.retain(new Set(compiled.pairs.map((p) => p.espi)));
+    })();
+    this.doc = doc;
+    this.revision = revision;
+    this.modified = at;
+    this.allocations = compiled.allocations;
+    this.desired.clear();
+    for (const [n, d] of next) this.desired.set(n, d);
+    for (const e of entries) this.entryModified.set(e, at);
+    const ev: ChangeEvent = { revision, at, principal: instr.principal, method: instr.method, path: instr.path, nodes: moved };
+    this.log.log('info', 'datastore_changed', { revision, principal: instr.principal, method: instr.method, path: instr.path, nodesChanged: moved });
+    for (const n of [...moved, ...gone]) this.wake(n);
+    this.events.emit('change', ev);
+    return ev;
+  }
+
+  nodes(): string[] {
+    return [...this.desired.keys()].sort();
+  }
+
+  generationOf(node: string): number | undefined {
+    return this.desired.get(node)?.generation;
+  }
+
+  /** The desired state for the node's agent, with the keys of its EF pairs. Only the agent channel calls this. */
+  desiredFor(node: string): { generation: number; config: NodeConfig } | undefined {
+    const d = this.desired.get(node);
+    if (!d) return undefined;
+    return { generation: d.generation, config: this.keys.withKeys(d.config) };
+  }
+
+  /** Resolves when the node's generation is no longer `known`, or after `ms`; false when it timed out. */
+  waitFor(node: string, known: number | undefined, ms: number, signal?: AbortSignal): Promise<boolean> {
+    if (this.desired.get(node)?.generation !== known) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const set = this.waiters.get(node) ?? new Set<() => void>();
+      this.waiters.set(node, set);
+      const done = (changed: boolean): void => {
+        clearTimeout(t);
+        set.delete(wake);
+        resolve(changed);
+      };
+      const wake = (): void => done(true);
+      const t = setTimeout(() => done(false), ms);
+      set.add(wake);
+      signal?.addEventListener('abort', () => done(false), { once: true });
+    });
+  }
+
+  private wake(node: string): void {
+    for (const w of [...(this.waiters.get(node) ?? [])]) w();
+  }
+
+  /** What an agent reported (kept, shown as operational state; never key material: agents do not send any). */
+  report(node: string, r: { appliedGeneration?: number; desiredGeneration?: number; error?: Record<string, unknown>; status?: Record<string, unknown> }): void {
+    const at = new Date().toISOString();
+    const lastError = r.error ? String(r.error.error ?? JSON.stringify(r.error)) : null;
+    this.db.prepare('INSERT INTO node_report (node, applied_generation, last_error, report, at) VALUES (?, ?, ?, ?, ?) ON CONFLICT(node) DO UPDATE SET applied_generation = excluded.applied_generation, last_error = excluded.last_error, report = excluded.report, at = excluded.at')
+      .run(node, r.appliedGeneration ?? null, lastError, JSON.stringify({ ...r.status, ...(r.error ? { error: r.error } : {}), ...(r.desiredGeneration !== undefined ? { desiredGeneration: r.desiredGeneration } : {}) }), at);
+    this.events.emit('report', node);
+  }
+
+  reportOf(node: string): NodeReportRow | undefined {
+    const r = this.db.prepare('SELECT applied_generation, last_error, report, at FROM node_report WHERE node = ?').get(node) as { applied_generation: number | null; last_error: string | null; report: string; at: string } | undefined;
+    if (!r) return undefined;
+    const report = JSON.parse(r.report) as Record<string, unknown>;
+    return {
+      ...(r.applied_generation !== null ? { appliedGeneration: r.applied_generation } : {}),
+      ...(typeof report.desiredGeneration === 'number' ? { desiredGeneration: report.desiredGeneration } : {}),
+      ...(r.last_error ? { lastError: r.last_error } : {}),
+      report, at: r.at,
+    };
+  }
+}
