@@ -19,6 +19,8 @@ commands:
   agent: `usage:
   esfc agent --config FILE [--metrics-port N] [--allow-readable-keys]
       run the node agent in the foreground (JSON logs on stdout; SIGHUP or an edit of FILE re-applies it)
+  esfc agent --controller URL --node NAME --cert BUNDLE [--pin-dir DIR] [--metrics-port N]
+      run the node agent provisioned by the controller (mutual TLS with the bundle "esfc controller enroll" wrote)
   esfc agent check --config FILE [--kernel] [--allow-readable-keys]
       validate FILE; with --kernel also against this node (interfaces exist, MTUs fit, XDP delivery)
   esfc agent status --config FILE [--json]
@@ -30,7 +32,10 @@ options:
   --config FILE            the node configuration (JSON, see examples/)
   --metrics-port N         Prometheus endpoint on 127.0.0.1:N (default 9464; 0 turns it off)
   --allow-readable-keys    accept a config file with keys that group or others can read (a warning instead of a refusal)
-  --pin-dir DIR            the node's pin directory under /sys/fs/bpf (uninstall without a config)
+  --pin-dir DIR            the node's pin directory under /sys/fs/bpf (default /sys/fs/bpf/esfc/NAME; uninstall without a config)
+  --controller URL         https://HOST:PORT of the controller
+  --node NAME              this node's name in the controller's intent
+  --cert BUNDLE            key + certificate + CA bundle (mode 0600) for this node's agent
   --json                   machine-readable status
   --kernel                 check against the running kernel too
 `,
@@ -68,6 +73,7 @@ async function agentCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parse('agent', argv, {
     config: { type: 'string' }, json: { type: 'boolean' }, uninstall: { type: 'boolean' }, kernel: { type: 'boolean' },
     'metrics-port': { type: 'string', default: '9464' }, 'allow-readable-keys': { type: 'boolean' }, 'pin-dir': { type: 'string' },
+    controller: { type: 'string' }, node: { type: 'string' }, cert: { type: 'string' },
   });
   if (values.help) {
     process.stdout.write(USAGE.agent!);
@@ -83,7 +89,20 @@ async function agentCommand(argv: string[]): Promise<number> {
     const { uninstall } = await import('./datapath/uninstall.js');
     return uninstall({ ...(values.config ? { configPath: values.config } : {}), ...(values['pin-dir'] ? { pinDir: values['pin-dir'] } : {}) }, jsonLogger({ component: 'agent' }));
   }
-  if (!values.config) throw new UsageError('agent', '--config FILE is required');
+  if (values.controller !== undefined && sub === undefined) {
+    if (values.config) throw new UsageError('agent', '--config and --controller are two ways to run an agent: pick one');
+    if (!values.node || !values.cert) throw new UsageError('agent', '--controller needs --node NAME and --cert BUNDLE');
+    if (!/^https:\/\/[^/]+$/.test(values.controller)) throw new UsageError('agent', `--controller ${JSON.stringify(values.controller)} is not https://HOST:PORT`);
+    const pinDir = values['pin-dir'] ?? `/sys/fs/bpf/esfc/${values.node}`;
+    const { PIN_DIR } = await import('./config/validate-config.js');
+    if (!PIN_DIR.test(pinDir)) throw new UsageError('agent', `--pin-dir ${JSON.stringify(pinDir)} is not a directory under /sys/fs/bpf made of plain names`);
+    const { readBundle, clientDispatcher } = await import('../controller/pki/index.js');
+    const { ControllerLink } = await import('./controller-link.js');
+    const log = jsonLogger({ component: 'agent', node: values.node });
+    const link = new ControllerLink({ url: values.controller, node: values.node, dispatcher: clientDispatcher(readBundle(values.cert)), log });
+    return runAgent({ source: { kind: 'controller', node: values.node, pinDir, link }, log, metricsPort });
+  }
+  if (!values.config) throw new UsageError('agent', '--config FILE (or --controller URL) is required');
   if (sub === 'check') {
     const { checkCommand } = await import('./check-command.js');
     return checkCommand(values.config, { kernel: values.kernel === true, allowReadableKeys });
@@ -92,9 +111,14 @@ async function agentCommand(argv: string[]): Promise<number> {
     const { statusCommand } = await import('./status/status-command.js');
     return statusCommand(values.config, values.json === true);
   }
+  return runAgent({ source: { kind: 'file', configPath: values.config, allowReadableKeys }, log: jsonLogger({ component: 'agent' }), metricsPort });
+}
+
+/** Run an agent in the foreground until SIGTERM/SIGINT (the datapath stays); SIGHUP re-applies. */
+async function runAgent(opts: import('./agent.js').AgentOptions): Promise<number> {
   const { Agent } = await import('./agent.js');
-  const log = jsonLogger({ component: 'agent' });
-  const agent = new Agent({ source: { kind: 'file', configPath: values.config, allowReadableKeys }, log, metricsPort });
+  const log = opts.log;
+  const agent = new Agent(opts);
   await agent.start();
   log.log('info', 'agent_ready', { pid: process.pid });
   await new Promise<void>((resolve) => {
