@@ -13,7 +13,9 @@ const USAGE: Record<string, string> = {
 
 commands:
   agent           run the node agent, or check, inspect or uninstall a node
-  bench           benchmarks (fastpath, encryption)
+  controller      run the RESTCONF controller; init its state, enroll and revoke certificates
+  ctl             talk to the controller (get, apply, put, delete, status)
+  bench           benchmarks (fastpath, encryption, control)
   demo            the scenario of docs/design.md, live
 `,
   agent: `usage:
@@ -138,6 +140,19 @@ async function main(argv: string[]): Promise<number> {
   switch (cmd) {
     case 'agent':
       return agentCommand(rest);
+    case 'controller':
+    case 'ctl': {
+      const c = await import('../controller/cli.js');
+      try {
+        return cmd === 'controller' ? await c.controllerCommand(rest) : await c.ctlCommand(rest);
+      } catch (e) {
+        if (e instanceof c.CliError || (e as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || (e as { code?: string }).code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+          process.stderr.write(`esfc ${cmd}: ${(e as Error).message}\n\n${cmd === 'controller' ? c.CONTROLLER_USAGE : c.CTL_USAGE}`);
+          return 2;
+        }
+        throw e;
+      }
+    }
     case 'bench':
     case 'demo': {
       if (rest.includes('--help') || rest.includes('-h')) {

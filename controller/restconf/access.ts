@@ -6,7 +6,7 @@
  * nothing here. A refusal is RFC 8341's access-denied (403).
  */
 import type { Principal } from './principal.js';
-import { RestconfError } from './errors.js';
+import { RestconfFailure } from './errors.js';
 
 export type Access = 'read' | 'write';
 
@@ -14,8 +14,8 @@ export type Access = 'read' | 'write';
 const TENANT_READABLE = new Set(['esfc-intent:domains', 'esfc-intent:service-functions', 'esfc-intent:chains', 'esfc-intent:flows']);
 const TENANT_OWNED = new Set(['esfc-intent:chains', 'esfc-intent:flows']);
 
-export function denied(p: Principal, what: string, path: string): RestconfError {
-  return RestconfError.of('access-denied', `${p.kind} ${p.name} may not ${what}`, path, 'protocol', 403);
+export function denied(p: Principal, what: string, path: string): RestconfFailure {
+  return RestconfFailure.of('access-denied', `${p.kind} ${p.name} may not ${what}`, { path, status: 403 });
 }
 
 /**

@@ -1,8 +1,10 @@
 /**
  * RFC 8040 errors: every refusal is an `ietf-restconf:errors` body with the
  * error-type, error-tag and status of RFC 8040 section 7, a path when there is
- * one, and a message that says what is wrong and what to do.
+ * one, and a message that says what is wrong and what to do. Errors from the
+ * YANG codec (controller/yang) have the same shape and are thrown as they are.
  */
+import type { RestconfError as YangError } from '../yang/index.js';
 
 /** error-tag -> HTTP status (RFC 8040 section 7). */
 export const ERROR_STATUS = {
@@ -15,6 +17,7 @@ export const ERROR_STATUS = {
   'bad-element': 400,
   'unknown-element': 400,
   'unknown-namespace': 400,
+  'missing-element': 400,
   'access-denied': 403,
   'lock-denied': 409,
   'resource-denied': 409,
@@ -30,24 +33,35 @@ export const ERROR_STATUS = {
 export type ErrorTag = keyof typeof ERROR_STATUS;
 export type ErrorType = 'transport' | 'rpc' | 'protocol' | 'application';
 
-export interface RestconfErrorItem {
+export interface ErrorItem {
   type: ErrorType;
   tag: ErrorTag;
-  message: string;
-  /** An instance identifier (RFC 7951 section 6.11), e.g. /esfc-intent:chains/chain=web. */
+  appTag?: string;
+  /** error-path: an instance identifier (RFC 7951 6.11). */
   path?: string;
+  message: string;
 }
 
-export class RestconfError extends Error {
+/** A refusal: thrown by handlers, turned into a reply by the server. */
+export class RestconfFailure extends Error {
   readonly code = 'ESFC_RESTCONF';
-  readonly status: number;
-  constructor(readonly errors: RestconfErrorItem[], status?: number) {
+  constructor(readonly errors: readonly ErrorItem[], readonly status: number = statusOf(errors)) {
     super(errors.map((e) => `${e.tag}${e.path ? ` at ${e.path}` : ''}: ${e.message}`).join('; '));
-    this.status = status ?? ERROR_STATUS[errors[0]?.tag ?? 'operation-failed'];
   }
 
-  static of(tag: ErrorTag, message: string, path?: string, type: ErrorType = 'protocol', status?: number): RestconfError {
-    return new RestconfError([{ type, tag, message, ...(path ? { path } : {}) }], status);
+  static of(tag: ErrorTag, message: string, opts: { path?: string; type?: ErrorType; status?: number; appTag?: string } = {}): RestconfFailure {
+    return new RestconfFailure([{
+      type: opts.type ?? 'protocol', tag, message,
+      ...(opts.path ? { path: opts.path } : {}), ...(opts.appTag ? { appTag: opts.appTag } : {}),
+    }], opts.status);
+  }
+
+  /** From the YANG codec's errors. */
+  static fromYang(errors: readonly YangError[]): RestconfFailure {
+    return new RestconfFailure(errors.map((e) => ({
+      type: e.type, tag: e.tag, message: e.message,
+      ...(e.path ? { path: e.path } : {}), ...(e.appTag ? { appTag: e.appTag } : {}),
+    })));
   }
 
   body(): string {
@@ -55,10 +69,19 @@ export class RestconfError extends Error {
       'ietf-restconf:errors': {
         error: this.errors.map((e) => ({
           'error-type': e.type, 'error-tag': e.tag,
+          ...(e.appTag ? { 'error-app-tag': e.appTag } : {}),
           ...(e.path ? { 'error-path': e.path } : {}),
           'error-message': e.message,
         })),
       },
     });
   }
+}
+
+function statusOf(errors: readonly ErrorItem[]): number {
+  const first = errors[0];
+  if (!first) return 500;
+  // RFC 7950 15: too-few/too-many-elements are validation failures of the request body.
+  if (first.tag === 'operation-failed' && (first.appTag === 'too-few-elements' || first.appTag === 'too-many-elements')) return 400;
+  return ERROR_STATUS[first.tag];
 }

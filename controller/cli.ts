@@ -1,0 +1,225 @@
+/**
+ * `esfc controller ...` (run it, set up its state, enroll and revoke
+ * principals) and `esfc ctl ...` (an operator's or tenant's client).
+ *
+ * State directory (default /var/lib/esfc): ca/ (the CA, key 0600), server.pem
+ * (its TLS bundle), kek (key-encryption key, 0600), controller.db (SQLite).
+ */
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { request } from 'undici';
+import { jsonLogger } from '../agent/log.js';
+import { Controller } from './controller.js';
+import { Kek } from './keys/kek.js';
+import { KeyStore } from './keys/key-store.js';
+import { openDb } from './store/db.js';
+import { CertificateAuthority, canonicalSerial, clientDispatcher, readBundle, writeBundle } from './pki/index.js';
+import { RestconfServer } from './restconf/server.js';
+
+export const CONTROLLER_USAGE = `usage:
+  esfc controller init [--state DIR] [--dns NAME]... [--ip ADDR]...
+      create the CA, the key-encryption key and the server certificate (localhost, 127.0.0.1 and the names given)
+  esfc controller enroll (--agent NODE | --tenant NAME | --operator NAME) --out FILE [--state DIR] [--days N]
+      issue a client certificate bundle (key + certificate + CA, mode 0600)
+  esfc controller revoke (--bundle FILE | --serial HEX) [--state DIR]
+      refuse a certificate from now on (403)
+  esfc controller [--state DIR] [--listen HOST:PORT] [--kek-file FILE]
+      run the controller in the foreground (JSON logs on stdout; default 127.0.0.1:8443)
+`;
+
+export const CTL_USAGE = `usage (--controller URL --cert BUNDLE, or ESFC_CONTROLLER and ESFC_CERT):
+  esfc ctl get [PATH] [--json] [--depth N] [--fields EXPR] [--content config|nonconfig|all]
+  esfc ctl apply FILE [--replace]     merge an intent document into the datastore (--replace: replace it whole)
+  esfc ctl put PATH FILE              create or replace one resource
+  esfc ctl delete PATH
+  esfc ctl status [--json]            every node: connected, generation desired vs applied, last error
+`;
+
+class CliError extends Error {}
+
+const stateDir = (v: string | undefined): string => v ?? '/var/lib/esfc';
+
+export async function controllerCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv, allowPositionals: true, strict: true,
+    options: {
+      state: { type: 'string' }, listen: { type: 'string', default: '127.0.0.1:8443' }, 'kek-file': { type: 'string' },
+      dns: { type: 'string', multiple: true }, ip: { type: 'string', multiple: true },
+      agent: { type: 'string' }, tenant: { type: 'string' }, operator: { type: 'string' }, out: { type: 'string' }, days: { type: 'string' },
+      bundle: { type: 'string' }, serial: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(CONTROLLER_USAGE);
+    return 0;
+  }
+  const dir = stateDir(values.state);
+  const sub = positionals[0];
+  if (sub === 'init') {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const ca = await CertificateAuthority.create(join(dir, 'ca'));
+    const server = await ca.issueServer({ dnsNames: ['localhost', ...(values.dns ?? [])], ipAddresses: ['127.0.0.1', ...(values.ip ?? [])] });
+    writeBundle(join(dir, 'server.pem'), server);
+    Kek.create(join(dir, 'kek'));
+    process.stdout.write(`controller state created in ${dir}: CA (ca/), server certificate (server.pem), key-encryption key (kek)\n`);
+    return 0;
+  }
+  if (sub === 'enroll') {
+    const chosen = (['agent', 'tenant', 'operator'] as const).filter((k) => values[k] !== undefined);
+    if (chosen.length !== 1) throw new CliError('enroll needs exactly one of --agent NODE, --tenant NAME, --operator NAME');
+    if (!values.out) throw new CliError('enroll needs --out FILE');
+    const days = values.days === undefined ? undefined : Number(values.days);
+    if (days !== undefined && (!Number.isInteger(days) || days < 1)) throw new CliError(`--days ${values.days} is not a whole number of days`);
+    const ca = await CertificateAuthority.load(join(dir, 'ca'));
+    const kind = chosen[0]!;
+    const cred = await ca.issueClient({ kind, name: values[kind]! }, days ? { days } : {});
+    writeBundle(values.out, cred);
+    process.stdout.write(`${values.out}: ${kind} ${values[kind]} (mode 0600)\n`);
+    return 0;
+  }
+  if (sub === 'revoke') {
+    const serial = values.serial ?? (values.bundle ? readBundle(values.bundle).serial : undefined);
+    if (!serial) throw new CliError('revoke needs --bundle FILE or --serial HEX');
+    const db = openDb(join(dir, 'controller.db'));
+    db.prepare('INSERT OR IGNORE INTO revoked (serial, at) VALUES (?, ?)').run(canonicalSerial(serial), new Date().toISOString());
+    db.close();
+    process.stdout.write(`revoked ${canonicalSerial(serial)}\n`);
+    return 0;
+  }
+  if (sub !== undefined) throw new CliError(`unknown subcommand ${sub}`);
+  return runController(dir, values.listen, values['kek-file']);
+}
+
+async function runController(dir: string, listen: string, kekFile: string | undefined): Promise<number> {
+  const m = /^(.*):(\d+)$/.exec(listen);
+  if (!m || Number(m[2]) > 65535) throw new CliError(`--listen ${listen} is not HOST:PORT`);
+  const log = jsonLogger({ component: 'controller' });
+  if (!existsSync(join(dir, 'ca'))) throw new CliError(`no controller state in ${dir}: run esfc controller init --state ${dir}`);
+  const kek = Kek.load(kekFile ?? (existsSync(join(dir, 'kek')) ? join(dir, 'kek') : undefined));
+  const ca = await CertificateAuthority.load(join(dir, 'ca'));
+  const db = openDb(join(dir, 'controller.db'));
+  const controller = new Controller(db, new KeyStore(db, kek), log);
+  const revoked = db.prepare('SELECT 1 FROM revoked WHERE serial = ?');
+  const server = new RestconfServer({
+    controller, trust: ca.trust, credential: readBundle(join(dir, 'server.pem')), log,
+    isRevoked: (serial) => revoked.get(canonicalSerial(serial)) !== undefined,
+  });
+  const port = await server.listen(Number(m[2]), m[1]!);
+  log.log('info', 'controller_ready', { address: `${m[1]}:${port}`, pid: process.pid, state: dir, revision: controller.datastore.revision });
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string): void => {
+      log.log('info', 'controller_stopping', { signal });
+      void server.close().then(() => { db.close(); resolve(); });
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  return 0;
+}
+
+interface Conn { url: string; dispatcher: ReturnType<typeof clientDispatcher> }
+
+function connect(url: string | undefined, cert: string | undefined): Conn {
+  const u = url ?? process.env.ESFC_CONTROLLER;
+  const c = cert ?? process.env.ESFC_CERT;
+  if (!u || !c) throw new CliError('say which controller and with which certificate: --controller https://HOST:PORT --cert BUNDLE (or ESFC_CONTROLLER, ESFC_CERT)');
+  return { url: u.replace(/\/$/, ''), dispatcher: clientDispatcher(readBundle(c)) };
+}
+
+async function call(conn: Conn, method: string, path: string, body?: string): Promise<{ status: number; text: string; headers: Record<string, unknown> }> {
+  const res = await request(`${conn.url}${path}`, {
+    method: method as 'GET', dispatcher: conn.dispatcher,
+    headers: { accept: 'application/yang-data+json', ...(body !== undefined ? { 'content-type': 'application/yang-data+json' } : {}) },
+    ...(body !== undefined ? { body } : {}),
+  });
+  return { status: res.statusCode, text: await res.body.text(), headers: res.headers };
+}
+
+/** An RFC 8040 error body as lines a person reads. */
+function errorLines(text: string): string {
+  try {
+    const e = (JSON.parse(text) as { 'ietf-restconf:errors': { error: Record<string, string>[] } })['ietf-restconf:errors'].error;
+    return e.map((x) => `  ${x['error-tag']}${x['error-path'] ? ` at ${x['error-path']}` : ''}: ${x['error-message']}`).join('\n');
+  } catch {
+    return text;
+  }
+}
+
+const dataPath = (p: string | undefined): string => `/restconf/data${p && p !== '/' ? (p.startsWith('/') ? p : `/${p}`) : ''}`;
+
+export async function ctlCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv, allowPositionals: true, strict: true,
+    options: {
+      controller: { type: 'string' }, cert: { type: 'string' }, json: { type: 'boolean' }, replace: { type: 'boolean' },
+      depth: { type: 'string' }, fields: { type: 'string' }, content: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+    },
+  });
+  const [sub, ...args] = positionals;
+  if (values.help || sub === undefined) {
+    process.stdout.write(CTL_USAGE);
+    return values.help ? 0 : 2;
+  }
+  const conn = connect(values.controller, values.cert);
+  const done = (r: { status: number; text: string }, what: string): number => {
+    if (r.status >= 400) {
+      process.stderr.write(`esfc ctl ${what}: ${r.status}\n${errorLines(r.text)}\n`);
+      return 1;
+    }
+    return 0;
+  };
+  switch (sub) {
+    case 'get': {
+      const q = new URLSearchParams();
+      if (values.depth) q.set('depth', values.depth);
+      if (values.fields) q.set('fields', values.fields);
+      if (values.content) q.set('content', values.content);
+      const r = await call(conn, 'GET', `${dataPath(args[0])}${q.size ? `?${q}` : ''}`);
+      if (done(r, 'get')) return 1;
+      process.stdout.write(values.json ? `${r.text}\n` : `${JSON.stringify(JSON.parse(r.text), null, 2)}\n`);
+      return 0;
+    }
+    case 'apply': {
+      if (!args[0]) throw new CliError('apply needs an intent FILE (- for stdin)');
+      const doc = JSON.parse(readFileSync(args[0] === '-' ? 0 : args[0], 'utf8')) as Record<string, unknown>;
+      const body = JSON.stringify('ietf-restconf:data' in doc ? doc : { 'ietf-restconf:data': doc });
+      const r = await call(conn, values.replace ? 'PUT' : 'PATCH', '/restconf/data', body);
+      if (done(r, 'apply')) return 1;
+      process.stdout.write(`applied (${r.status}, etag ${String(r.headers.etag ?? '')})\n`);
+      return 0;
+    }
+    case 'put': {
+      if (!args[0] || !args[1]) throw new CliError('put needs PATH and FILE');
+      const r = await call(conn, 'PUT', dataPath(args[0]), readFileSync(args[1] === '-' ? 0 : args[1], 'utf8'));
+      if (done(r, 'put')) return 1;
+      process.stdout.write(`${r.status === 201 ? 'created' : 'replaced'} ${args[0]}\n`);
+      return 0;
+    }
+    case 'delete': {
+      if (!args[0]) throw new CliError('delete needs a PATH');
+      const r = await call(conn, 'DELETE', dataPath(args[0]));
+      if (done(r, 'delete')) return 1;
+      process.stdout.write(`deleted ${args[0]}\n`);
+      return 0;
+    }
+    case 'status': {
+      const r = await call(conn, 'GET', '/restconf/data/esfc-state:nodes-state');
+      if (done(r, 'status')) return 1;
+      if (values.json) {
+        process.stdout.write(`${r.text}\n`);
+        return 0;
+      }
+      const nodes = ((JSON.parse(r.text) as Record<string, { node?: Record<string, unknown>[] }>)['esfc-state:nodes-state']?.node ?? []);
+      process.stdout.write(`${'node'.padEnd(16)}${'connected'.padEnd(11)}${'desired'.padStart(8)}${'applied'.padStart(9)}  last error\n`);
+      for (const n of nodes) {
+        process.stdout.write(`${String(n.name).padEnd(16)}${(n.connected ? 'yes' : 'no').padEnd(11)}${String(n['desired-generation'] ?? '-').padStart(8)}${String(n['applied-generation'] ?? '-').padStart(9)}  ${String(n['last-error'] ?? '')}\n`);
+      }
+      return 0;
+    }
+    default:
+      throw new CliError(`unknown ctl command ${sub}`);
+  }
+}
+
+export { CliError };
