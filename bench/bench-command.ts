@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 import { barChart, lineChart } from './chart.js';
 import { measurePps, type PpsMode, type PpsResult } from './pps.js';
 import { measureTcp, type TcpMode, type TcpResult } from './tcp-hops.js';
-import { ScenarioNet } from '../test/lib/scenario-net.js';
+import { ScenarioNet } from '../scenario/net.js';
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const f2 = (x: number): string => x.toFixed(2);

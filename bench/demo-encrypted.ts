@@ -6,12 +6,12 @@
  * under a 64 pps probe. Needs a kernel with ESP: `esfc demo` runs this in the
  * kernel lab when the host has none.
  */
-import { PROBE_MARKER, runProbe } from '../test/lib/udp-probe.js';
-import { espiOf, newKey, planEncryptedScenario } from '../test/lib/encrypted-scenario.js';
-import { ScenarioNet } from '../test/lib/scenario-net.js';
-import { captureUnderlay, parseUl } from '../test/lib/underlay-capture.js';
-import { rekey } from '../test/lib/rekey.js';
-import { nsh, sh, spawnInNs, stopProcess, waitForLine } from '../test/lib/sh.js';
+import { PROBE_MARKER, runProbe } from '../scenario/udp-probe.js';
+import { espiOf, newKey, planEncryptedScenario } from '../scenario/encrypted.js';
+import { ScenarioNet } from '../scenario/net.js';
+import { captureUnderlay, parseUl } from '../scenario/capture.js';
+import { rekey } from '../scenario/rekey.js';
+import { nsh, sh, spawnInNs, stopProcess, waitForLine } from '../scenario/sh.js';
 
 const ECHO = "const n=require('net');for(const p of [25,80]){n.createServer(s=>s.pipe(s)).listen(p)};console.log('listening')";
 const client = (port: number, text: string): string =>

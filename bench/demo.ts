@@ -10,9 +10,9 @@
  * Removes everything it created.
  */
 import { parseArgs } from 'node:util';
-import { planScenario } from '../test/lib/scenario.js';
-import { ScenarioNet } from '../test/lib/scenario-net.js';
-import { nsh, spawnInNs, stopProcess, waitForLine } from '../test/lib/sh.js';
+import { planScenario } from '../scenario/plan.js';
+import { ScenarioNet } from '../scenario/net.js';
+import { nsh, spawnInNs, stopProcess, waitForLine } from '../scenario/sh.js';
 import { fileURLToPath } from 'node:url';
 import { hostHasEsp, runInLab } from '../test/lab/kernel-lab.js';
 import { demoEncrypted } from './demo-encrypted.js';

@@ -15,11 +15,11 @@ import { cpus, release } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { barChart, lineChart } from './chart.js';
-import { newKey, planLinearChain, espiOf } from '../test/lib/encrypted-scenario.js';
-import { ScenarioNet } from '../test/lib/scenario-net.js';
-import { iperf } from '../test/lib/iperf.js';
-import { runProbe } from '../test/lib/udp-probe.js';
-import { rekey } from '../test/lib/rekey.js';
+import { newKey, planLinearChain, espiOf } from '../scenario/encrypted.js';
+import { ScenarioNet } from '../scenario/net.js';
+import { iperf } from '../scenario/iperf.js';
+import { runProbe } from '../scenario/udp-probe.js';
+import { rekey } from '../scenario/rekey.js';
 import { hostHasEsp, runInLab } from '../test/lab/kernel-lab.js';
 
 export interface ChainRow { kind: 'sf' | 'ef'; hops: number; gbps: number; retransmits: number }

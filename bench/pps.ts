@@ -15,10 +15,10 @@ import { loadObject } from '../agent/kernel/loader.js';
 import { AttachmentStore, attachXdp } from '../agent/kernel/attach.js';
 import { testRunLive } from '../agent/kernel/test-run.js';
 import { CONFIG_API_VERSION, type NodeConfig } from '../agent/config/types.js';
-import { eth, ipv4, nsh, udp, underlay } from '../test/lib/frames.js';
+import { eth, ipv4, nsh, udp, underlay } from '../scenario/frames.js';
 import { withNetns } from '../agent/node/netns.js';
-import { CLI } from '../test/lib/scenario-net.js';
-import { nsh as inNs, sh, spawnInNs, stopProcess, waitForLine } from '../test/lib/sh.js';
+import { CLI } from '../scenario/net.js';
+import { nsh as inNs, sh, spawnInNs, stopProcess, waitForLine } from '../scenario/sh.js';
 
 export type PpsMode = 'generator' | 'kernel' | 'bare' | 'esfc-xdp' | 'esfc-tc';
 export interface PpsResult { mode: PpsMode; pps: number; offeredPps: number; frameBytes: number }

@@ -10,10 +10,10 @@
  * Each row builds its topology once and runs iperf3 `runs` times in it, back
  * to back; the row reports the median and the min-max of those runs.
  */
-import { chain, planScenario, type ScenarioPlan } from '../test/lib/scenario.js';
-import { ScenarioNet } from '../test/lib/scenario-net.js';
-import { nsh, sh } from '../test/lib/sh.js';
-import { iperf } from '../test/lib/iperf.js';
+import { chain, planScenario, type ScenarioPlan } from '../scenario/plan.js';
+import { ScenarioNet } from '../scenario/net.js';
+import { nsh, sh } from '../scenario/sh.js';
+import { iperf } from '../scenario/iperf.js';
 
 export type TcpMode = 'direct' | 'kernel' | 'nodes' | 'esfc-tc' | 'esfc-xdp';
 

@@ -18,7 +18,7 @@ import { MapName, NextHopKind, NH_F_EF, nextHopCodec, pathKeyCodec, peerSrcKeyCo
 import { listLinks } from '../../agent/node/links.js';
 import { skbContext, testRun, xdpContext } from '../../agent/kernel/test-run.js';
 import { enterPrivateNetns } from '../lib/private-netns.js';
-import { eth, flowPort, fragment, ipv4, nsh, tcp, underlay, gpe, udp } from '../lib/frames.js';
+import { eth, flowPort, fragment, ipv4, nsh, tcp, underlay, gpe, udp } from '../../scenario/frames.js';
 import { checkForwarding, decodeFrame } from '../lib/nsh-oracle.js';
 
 const isRoot = process.getuid?.() === 0;

@@ -17,7 +17,7 @@ import {
   efConfigCodec, efDecryptCodec, efEncryptCodec, EfDir, EfMapName, efSaCodec, EF_STAT_MAX, pairMark,
 } from '../../agent/ef/ef-layout.js';
 import { EF_OBJECT } from '../../agent/ef/ef-runtime.js';
-import { eth, ipv4, nsh, tcp } from '../lib/frames.js';
+import { eth, ipv4, nsh, tcp } from '../../scenario/frames.js';
 
 const isRoot = process.getuid?.() === 0;
 const PIN = `/sys/fs/bpf/esfc-test-ef-${process.pid}`;

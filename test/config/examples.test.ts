@@ -9,8 +9,8 @@ import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { planScenario, scenarioConfigs } from '../lib/scenario.js';
-import { sh } from '../lib/sh.js';
+import { planScenario, scenarioConfigs } from '../../scenario/plan.js';
+import { sh } from '../../scenario/sh.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const CLI = join(ROOT, 'dist/agent/cli.js');

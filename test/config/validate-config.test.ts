@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, validateConfig } from '../../agent/config/validate-config.js';
 import { loadConfigFile, parseJson } from '../../agent/config/load-config.js';
-import { planScenario, scenarioConfigs } from '../lib/scenario.js';
-import { encryptedConfigs, planEncryptedScenario } from '../lib/encrypted-scenario.js';
+import { planScenario, scenarioConfigs } from '../../scenario/plan.js';
+import { encryptedConfigs, planEncryptedScenario } from '../../scenario/encrypted.js';
 
 const good = (): Record<string, unknown> => JSON.parse(JSON.stringify(
   scenarioConfigs(planScenario(), { pinRoot: '/sys/fs/bpf/esfc-test' }).get('node-a'),

@@ -10,7 +10,7 @@ import { validateConfig } from '../../agent/config/validate-config.js';
 import { compileIntent, IntentError } from '../../controller/intent/compile.js';
 import { emptyAllocations, type Allocations } from '../../controller/intent/allocations.js';
 import type { Intent } from '../../controller/intent/types.js';
-import { encryptedConfigs, espiOf, planEncryptedScenario, type EncryptedPlan } from '../lib/encrypted-scenario.js';
+import { encryptedConfigs, espiOf, planEncryptedScenario, type EncryptedPlan } from '../../scenario/encrypted.js';
 
 const nsOf = (ef: string): string => `ns-${ef}`;
 const clone = <T>(x: T): T => JSON.parse(JSON.stringify(x)) as T;

@@ -5,7 +5,7 @@ import { compile, sfIdFor, type Environment, type LinkInfo, type VethPeerInfo } 
 import { planMaps, type ActualTables } from '../../agent/datapath/plan.js';
 import { flowKeyCodec, MapName, NextHopKind, NH_F_PEER, PortKind } from '../../agent/datapath/layout.js';
 import { purgeProxyFlows, type TableMap, type TableMaps } from '../../agent/datapath/tables.js';
-import { planScenario, scenarioConfigs } from '../lib/scenario.js';
+import { planScenario, scenarioConfigs } from '../../scenario/plan.js';
 import type { NodeConfig } from '../../agent/config/types.js';
 
 const plan = planScenario();

@@ -14,10 +14,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { NodeConfig } from '../../agent/config/types.js';
 import { RECONCILE_STEPS } from '../../agent/transaction.js';
-import { planScenario } from '../lib/scenario.js';
-import { ScenarioNet } from '../lib/scenario-net.js';
-import { nsh, sh, spawnInNs, stopProcess, waitForLine } from '../lib/sh.js';
-import { gpe, ipv4, nsh as nshHeader, udp } from '../lib/frames.js';
+import { planScenario } from '../../scenario/plan.js';
+import { ScenarioNet } from '../../scenario/net.js';
+import { nsh, sh, spawnInNs, stopProcess, waitForLine } from '../../scenario/sh.js';
+import { gpe, ipv4, nsh as nshHeader, udp } from '../../scenario/frames.js';
 
 const isRoot = process.getuid?.() === 0;
 const BENCH_OBJECT = fileURLToPath(new URL('../../../bpf/build/bench_progs.o', import.meta.url));

@@ -8,11 +8,11 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { planScenario } from '../lib/scenario.js';
-import { ScenarioNet } from '../lib/scenario-net.js';
-import { nsh, sh, spawnInNs, stopProcess, waitForLine } from '../lib/sh.js';
-import { runProbe } from '../lib/udp-probe.js';
-import { eth, ipv4, nsh as nshHeader, udp } from '../lib/frames.js';
+import { planScenario } from '../../scenario/plan.js';
+import { ScenarioNet } from '../../scenario/net.js';
+import { nsh, sh, spawnInNs, stopProcess, waitForLine } from '../../scenario/sh.js';
+import { runProbe } from '../../scenario/udp-probe.js';
+import { eth, ipv4, nsh as nshHeader, udp } from '../../scenario/frames.js';
 
 const isRoot = process.getuid?.() === 0;
 const plan = planScenario();

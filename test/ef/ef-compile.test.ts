@@ -12,7 +12,7 @@ import { SRC_EF_LAYER, NH_F_EF } from '../../agent/datapath/layout.js';
 import { compileEfs } from '../../agent/ef/compile-ef.js';
 import { planXfrm, type SaSeen } from '../../agent/ef/plan-xfrm.js';
 import { EfDir, pairMark } from '../../agent/ef/ef-layout.js';
-import { encryptedConfigs, planEncryptedScenario } from '../lib/encrypted-scenario.js';
+import { encryptedConfigs, planEncryptedScenario } from '../../scenario/encrypted.js';
 
 const nsOf = (ef: string): string => `ns-${ef}`;
 const configs = (place: Record<string, string> = {}) =>

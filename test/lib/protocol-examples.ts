@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { eth, flowPort, ipv4, nsh, tcp, underlay, udp, gpe } from './frames.js';
+import { eth, flowPort, ipv4, nsh, tcp, underlay, udp, gpe } from '../../scenario/frames.js';
 
 export const MAC = { client: '02:00:00:00:0c:01', edgeA: '02:00:00:00:0a:01', nodeA: '02:00:0a:fa:00:01', nodeB: '02:00:0a:fa:00:02', sf: '02:00:00:00:1a:02', sfPort: '02:00:00:00:1a:01' };
 export const PAYLOAD = Buffer.from('esfc-marker-7f3a');

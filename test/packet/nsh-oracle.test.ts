@@ -12,8 +12,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { checkForwarding, decodeFrame, expectedAfter, type DecodeResult, type DecodedFrame, type Hop } from '../lib/nsh-oracle.js';
-import { csum16, eth, gpe, ipv4, nsh, tcp, udp, type NshOpts } from '../lib/frames.js';
-import { writePcap } from '../lib/pcap.js';
+import { csum16, eth, gpe, ipv4, nsh, tcp, udp, type NshOpts } from '../../scenario/frames.js';
+import { writePcap } from '../../scenario/pcap.js';
 import { docExamples } from '../lib/protocol-examples.js';
 
 

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { docExamples, protocolExamples } from '../lib/protocol-examples.js';
-import { writePcap } from '../lib/pcap.js';
+import { writePcap } from '../../scenario/pcap.js';
 
 
 test('every example in docs/protocol.md is byte-for-byte what the builders produce', () => {

@@ -8,7 +8,7 @@
  */
 import { after, before, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { sh, nsh } from '../lib/sh.js';
+import { sh, nsh } from '../../scenario/sh.js';
 import { XfrmClient } from '../../agent/xfrm/xfrm-client.js';
 import { XfrmError } from '../../agent/xfrm/xfrm-errors.js';
 import type { Policy, PolicySpec, Sa, SaSpec } from '../../agent/xfrm/xfrm-types.js';

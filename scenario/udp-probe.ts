@@ -6,7 +6,7 @@
  */
 import { createSocket } from 'node:dgram';
 import { fileURLToPath } from 'node:url';
-import type { ScenarioNet } from './scenario-net.js';
+import type { ScenarioNet } from './net.js';
 import { spawnInNs, waitForLine } from './sh.js';
 
 export interface ProbeSummary {

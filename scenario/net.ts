@@ -1,5 +1,5 @@
 /**
- * Builds the scenario of scenario.ts out of network namespaces and veths,
+ * Builds the scenario of plan.ts out of network namespaces and veths,
  * writes each node's agent config and runs the real agents (esfc agent,
  * spawned inside the node namespaces). destroy() removes every namespace,
  * pin and process it made; sweep() removes those of dead test runs.
@@ -9,12 +9,12 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { HookChoice, NodeConfig } from '../../agent/config/types.js';
-import { scenarioConfigs, type ScenarioPlan } from './scenario.js';
-import { encryptedConfigs, type EncryptedPlan } from './encrypted-scenario.js';
+import type { HookChoice, NodeConfig } from '../agent/config/types.js';
+import { scenarioConfigs, type ScenarioPlan } from './plan.js';
+import { encryptedConfigs, type EncryptedPlan } from './encrypted.js';
 import { nsh, sh, spawnInNs, stopProcess, waitForLine } from './sh.js';
 
-export const CLI = fileURLToPath(new URL('../../agent/cli.js', import.meta.url));
+export const CLI = fileURLToPath(new URL('../agent/cli.js', import.meta.url));
 const PREFIX = 'esfc-t';
 /** The transit host's address on the underlay (not a peer of any node). */
 export const TRANSIT_IP = '10.250.0.100';
@@ -22,7 +22,7 @@ export const TRANSIT_IP = '10.250.0.100';
 export interface BuildOptions {
   /** Hook of the underlay ports: one for every node, or per node name (others auto). */
   underlayHook?: HookChoice | Record<string, HookChoice>;
-  /** A node every hop between two other nodes goes through (scenario.ts ConfigOptions.transit). */
+  /** A node every hop between two other nodes goes through (plan.ts ConfigOptions.transit). */
   transitNode?: string;
   /** Make the underlay behave like a wire: frames leave it segmented with finished checksums. */
   wire?: boolean;

@@ -3,9 +3,9 @@
  * RFC 9061 order, through the agents' config files (each step waits until
  * the agent applied it).
  */
-import type { HopKeyConfig, NodeConfig } from '../../agent/config/types.js';
-import { encryptedConfigs, type EncryptedPlan } from './encrypted-scenario.js';
-import type { ScenarioNet } from './scenario-net.js';
+import type { HopKeyConfig, NodeConfig } from '../agent/config/types.js';
+import { encryptedConfigs, type EncryptedPlan } from './encrypted.js';
+import type { ScenarioNet } from './net.js';
 
 /** Configs of the given nodes with the key list of one EF pair replaced. */
 export function withKeys(ep: EncryptedPlan, net: ScenarioNet, espi: number, keys: HopKeyConfig[], nodes: string[]): Map<string, NodeConfig> {

@@ -5,10 +5,10 @@
  * goes SF1 (A) -> SF2 (B) -> SF3 (C); the reverse path SPI 2 goes back
  * through SF3, SF2, SF1, so TCP works both ways through the chain.
  * Pure: addresses, MACs and agent configs. The namespaces are built by
- * scenario-net.ts.
+ * net.ts.
  */
-import type { HookChoice, NodeConfig, PathConfig, PortConfig } from '../../agent/config/types.js';
-import { CONFIG_API_VERSION } from '../../agent/config/types.js';
+import type { HookChoice, NodeConfig, PathConfig, PortConfig } from '../agent/config/types.js';
+import { CONFIG_API_VERSION } from '../agent/config/types.js';
 
 export interface SfPlan {
   name: string;          // sf1

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { readPcap, type PcapRecord } from './pcap.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-import type { ScenarioNet } from './scenario-net.js';
+import type { ScenarioNet } from './net.js';
 import { spawnInNs, stopProcess } from './sh.js';
 
 export interface Ul { ts: number; src: string; dst: string; spi: number; si: number; mdType: number; espi: number; e: boolean; epoch: number; innerProto: number; espSpi: number; espSeq: number; udpPayload: Buffer }

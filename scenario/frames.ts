@@ -1,9 +1,9 @@
 /**
- * Byte-exact frame builders for tests: Ethernet, IPv4, TCP/UDP, VXLAN-GPE,
+ * Byte-exact frame builders (tests, the pps benchmark, forged-frame probes): Ethernet, IPv4, TCP/UDP, VXLAN-GPE,
  * NSH (MD1, MD2, MD3). Written from RFC 791/793/768, RFC 8300 and
  * draft-ietf-nvo3-vxlan-gpe, independently of the BPF code they check.
  */
-import { ipv4ToBytes, macToBytes } from '../../agent/datapath/struct-codec.js';
+import { ipv4ToBytes, macToBytes } from '../agent/datapath/struct-codec.js';
 
 export function csum16(b: Buffer, init = 0): number {
   let s = init;

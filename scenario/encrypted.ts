@@ -6,9 +6,9 @@
  * Pure: addresses, MACs, keys and agent configs.
  */
 import { randomBytes } from 'node:crypto';
-import type { EncryptedHopConfig, HopKeyConfig, HopTarget, NodeConfig, PathConfig, PortConfig } from '../../agent/config/types.js';
-import { CONFIG_API_VERSION } from '../../agent/config/types.js';
-import { chain, planScenario, type ScenarioPlan, type SfPlan } from './scenario.js';
+import type { EncryptedHopConfig, HopKeyConfig, HopTarget, NodeConfig, PathConfig, PortConfig } from '../agent/config/types.js';
+import { CONFIG_API_VERSION } from '../agent/config/types.js';
+import { chain, planScenario, type ScenarioPlan, type SfPlan } from './plan.js';
 
 export interface EfPlan {
   name: string;       // ef1
