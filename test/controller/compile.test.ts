@@ -10,50 +10,20 @@ import { validateConfig } from '../../agent/config/validate-config.js';
 import { compileIntent, IntentError } from '../../controller/intent/compile.js';
 import { emptyAllocations, type Allocations } from '../../controller/intent/allocations.js';
 import type { Intent } from '../../controller/intent/types.js';
+import { intentFromDoc } from '../../controller/intent/from-doc.js';
+import { decode, loadSchema } from '../../controller/yang/index.js';
+import { DESIGN_FLOWS, scenarioIntent, VIDEO_FLOW } from '../../scenario/intent.js';
 import { encryptedConfigs, espiOf, planEncryptedScenario, type EncryptedPlan } from '../../scenario/encrypted.js';
 
 const nsOf = (ef: string): string => `ns-${ef}`;
 const clone = <T>(x: T): T => JSON.parse(JSON.stringify(x)) as T;
 
-/** DESIGN.md's scenario as intent: three ISPs, ISP-B untrusted in the middle; mail and web flows; video not sensitive. */
-function scenarioIntent(ep: EncryptedPlan, withVideo = false): Intent {
-  const plan = ep.base;
-  const domainOf = (node: string): string => `isp-${node.slice(-1)}`;
-  return {
-    domains: [
-      { name: 'isp-a', trust: 'trusted', neighbours: ['isp-b'] },
-      { name: 'isp-b', trust: 'untrusted', neighbours: ['isp-c'] },
-      { name: 'isp-c', trust: 'trusted', neighbours: [] },
-    ],
-    nodes: plan.nodes.map((n) => ({
-      name: n.name, domain: domainOf(n.name), nshTtl: 63, md3Type: 3,
-      underlay: { interface: 'ul0', address: n.ulIp, mac: n.ulMac, hook: 'auto' as const },
-      ports: [
-        ...(n.name === plan.client.node ? [{ name: 'client', interface: 'edge-c', kind: 'edge' as const, hook: 'auto' as const, peerMac: plan.client.mac, forwardOam: false }] : []),
-        ...(n.name === plan.server.node ? [{ name: 'server', interface: 'edge-s', kind: 'edge' as const, hook: 'auto' as const, peerMac: plan.server.mac, forwardOam: false }] : []),
-        ...n.sfs.flatMap((sf) => [sf.armA, sf.armB].map((arm) => ({ name: arm.host, interface: arm.host, kind: 'sf-proxy' as const, hook: 'auto' as const, peerMac: arm.sfMac, forwardOam: false }))),
-        ...ep.efs.filter((e) => e.node === n.name).map((e) => ({ name: e.name, interface: e.name, kind: 'ef' as const, hook: 'auto' as const, peerMac: e.mac, forwardOam: false })),
-      ],
-      efs: ep.efs.filter((e) => e.node === n.name).map((e) => ({ name: e.name, netns: nsOf(e.name), interface: 'eth0', address: e.address, port: e.name })),
-    })),
-    serviceFunctions: plan.nodes.flatMap((n) => n.sfs.map((sf, i) => ({ name: sf.name, kind: ['vcpe', 'cache', 'firewall'][Number(sf.name.slice(2)) - 1] ?? `sf${i}`, node: n.name, nshAware: false, ingressPort: sf.armA.host, egressPort: sf.armB.host }))),
-    chains: [
-      { name: 'mail-chain', tenant: 'acme', serviceFunctions: ['sf1', 'sf3'] },
-      { name: 'web-chain', tenant: 'acme', serviceFunctions: ['sf1', 'sf2', 'sf3'] },
-    ],
-    flows: [
-      ...([['mail', [25, 110]], ['web', [80, 443]]] as const).map(([name, ports]) => ({
-        name, tenant: 'acme', chain: `${name}-chain`, sensitive: true, bidirectional: true,
-        ingress: { node: plan.client.node, port: 'client' }, egress: { node: plan.server.node, port: 'server' },
-        match: (['tcp', 'udp'] as const).flatMap((protocol) => ports.map((p) => ({ protocol, sourcePrefix: '172.16.1.0/24', destinationPrefix: '172.16.2.0/24', destinationPorts: { from: p, to: p } }))),
-      })),
-      ...(withVideo ? [{
-        name: 'video', tenant: 'acme', chain: 'web-chain', sensitive: false, bidirectional: true,
-        ingress: { node: plan.client.node, port: 'client' }, egress: { node: plan.server.node, port: 'server' },
-        match: [{ protocol: 'udp' as const, sourcePrefix: '172.16.1.0/24', destinationPrefix: '172.16.2.0/24', destinationPorts: { from: 5004, to: 5005 } }],
-      }] : []),
-    ],
-  };
+/** DESIGN.md's scenario as intent (scenario/intent.ts), checked against the YANG model, as the compiler sees it. */
+function scenarioIntentOf(ep: EncryptedPlan, withVideo = false): Intent {
+  const doc = scenarioIntent(ep.base, { efs: ep.efs, nsOf, flows: [...DESIGN_FLOWS, ...(withVideo ? [VIDEO_FLOW] : [])] });
+  const d = decode(loadSchema(), doc, {});
+  assert.ok(d.ok, `the scenario's intent does not fit the YANG model: ${d.ok ? '' : JSON.stringify(d.errors)}`);
+  return intentFromDoc(d.value as Record<string, unknown>);
 }
 
 /** The numbers the hand-written test configs use, as if an earlier compilation had handed them out. */
@@ -73,7 +43,7 @@ const withoutKeys = (c: NodeConfig): NodeConfig => ({ ...clone(c), encryptedHops
 
 test('DESIGN.md\'s scenario as intent compiles to exactly the per-node configs the encrypted-hop tests run', () => {
   const ep = planEncryptedScenario();
-  const compiled = compileIntent(scenarioIntent(ep), testNumbers());
+  const compiled = compileIntent(scenarioIntentOf(ep), testNumbers());
   const expected = encryptedConfigs(ep, { pinRoot: '/sys/fs/bpf/esfc', nsOf });
   for (const [node, want] of expected) {
     const got = compiled.nodes.get(node)!;
@@ -90,7 +60,7 @@ test('DESIGN.md\'s scenario as intent compiles to exactly the per-node configs t
 
 test('a flow that is not sensitive crosses ISP-B without EFs', () => {
   const ep = planEncryptedScenario();
-  const compiled = compileIntent(scenarioIntent(ep, true), testNumbers());
+  const compiled = compileIntent(scenarioIntentOf(ep, true), testNumbers());
   const video = compiled.allocations.spis['video/forward']!;
   const b = compiled.nodes.get('node-b')!;
   const hops = b.paths.find((p) => p.spi === video && p.layer === 'sf')!.hops;
@@ -100,7 +70,7 @@ test('a flow that is not sensitive crosses ISP-B without EFs', () => {
 
 test('numbers are stable: adding, editing and removing one flow renumbers nothing else, and freed numbers are not reused', () => {
   const ep = planEncryptedScenario();
-  const intent = scenarioIntent(ep, true);
+  const intent = scenarioIntentOf(ep, true);
   const first = compileIntent(intent, emptyAllocations());
   const before = clone(first.allocations);
   // Insert SF2 into the mail chain: the mail pair sf1>sf3 becomes sf1>sf2 and sf2>sf3.
@@ -138,7 +108,7 @@ const refused: { name: string; edit: (i: Intent) => void; path: string; problem:
 ];
 for (const r of refused) {
   test(`refused with the reason: ${r.name}`, () => {
-    const i = scenarioIntent(planEncryptedScenario());
+    const i = scenarioIntentOf(planEncryptedScenario());
     r.edit(i);
     assert.throws(() => compileIntent(i, emptyAllocations()), (e: unknown) => {
       assert.ok(e instanceof IntentError);
