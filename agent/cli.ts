@@ -35,7 +35,7 @@ options:
   --metrics-port N         Prometheus endpoint on 127.0.0.1:N (default 9464; 0 turns it off)
   --allow-readable-keys    accept a config file with keys that group or others can read (a warning instead of a refusal)
   --pin-dir DIR            the node's pin directory under /sys/fs/bpf (default /sys/fs/bpf/esfc/NAME; uninstall without a config)
-  --controller URL         https://HOST:PORT of the controller
+  --controller URL         https://HOST:PORT of the controller, or unix:/PATH (a controller on this host)
   --node NAME              this node's name in the controller's intent
   --cert BUNDLE            key + certificate + CA bundle (mode 0600) for this node's agent
   --json                   machine-readable status
@@ -94,14 +94,15 @@ async function agentCommand(argv: string[]): Promise<number> {
   if (values.controller !== undefined && sub === undefined) {
     if (values.config) throw new UsageError('agent', '--config and --controller are two ways to run an agent: pick one');
     if (!values.node || !values.cert) throw new UsageError('agent', '--controller needs --node NAME and --cert BUNDLE');
-    if (!/^https:\/\/[^/]+$/.test(values.controller)) throw new UsageError('agent', `--controller ${JSON.stringify(values.controller)} is not https://HOST:PORT`);
+    if (!/^(https:\/\/[^/]+|unix:\/.+)$/.test(values.controller)) throw new UsageError('agent', `--controller ${JSON.stringify(values.controller)} is not https://HOST:PORT or unix:/PATH`);
     const pinDir = values['pin-dir'] ?? `/sys/fs/bpf/esfc/${values.node}`;
     const { PIN_DIR } = await import('./config/validate-config.js');
     if (!PIN_DIR.test(pinDir)) throw new UsageError('agent', `--pin-dir ${JSON.stringify(pinDir)} is not a directory under /sys/fs/bpf made of plain names`);
-    const { readBundle, clientDispatcher } = await import('../controller/pki/index.js');
+    const { readBundle, controllerEndpoint } = await import('../controller/pki/index.js');
     const { ControllerLink } = await import('./controller-link.js');
     const log = jsonLogger({ component: 'agent', node: values.node });
-    const link = new ControllerLink({ url: values.controller, node: values.node, dispatcher: clientDispatcher(readBundle(values.cert)), log });
+    const ep = controllerEndpoint(values.controller, readBundle(values.cert));
+    const link = new ControllerLink({ url: ep.origin, node: values.node, dispatcher: ep.dispatcher, log });
     return runAgent({ source: { kind: 'controller', node: values.node, pinDir, link }, log, metricsPort });
   }
   if (!values.config) throw new UsageError('agent', '--config FILE (or --controller URL) is required');

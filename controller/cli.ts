@@ -5,7 +5,7 @@
  * State directory (default /var/lib/esfc): ca/ (the CA, key 0600), server.pem
  * (its TLS bundle), kek (key-encryption key, 0600), controller.db (SQLite).
  */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { request } from 'undici';
@@ -14,7 +14,7 @@ import { Controller } from './controller.js';
 import { Kek } from './keys/kek.js';
 import { KeyStore } from './keys/key-store.js';
 import { openDb } from './store/db.js';
-import { CertificateAuthority, canonicalSerial, clientDispatcher, readBundle, writeBundle } from './pki/index.js';
+import { CertificateAuthority, canonicalSerial, controllerEndpoint, readBundle, writeBundle } from './pki/index.js';
 import { RestconfServer } from './restconf/server.js';
 
 export const CONTROLLER_USAGE = `usage:
@@ -24,8 +24,9 @@ export const CONTROLLER_USAGE = `usage:
       issue a client certificate bundle (key + certificate + CA, mode 0600)
   esfc controller revoke (--bundle FILE | --serial HEX) [--state DIR]
       refuse a certificate from now on (403)
-  esfc controller [--state DIR] [--listen HOST:PORT] [--kek-file FILE]
-      run the controller in the foreground (JSON logs on stdout; default 127.0.0.1:8443)
+  esfc controller [--state DIR] [--listen HOST:PORT]... [--unix PATH] [--kek-file FILE]
+      run the controller in the foreground (JSON logs on stdout; default 127.0.0.1:8443; --unix also
+      listens on a Unix socket, for agents on this host in other network namespaces)
 `;
 
 export const CTL_USAGE = `usage (--controller URL --cert BUNDLE, or ESFC_CONTROLLER and ESFC_CERT):
@@ -44,7 +45,7 @@ export async function controllerCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv, allowPositionals: true, strict: true,
     options: {
-      state: { type: 'string' }, listen: { type: 'string', default: '127.0.0.1:8443' }, 'kek-file': { type: 'string' },
+      state: { type: 'string' }, listen: { type: 'string', default: '127.0.0.1:8443' }, unix: { type: 'string' }, 'kek-file': { type: 'string' },
       dns: { type: 'string', multiple: true }, ip: { type: 'string', multiple: true },
       agent: { type: 'string' }, tenant: { type: 'string' }, operator: { type: 'string' }, out: { type: 'string' }, days: { type: 'string' },
       bundle: { type: 'string' }, serial: { type: 'string' }, help: { type: 'boolean', short: 'h' },
@@ -88,10 +89,10 @@ export async function controllerCommand(argv: string[]): Promise<number> {
     return 0;
   }
   if (sub !== undefined) throw new CliError(`unknown subcommand ${sub}`);
-  return runController(dir, values.listen, values['kek-file']);
+  return runController(dir, values.listen, values.unix, values['kek-file']);
 }
 
-async function runController(dir: string, listen: string, kekFile: string | undefined): Promise<number> {
+async function runController(dir: string, listen: string, unix: string | undefined, kekFile: string | undefined): Promise<number> {
   const m = /^(.*):(\d+)$/.exec(listen);
   if (!m || Number(m[2]) > 65535) throw new CliError(`--listen ${listen} is not HOST:PORT`);
   const log = jsonLogger({ component: 'controller' });
@@ -106,7 +107,11 @@ async function runController(dir: string, listen: string, kekFile: string | unde
     isRevoked: (serial) => revoked.get(canonicalSerial(serial)) !== undefined,
   });
   const port = await server.listen(Number(m[2]), m[1]!);
-  log.log('info', 'controller_ready', { address: `${m[1]}:${port}`, pid: process.pid, state: dir, revision: controller.datastore.revision });
+  if (unix) {
+    rmSync(unix, { force: true });
+    await server.listenUnix(unix);
+  }
+  log.log('info', 'controller_ready', { address: `${m[1]}:${port}`, ...(unix ? { unix } : {}), pid: process.pid, state: dir, revision: controller.datastore.revision });
   await new Promise<void>((resolve) => {
     const stop = (signal: string): void => {
       log.log('info', 'controller_stopping', { signal });
@@ -118,13 +123,14 @@ async function runController(dir: string, listen: string, kekFile: string | unde
   return 0;
 }
 
-interface Conn { url: string; dispatcher: ReturnType<typeof clientDispatcher> }
+interface Conn { url: string; dispatcher: ReturnType<typeof controllerEndpoint>['dispatcher'] }
 
 function connect(url: string | undefined, cert: string | undefined): Conn {
   const u = url ?? process.env.ESFC_CONTROLLER;
   const c = cert ?? process.env.ESFC_CERT;
-  if (!u || !c) throw new CliError('say which controller and with which certificate: --controller https://HOST:PORT --cert BUNDLE (or ESFC_CONTROLLER, ESFC_CERT)');
-  return { url: u.replace(/\/$/, ''), dispatcher: clientDispatcher(readBundle(c)) };
+  if (!u || !c) throw new CliError('say which controller and with which certificate: --controller https://HOST:PORT|unix:/PATH --cert BUNDLE (or ESFC_CONTROLLER, ESFC_CERT)');
+  const ep = controllerEndpoint(u, readBundle(c));
+  return { url: ep.origin, dispatcher: ep.dispatcher };
 }
 
 async function call(conn: Conn, method: string, path: string, body?: string): Promise<{ status: number; text: string; headers: Record<string, unknown> }> {

@@ -16,6 +16,7 @@ import { EventEmitter } from 'node:events';
 import type { NodeConfig } from '../agent/config/types.js';
 import type { Logger } from '../agent/log.js';
 import { compileIntent, type Compiled } from './intent/compile.js';
+import { phases } from './rollout.js';
 import { emptyAllocations, type Allocations } from './intent/allocations.js';
 import { intentFromDoc } from './intent/from-doc.js';
 import type { KeyStore } from './keys/key-store.js';
@@ -60,6 +61,13 @@ export class Controller {
   private readonly desired = new Map<string, NodeDesired>();
   private readonly entryModified = new Map<string, string>();
   private readonly waiters = new Map<string, Set<() => void>>();
+  private target: Compiled | undefined;
+  private rollout: Promise<void> = Promise.resolve();
+  /** Whether a node's agent is there to wait for (the server knows); others are not waited for. */
+  connected: (node: string) => boolean = () => true;
+  /** How long a phase waits for agents, and how long in-flight packets get before old paths go. */
+  phaseTimeoutMs = 5000;
+  drainMs = 200;
   /** 'change' (ChangeEvent) after every commit; 'report' (node) after an agent reported. */
   readonly events = new EventEmitter();
 
@@ -78,6 +86,11 @@ export class Controller {
     }
     for (const r of db.prepare('SELECT path, modified FROM entry_modified').all() as { path: string; modified: string }[]) this.entryModified.set(r.path, r.modified);
     log.log('info', 'controller_state_loaded', { revision: this.revision, nodes: this.desired.size });
+    // A rollout the last run did not finish (or never started) resumes.
+    if (ds) {
+      this.target = this.compile(this.doc);
+      void this.converge();
+    }
   }
 
   get datastore(): { doc: Doc; revision: number; modified: string } {
@@ -96,53 +109,114 @@ export class Controller {
 
   /**
    * Make `doc` the datastore: compile it, then log the instruction and apply
-   * everything in one transaction, then notify. `entries` are the list
-   * entries the write touched (their Last-Modified moves).
+   * it in one transaction, then notify. `entries` are the list entries the
+   * write touched (their Last-Modified moves). The nodes follow in phases
+   * (rollout.ts), in the background; a later write takes over from wherever
+   * they are.
    */
   commit(instr: Omit<Instruction, 'revision' | 'at'>, doc: Doc, entries: string[]): ChangeEvent {
     const compiled = this.compile(doc);
     const at = new Date().toISOString();
     const revision = this.revision + 1;
-    const next = new Map<string, NodeDesired>();
-    const moved: string[] = [];
-    for (const [node, config] of compiled.nodes) {
-      const text = JSON.stringify(config);
-      const old = this.desired.get(node);
-      if (old && old.hash === sha(text)) {
-        next.set(node, old);
-      } else {
-        next.set(node, { generation: (old?.generation ?? 0) + 1, config, hash: sha(text), changed: at });
-        moved.push(node);
-      }
-    }
-    const gone = [...this.desired.keys()].filter((n) => !next.has(n));
     this.db.transaction(() => {
       this.instructions(this.db, { ...instr, at, revision });
       this.db.prepare('INSERT INTO datastore (id, doc, revision, modified) VALUES (1, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET doc = excluded.doc, revision = excluded.revision, modified = excluded.modified')
         .run(JSON.stringify(doc), revision, at);
       this.db.prepare('INSERT INTO allocations (id, doc) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET doc = excluded.doc').run(JSON.stringify(compiled.allocations));
-      const put = this.db.prepare('INSERT INTO node_desired (node, generation, config, changed) VALUES (?, ?, ?, ?) ON CONFLICT(node) DO UPDATE SET generation = excluded.generation, config = excluded.config, changed = excluded.changed');
-      for (const n of moved) {
-        const d = next.get(n)!;
-        put.run(n, d.generation, JSON.stringify(d.config), d.changed);
-      }
-      for (const n of gone) this.db.prepare('DELETE FROM node_desired WHERE node = ?').run(n);
       const em = this.db.prepare('INSERT INTO entry_modified (path, modified) VALUES (?, ?) ON CONFLICT(path) DO UPDATE SET modified = excluded.modified');
       for (const e of entries) em.run(e, at);
-      this.keys.retain(new Set(compiled.pairs.map((p) => p.espi)));
     })();
     this.doc = doc;
     this.revision = revision;
     this.modified = at;
     this.allocations = compiled.allocations;
-    this.desired.clear();
-    for (const [n, d] of next) this.desired.set(n, d);
+    this.target = compiled;
     for (const e of entries) this.entryModified.set(e, at);
-    const ev: ChangeEvent = { revision, at, principal: instr.principal, method: instr.method, path: instr.path, nodes: moved };
-    this.log.log('info', 'datastore_changed', { revision, principal: instr.principal, method: instr.method, path: instr.path, nodesChanged: moved });
-    for (const n of [...moved, ...gone]) this.wake(n);
+    const ev: ChangeEvent = { revision, at, principal: instr.principal, method: instr.method, path: instr.path, nodes: [...compiled.nodes.keys()].filter((n) => this.desired.get(n)?.hash !== sha(JSON.stringify(compiled.nodes.get(n)))) };
+    this.log.log('info', 'datastore_changed', { revision, principal: instr.principal, method: instr.method, path: instr.path, nodesToChange: ev.nodes });
     this.events.emit('change', ev);
+    this.converge();
     return ev;
+  }
+
+  /** Bring the nodes to the compiled intent, phase by phase (serialised: one rollout at a time, always towards the latest intent). */
+  converge(): Promise<void> {
+    this.rollout = this.rollout.then(() => this.runRollout()).catch((e: unknown) => {
+      this.log.log('error', 'rollout_failed', { error: (e as Error).message });
+    });
+    return this.rollout;
+  }
+
+  /** Resolves when the nodes run what the latest commit compiled (or gave up waiting for some). */
+  settled(): Promise<void> {
+    return this.rollout;
+  }
+
+  private async runRollout(): Promise<void> {
+    const target = this.target;
+    if (!target) return;
+    const current = new Map([...this.desired].map(([n, d]) => [n, d.config]));
+    for (const step of phases(current, target.nodes)) {
+      if (this.target !== target) return; // a newer commit took over; it starts from here
+      const gens = this.publish(step.nodes);
+      const waitFor = [...gens].filter(([n]) => this.connected(n));
+      const late = await this.waitApplied(waitFor, this.phaseTimeoutMs);
+      this.log.log(late.length ? 'warn' : 'info', 'rollout_phase', { revision: this.revision, phase: step.phase, nodes: Object.fromEntries(gens), ...(late.length ? { notApplied: late } : {}) });
+      // Packets already on their way along a path that is about to go get to finish it.
+      if (step.phase === 'switch') await new Promise((r) => setTimeout(r, this.drainMs));
+    }
+    if (this.target === target) this.keys.retain(new Set(target.pairs.map((p) => p.espi)));
+  }
+
+  /** New generations for the nodes whose state changes (undefined: the node is gone); persisted, then agents woken. */
+  private publish(nodes: ReadonlyMap<string, NodeConfig | undefined>): Map<string, number> {
+    const at = new Date().toISOString();
+    const gens = new Map<string, number>();
+    this.db.transaction(() => {
+      const put = this.db.prepare('INSERT INTO node_desired (node, generation, config, changed) VALUES (?, ?, ?, ?) ON CONFLICT(node) DO UPDATE SET generation = excluded.generation, config = excluded.config, changed = excluded.changed');
+      for (const [n, cfg] of nodes) {
+        if (!cfg) {
+          this.db.prepare('DELETE FROM node_desired WHERE node = ?').run(n);
+          continue;
+        }
+        const text = JSON.stringify(cfg);
+        const generation = (this.desired.get(n)?.generation ?? 0) + 1;
+        put.run(n, generation, text, at);
+        gens.set(n, generation);
+      }
+    })();
+    for (const [n, cfg] of nodes) {
+      if (cfg) this.desired.set(n, { generation: gens.get(n)!, config: cfg, hash: sha(JSON.stringify(cfg)), changed: at });
+      else this.desired.delete(n);
+      this.wake(n);
+    }
+    return gens;
+  }
+
+  /** Waits until each node reports the generation applied (or failed); returns the nodes that did not within the time. */
+  private waitApplied(nodes: [string, number][], ms: number): Promise<string[]> {
+    const pending = new Map(nodes);
+    const check = (): void => {
+      for (const [n, gen] of pending) {
+        const r = this.reportOf(n);
+        if ((r?.appliedGeneration ?? -1) >= gen || ((r?.desiredGeneration ?? -1) >= gen && r?.lastError)) pending.delete(n);
+      }
+    };
+    check();
+    if (!pending.size) return Promise.resolve([]);
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(t);
+        this.events.off('report', onReport);
+        resolve([...pending.keys()]);
+      };
+      const onReport = (): void => {
+        check();
+        if (!pending.size) done();
+      };
+      const t = setTimeout(done, ms);
+      this.events.on('report', onReport);
+    });
   }
 
   nodes(): string[] {

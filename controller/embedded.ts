@@ -4,7 +4,7 @@
  * need one beside them. Creates the state (CA, KEK, server certificate) on
  * first use, and issues client bundles.
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../agent/log.js';
 import { Controller } from './controller.js';
@@ -28,7 +28,7 @@ export interface Embedded {
   close(): Promise<void>;
 }
 
-export async function startController(dir: string, log: Logger, opts: { port?: number; host?: string } = {}): Promise<Embedded> {
+export async function startController(dir: string, log: Logger, opts: { port?: number; host?: string; unix?: string } = {}): Promise<Embedded> {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const host = opts.host ?? '127.0.0.1';
   if (!existsSync(join(dir, 'ca'))) {
@@ -45,6 +45,10 @@ export async function startController(dir: string, log: Logger, opts: { port?: n
     isRevoked: (serial) => revoked.get(canonicalSerial(serial)) !== undefined,
   });
   const port = await server.listen(opts.port ?? 0, host);
+  if (opts.unix) {
+    rmSync(opts.unix, { force: true });
+    await server.listenUnix(opts.unix);
+  }
   mkdirSync(join(dir, 'clients'), { recursive: true, mode: 0o700 });
   return {
     url: `https://${host}:${port}`, port, ca, db, controller, server,

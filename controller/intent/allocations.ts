@@ -9,6 +9,13 @@
 export interface Allocations {
   /** "flow/direction" -> SPI. */
   spis: Record<string, number>;
+  /**
+   * "flow/direction" -> what the path was when its SPI was handed out (its
+   * elements, nodes and EF pairs). A path that changes gets a new SPI, so the
+   * old one can keep forwarding packets in flight while the new one is set up
+   * (make before break), and no SI ever changes meaning under a packet.
+   */
+  signatures?: Record<string, string>;
   /** "flow/direction/from>to" -> E-SPI of the EF pair between those two elements. */
   espis: Record<string, number>;
   /** "flow/direction/from>to/enc|dec" -> EF slot name on that end's node. */
@@ -21,7 +28,7 @@ export interface Allocations {
 export const MAX_SPI = 0xffffff;
 
 export function emptyAllocations(): Allocations {
-  return { spis: {}, espis: {}, efs: {}, nextSpi: 1, nextEspi: 1 };
+  return { spis: {}, signatures: {}, espis: {}, efs: {}, nextSpi: 1, nextEspi: 1 };
 }
 
 /** A working copy: lookups of what exists, new numbers on demand, and only what was used survives. */
@@ -33,8 +40,14 @@ export class Allocator {
     this.used.nextEspi = prev.nextEspi;
   }
 
-  spi(id: string): number {
-    return (this.used.spis[id] ??= this.prev.spis[id] ?? this.fresh('nextSpi'));
+  /** The path's SPI: the one it had while it stays the same path; a new one when it changed. */
+  spi(id: string, signature: string): number {
+    const had = this.prev.spis[id];
+    const was = this.prev.signatures?.[id];
+    // A number handed out before signatures were kept is adopted as it is.
+    const same = had !== undefined && (was === undefined || was === signature);
+    this.used.signatures![id] = signature;
+    return (this.used.spis[id] ??= same ? had : this.fresh('nextSpi'));
   }
 
   espi(id: string): number {

@@ -131,7 +131,8 @@ export function compileIntent(intent: Intent, prev: Allocations): Compiled {
         ...seq.map((sf) => ({ name: sf.name, node: sf.node, port: fwd ? sf.ingressPort : sf.egressPort, sf })),
         { name: fwd ? 'egress' : 'ingress', node: end.node, port: end.port },
       ];
-      const spi = alloc.spi(`${f.name}/${direction}`);
+      const signature = elements.map((e, i) => `${e.name}@${e.node}${i && needsPair(f, elements[i - 1]!, e, crossesUntrusted) ? '+ef' : ''}`).join('>');
+      const spi = alloc.spi(`${f.name}/${direction}`, signature);
       let si = 255;
       let at = start.node;
       let from: string | undefined;

@@ -15,5 +15,5 @@ export {
 export { principalOf, checkPeer, type PeerCheck, type PeerInput } from './principal.js';
 export { RevocationFile, RevokedSerials, parseRevocationText, type RevocationList } from './revocation.js';
 export { canonicalSerial } from './serial.js';
-export { serverTlsOptions, clientDispatcher, type ClientDispatcherOptions } from './tls.js';
+export { serverTlsOptions, clientDispatcher, controllerEndpoint, type ClientDispatcherOptions } from './tls.js';
 export { TrustAnchor, type TrustInput } from './trust.js';

@@ -34,6 +34,8 @@ export interface ClientDispatcherOptions {
   servername?: string;
   /** Milliseconds for TCP connect + TLS handshake (undici's default is 10 s). */
   connectTimeout?: number;
+  /** Connect to this Unix socket instead of the URL's host and port (TLS runs over it all the same). */
+  socketPath?: string;
 }
 
 /** An undici dispatcher presenting bundle's certificate; pass it as `dispatcher` to request()/fetch(). */
@@ -48,6 +50,19 @@ export function clientDispatcher(bundle: CredentialParts, opts: ClientDispatcher
       // undici derives SNI from the URL's host (none for IP addresses); set it only when asked.
       ...(opts.servername !== undefined ? { servername: opts.servername } : {}),
       ...(opts.connectTimeout !== undefined ? { timeout: opts.connectTimeout } : {}),
+      ...(opts.socketPath !== undefined ? { socketPath: opts.socketPath } : {}),
     },
   });
+}
+
+/**
+ * Where a client reaches the controller: `https://HOST:PORT`, or
+ * `unix:/path/to.sock` (the controller on this host, reachable from any
+ * network namespace; the server certificate is checked for "localhost").
+ */
+export function controllerEndpoint(url: string, bundle: CredentialParts, opts: ClientDispatcherOptions = {}): { origin: string; dispatcher: Agent } {
+  if (url.startsWith('unix:')) {
+    return { origin: 'https://localhost', dispatcher: clientDispatcher(bundle, { ...opts, socketPath: url.slice('unix:'.length), servername: 'localhost' }) };
+  }
+  return { origin: url.replace(/\/$/, ''), dispatcher: clientDispatcher(bundle, opts) };
 }

@@ -17,6 +17,7 @@ import { RestconfFailure } from './errors.js';
 import { apiRoot, DATASTORE_STREAM, hostMeta, libraryModules, restconfState, yangLibrary, type LibraryModule } from './library.js';
 import { principalId, type Principal } from './principal.js';
 import { agentDesired, agentReport, AGENT_PREFIX } from './agent-channel.js';
+import { CONNECTED_WITHIN_MS } from './state.js';
 
 export interface ServerOptions {
   controller: Controller;
@@ -29,7 +30,8 @@ export interface ServerOptions {
 }
 
 export class RestconfServer {
-  readonly server: Server;
+  /** One HTTPS server per listening address (TCP, or a Unix socket for agents on this host). */
+  readonly servers: Server[] = [];
   private readonly tree: SchemaTree;
   private readonly data: DataApi;
   private readonly mods: LibraryModule[];
@@ -42,22 +44,46 @@ export class RestconfServer {
     this.mods = libraryModules(this.tree);
     this.data = new DataApi(this.tree, o.controller, (n) => this.seen.get(n));
     this.maxBody = o.maxBodyBytes ?? 1 << 20;
-    this.server = createServer(serverTlsOptions(o.trust, o.credential), (req, res) => { void this.handle(req, res); });
-    // Many agents hold a subscription open at once.
-    this.server.maxConnections = 100_000;
-    this.server.keepAliveTimeout = 65_000;
-    this.server.headersTimeout = 70_000;
-    this.server.requestTimeout = 0;
     o.controller.events.on('change', (ev: ChangeEvent) => this.publish(ev));
+    // A rollout waits only for agents that are there.
+    o.controller.connected = (n) => {
+      const t = this.seen.get(n);
+      return t !== undefined && Date.now() - t < CONNECTED_WITHIN_MS;
+    };
   }
 
+  private newServer(): Server {
+    const server = createServer(serverTlsOptions(this.o.trust, this.o.credential), (req, res) => { void this.handle(req, res); });
+    // Many agents hold a subscription open at once.
+    server.maxConnections = 100_000;
+    server.keepAliveTimeout = 65_000;
+    server.headersTimeout = 70_000;
+    server.requestTimeout = 0;
+    this.servers.push(server);
+    return server;
+  }
+
+  /** Listen on TCP; resolves with the port (useful with 0). */
   listen(port: number, host: string): Promise<number> {
+    const server = this.newServer();
     return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, host, () => {
-        const a = this.server.address();
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        const a = server.address();
         resolve(typeof a === 'object' && a ? a.port : port);
       });
+    });
+  }
+
+  /**
+   * Listen on a Unix socket too: agents on this host reach it from any
+   * network namespace (TLS and certificates as over TCP).
+   */
+  listenUnix(path: string): Promise<void> {
+    const server = this.newServer();
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(path, () => resolve());
     });
   }
 
@@ -66,10 +92,12 @@ export class RestconfServer {
     return this.seen.get(node);
   }
 
-  close(): Promise<void> {
+  async close(): Promise<void> {
     for (const s of this.streams) s.end();
-    this.server.closeAllConnections();
-    return new Promise((r) => this.server.close(() => r()));
+    await Promise.all(this.servers.map((server) => {
+      server.closeAllConnections();
+      return new Promise<void>((r) => server.close(() => r()));
+    }));
   }
 
   private base(req: IncomingMessage): string {
