@@ -204,6 +204,42 @@ export class ScenarioNet {
     return p;
   }
 
+  /**
+   * Start a node's agent provisioned by a controller (no config file): it
+   * pins where the file-mode agent would, so destroy() cleans it the same way.
+   */
+  async startControllerAgent(node: string, controller: string, bundle: string, env: NodeJS.ProcessEnv = process.env): Promise<ChildProcess> {
+    const pinDir = this.configs.get(node)!.node.pinDir;
+    const p = spawnInNs(this.ns(node), [process.execPath, CLI, 'agent', '--controller', controller, '--node', node, '--cert', bundle, '--pin-dir', pinDir, '--metrics-port', '0'], env);
+    this.agents.set(node, p);
+    const log = this.logs.get(node) ?? [];
+    this.logs.set(node, log);
+    const ready = waitForLine(p, (l) => l.includes('"event":"agent_ready"'), 30_000);
+    let buf = '';
+    p.stdout!.on('data', (d: Buffer) => {
+      buf += d.toString();
+      let i: number;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        try { log.push(JSON.parse(line) as Record<string, unknown>); } catch { /* not JSON */ }
+      }
+    });
+    await ready;
+    return p;
+  }
+
+  /** Wait until a node's agent logged an event matching `pred` after log position `from`. */
+  async waitForLog(node: string, pred: (l: Record<string, unknown>) => boolean, timeoutMs = 30_000, from = 0): Promise<Record<string, unknown>> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const hit = (this.logs.get(node) ?? []).slice(from).find(pred);
+      if (hit) return hit;
+      if (Date.now() > deadline) throw new Error(`${node}: no matching log event within ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
   async startAgents(): Promise<void> {
     for (const n of this.plan.nodes) await this.startAgent(n.name);
   }

@@ -51,6 +51,8 @@ const PROBE = fileURLToPath(import.meta.url);
 
 export interface ProbeRun extends ProbeSummary {
   total: number;
+  /** Longest time between two packets arriving (ms): the outage, where losses alone would miss a stall. */
+  maxGapMs?: number;
   /** The last packet that arrived: its sequence number, when it was sent and when it arrived (ms). */
   last?: { seq: number; sentAt: number; recvAt: number };
 }
@@ -69,8 +71,8 @@ export async function runProbe(net: ScenarioNet, server: string, port: number, s
   await new Promise((r) => setTimeout(r, 500 * slow));
   const line = waitForLine(recv, (l) => l.includes('"seqs"'), 15_000 * slow);
   recv.kill('SIGTERM');
-  const r = JSON.parse(await line) as { seqs: number[]; last?: ProbeRun['last'] };
-  return { total, ...summarize(r.seqs, total), ...(r.last ? { last: r.last } : {}) };
+  const r = JSON.parse(await line) as { seqs: number[]; last?: ProbeRun['last']; maxGapMs?: number };
+  return { total, ...summarize(r.seqs, total), ...(r.last ? { last: r.last } : {}), ...(r.maxGapMs !== undefined ? { maxGapMs: r.maxGapMs } : {}) };
 }
 
 /** In every probe payload: a capture of an encrypted hop must never contain it. */
@@ -80,14 +82,19 @@ function recv(port: number): void {
   const s = createSocket('udp4');
   const seqs: number[] = [];
   let last: { seq: number; sentAt: number; recvAt: number } | undefined;
+  let prevAt: bigint | undefined;
+  let maxGapNs = 0n;
   s.on('message', (m) => {
     if (m.length < 4) return;
+    const now = process.hrtime.bigint();
+    if (prevAt !== undefined && now - prevAt > maxGapNs) maxGapNs = now - prevAt;
+    prevAt = now;
     seqs.push(m.readUInt32BE(0));
     if (m.length >= 12) last = { seq: m.readUInt32BE(0), sentAt: Number(m.readBigUInt64BE(4)), recvAt: Date.now() };
   });
   s.bind(port, () => process.stdout.write(JSON.stringify({ listening: port }) + '\n'));
   process.on('SIGTERM', () => {
-    process.stdout.write(JSON.stringify({ seqs, last }) + '\n');
+    process.stdout.write(JSON.stringify({ seqs, last, maxGapMs: Number(maxGapNs) / 1e6 }) + '\n');
     s.close();
     process.exit(0);
   });
