@@ -25,7 +25,7 @@ commands:
       run the node agent provisioned by the controller (mutual TLS with the bundle "esfc controller enroll" wrote)
   esfc agent check --config FILE [--kernel] [--allow-readable-keys]
       validate FILE; with --kernel also against this node (interfaces exist, MTUs fit, XDP delivery)
-  esfc agent status --config FILE [--json]
+  esfc agent status (--config FILE | --pin-dir DIR) [--json]
       hooks, tables, counters, EFs and SAs of the node, read from its pins (no agent needed)
   esfc agent --uninstall (--config FILE | --pin-dir DIR)
       remove everything the agent created for the node (hooks, pins, EF glue, SAs, policies)
@@ -105,6 +105,10 @@ async function agentCommand(argv: string[]): Promise<number> {
     const link = new ControllerLink({ url: ep.origin, node: values.node, dispatcher: ep.dispatcher, log });
     return runAgent({ source: { kind: 'controller', node: values.node, pinDir, link }, log, metricsPort });
   }
+  if (sub === 'status' && !values.config && values['pin-dir']) {
+    const { statusCommand } = await import('./status/status-command.js');
+    return statusCommand({ pinDir: values['pin-dir'] }, values.json === true);
+  }
   if (!values.config) throw new UsageError('agent', '--config FILE (or --controller URL) is required');
   if (sub === 'check') {
     const { checkCommand } = await import('./check-command.js');
@@ -112,7 +116,7 @@ async function agentCommand(argv: string[]): Promise<number> {
   }
   if (sub === 'status') {
     const { statusCommand } = await import('./status/status-command.js');
-    return statusCommand(values.config, values.json === true);
+    return statusCommand({ configPath: values.config }, values.json === true);
   }
   return runAgent({ source: { kind: 'file', configPath: values.config, allowReadableKeys }, log: jsonLogger({ component: 'agent' }), metricsPort });
 }

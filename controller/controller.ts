@@ -156,14 +156,15 @@ export class Controller {
     const target = this.target;
     if (!target) return;
     const current = new Map([...this.desired].map(([n, d]) => [n, d.config]));
-    for (const step of phases(current, target.nodes)) {
+    const steps = phases(current, target.nodes);
+    for (const [i, step] of steps.entries()) {
       if (this.target !== target) return; // a newer commit took over; it starts from here
+      // Packets already on their way along a path that is about to go get to finish it.
+      if (step.phase === 'break' && steps[i - 1]?.phase === 'switch') await new Promise((r) => setTimeout(r, this.drainMs));
       const gens = this.publish(step.nodes);
       const waitFor = [...gens].filter(([n]) => this.connected(n));
       const late = await this.waitApplied(waitFor, this.phaseTimeoutMs);
       this.log.log(late.length ? 'warn' : 'info', 'rollout_phase', { revision: this.revision, phase: step.phase, nodes: Object.fromEntries(gens), ...(late.length ? { notApplied: late } : {}) });
-      // Packets already on their way along a path that is about to go get to finish it.
-      if (step.phase === 'switch') await new Promise((r) => setTimeout(r, this.drainMs));
     }
     if (this.target === target) this.keys.retain(new Set(target.pairs.map((p) => p.espi)));
   }

@@ -9,25 +9,33 @@ import { BpfMap } from '../kernel/bpf-map.js';
 import { attachedProgramId } from '../kernel/attach.js';
 import { loadStatNames, readCounters, storeFor, tableSizes } from '../datapath/kernel-datapath.js';
 import { receivedPerSlot } from '../datapath/stat-names.js';
-import { MapName, STAT_MAX } from '../datapath/layout.js';
+import { MapName, PortKind, STAT_MAX } from '../datapath/layout.js';
 import { readActivePorts, readState, type TableMaps } from '../datapath/tables.js';
 import { listLinks } from '../node/links.js';
-import { readEfStatus } from '../ef/ef-runtime.js';
+import { ownedEfs, readEfStatus } from '../ef/ef-runtime.js';
 import { renderHuman, snapshotToJson, type CounterRow, type NodeSnapshot } from './snapshot.js';
 
-export async function statusCommand(configPath: string, json: boolean): Promise<number> {
-  const cfg = await loadConfigFile(configPath);
-  const pinDir = cfg.node.pinDir;
+/**
+ * From a config file, or from the pin directory alone (a node the controller
+ * provisions has no config file: ports are then named by their interfaces,
+ * EFs come from the agent's records).
+ */
+export async function statusCommand(target: { configPath?: string; pinDir?: string }, json: boolean): Promise<number> {
+  const cfg = target.configPath ? await loadConfigFile(target.configPath, { allowReadableKeys: true }) : undefined;
+  const pinDir = cfg?.node.pinDir ?? target.pinDir!;
+  const nodeName = cfg?.node.name ?? pinDir.split('/').pop()!;
   if (!existsSync(join(pinDir, MapName.state))) {
-    process.stderr.write(`esfc: no datapath pinned at ${pinDir}: the agent for ${cfg.node.name} has not run on this node\n`);
+    process.stderr.write(`esfc: no datapath pinned at ${pinDir}: the agent for ${nodeName} has not run on this node\n`);
     return 3;
   }
   const maps = new Map(Object.values(MapName).map((n) => [n, BpfMap.openPinned(join(pinDir, n))]));
   try {
     const links = await listLinks();
     const nameByIfindex = new Map([...links.values()].map((l) => [l.ifindex, l.name]));
-    const portByIf = new Map(cfg.ports.map((p) => [p.interface, p.name]));
-    if (cfg.underlay) portByIf.set(cfg.underlay.interface, 'underlay');
+    const portByIf = new Map((cfg?.ports ?? []).map((p) => [p.interface, p.name]));
+    if (cfg?.underlay) portByIf.set(cfg.underlay.interface, 'underlay');
+    // Without a config: the underlay is the port whose entry carries an underlay address.
+    if (!cfg) for (const [ifindex, port] of readActivePorts(Object.fromEntries(maps) as unknown as TableMaps)) if (port.kind === PortKind.underlay) portByIf.set(nameByIfindex.get(ifindex) ?? '', 'underlay');
     const slotNames = new Map<number, string>();
     const tables = Object.fromEntries(maps) as unknown as TableMaps;
     for (const [ifindex, port] of readActivePorts(tables)) {
@@ -42,16 +50,16 @@ export async function statusCommand(configPath: string, json: boolean): Promise<
       const s = stats.get(i % STAT_MAX);
       return { port: slotNames.get(slot) ?? `slot${slot}`, slot, stat: s?.name ?? `stat${i % STAT_MAX}`, drop: s?.drop ?? false, packets: c.packets, bytes: c.bytes };
     })];
-    const store = storeFor(pinDir, cfg.node.name);
+    const store = storeFor(pinDir, nodeName);
     const snap: NodeSnapshot = {
-      node: cfg.node.name, pinDir, generation: Number(readState(tables).generation),
+      node: nodeName, pinDir, generation: Number(readState(tables).generation),
       hooks: store.list().map((r) => ({
         port: portByIf.get(r.ifname) ?? r.ifname, ifname: r.ifname, ifindex: r.ifindex || (links.get(r.ifname)?.ifindex ?? 0),
         hook: r.hook, mechanism: r.mechanism, programId: attachedProgramId(store, r),
       })),
       tables: tableSizes(tables),
       counters,
-      efs: cfg.efs.map((ef) => readEfStatus(pinDir, ef)),
+      efs: cfg ? cfg.efs.map((ef) => readEfStatus(pinDir, ef)) : ownedEfs(pinDir).flatMap((e) => (e.record ? [readEfStatus(pinDir, e.record)] : [])),
     };
     process.stdout.write(json ? `${snapshotToJson(snap)}\n` : renderHuman(snap));
     return 0;
