@@ -17,7 +17,8 @@ const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floo
 const f2 = (x: number): string => x.toFixed(2);
 const USAGE = 'usage: esfc bench fastpath [--quick] [--out DIR] [--only pps|tcp] [--runs N]\n'
   + '         --runs N: iperf3 runs per TCP row, reported as median (min-max); default 3, 1 with --quick\n'
-  + '       esfc bench encryption [--quick] [--out DIR] [--only tcp|rekey]\n';
+  + '       esfc bench encryption [--quick] [--out DIR] [--only tcp|rekey]\n'
+  + '       esfc bench control [--quick] [--out DIR]\n';
 
 /** One TCP row for the progress log: median, spread and every run. */
 function runLine(r: TcpResult): string {
@@ -30,6 +31,10 @@ export async function benchCommand(argv: string[]): Promise<number> {
     args: argv, allowPositionals: true,
     options: { quick: { type: 'boolean' }, out: { type: 'string', default: 'bench/out' }, only: { type: 'string' }, runs: { type: 'string' } },
   });
+  if (positionals[0] === 'control') {
+    const { benchControl } = await import('./control.js');
+    return benchControl({ quick: values.quick === true, out: values.out! });
+  }
   if (positionals[0] === 'encryption') {
     const { benchEncryption } = await import('./encryption.js');
     return benchEncryption({ quick: values.quick === true, out: values.out!, ...(values.only ? { only: values.only } : {}) });

@@ -18,6 +18,7 @@ import {
   CONFIG_API_VERSION, type ClassifierRule, type EncryptedHopConfig, type HopTarget, type NodeConfig, type PathConfig,
   type PortConfig,
 } from '../../agent/config/types.js';
+import { MAX_CLASS_RULES as MAX_CLASSIFIER_RULES } from '../../agent/datapath/layout.js';
 import { Allocator, type Allocations } from './allocations.js';
 import { domainRoute } from './routes.js';
 import type { Intent, IntentEfSlot, IntentFlow, IntentMatch, IntentNode, IntentServiceFunction } from './types.js';
@@ -203,6 +204,11 @@ export function compileIntent(intent: Intent, prev: Allocations): Compiled {
       for (const m of f.match) rules.push(classifierRule(start.port, fwd ? m : mirror(m), spi));
     }
   }
+  for (const [name, p] of parts) {
+    if (p.classifier.length > MAX_CLASSIFIER_RULES) {
+      problems.push({ path: P.node(name), problem: `the flows classified at ${name} need ${p.classifier.length} classifier rules; a node's datapath holds ${MAX_CLASSIFIER_RULES}`, fix: 'merge matches (prefixes, port ranges) or classify some flows at another node' });
+    }
+  }
   if (problems.length) throw new IntentError(problems);
 
   const out = new Map<string, NodeConfig>();
@@ -244,11 +250,13 @@ function nodeConfig(n: IntentNode, all: readonly IntentNode[], p: NodeParts): No
     }));
   const bySpi = (a: PathConfig, b: PathConfig): number => (a.layer === b.layer ? a.spi - b.spi : a.layer === 'sf' ? -1 : 1);
   const paths = [...p.paths.values()].sort(bySpi).map((path) => ({ ...path, hops: [...path.hops].sort((a, b) => b.si - a.si) }));
+  // Only the nodes this one exchanges traffic with: a node's state does not grow with the size of the network.
+  const referenced = new Set(paths.flatMap((path) => path.hops.flatMap((h) => [...('node' in h.to ? [h.to.node] : []), ...(h.from ?? [])])));
   return {
     apiVersion: CONFIG_API_VERSION,
     node: { name: n.name, pinDir: `/sys/fs/bpf/esfc/${n.name}`, nshTtl: n.nshTtl, md3Type: n.md3Type },
     underlay: { interface: n.underlay.interface, address: n.underlay.address, hook: n.underlay.hook },
-    peers: all.filter((x) => x.name !== n.name).map((x) => ({ name: x.name, address: x.underlay.address, ...(x.underlay.mac ? { mac: x.underlay.mac } : {}) })),
+    peers: all.filter((x) => referenced.has(x.name)).map((x) => ({ name: x.name, address: x.underlay.address, ...(x.underlay.mac ? { mac: x.underlay.mac } : {}) })),
     ports,
     paths,
     classifier: p.classifier,

@@ -187,7 +187,7 @@ export class DataApi {
         if (!current) throw RestconfFailure.of('data-missing', `${path} does not exist: PATCH merges into an existing resource (PUT or POST creates)`, { path: instanceIdentifier(t.steps), type: 'application' });
         const d = decode(this.tree, parsed!.value, { target: t, partial: true });
         if (!d.ok) throw RestconfFailure.fromYang(d.errors);
-        next = mergeAt(doc, t, t.steps.length === 0 ? d.value : d.value);
+        next = mergeAt(this.tree, doc, t, d.value);
         this.checkOwnership(p, t, getAt(next, t)!, doc);
         break;
       }

@@ -6,7 +6,7 @@
  * data-exists/data-missing.
  */
 import {
-  memberName, targetKind, toLexical, type DataNode, type ResourceTarget, type TargetStep, type YangObject, type YangValue,
+  memberName, targetKind, toLexical, type DataNode, type ResourceTarget, type SchemaTree, type TargetStep, type YangObject, type YangValue,
 } from '../yang/index.js';
 import { isYangObject } from '../yang/yang-value.js';
 
@@ -124,19 +124,20 @@ export function deleteAt(doc: YangObject, t: ResourceTarget): { doc: YangObject;
  * member, list entries merge by key (new ones are added), leaf-lists gain the
  * values they lack, leaves are replaced.
  */
-export function mergeAt(doc: YangObject, t: ResourceTarget, value: YangValue): YangObject {
+export function mergeAt(tree: SchemaTree, doc: YangObject, t: ResourceTarget, value: YangValue): YangObject {
   const current = getAt(doc, t);
-  const merged = current === undefined ? value : mergeValues(t.steps[t.steps.length - 1]?.node, current, value);
+  const merged = current === undefined ? value : mergeValues(tree, t.steps[t.steps.length - 1]?.node, current, value, t.steps.length === 0);
   return putAt(doc, t, merged).doc;
 }
 
-function mergeValues(node: DataNode | undefined, a: YangValue, b: YangValue): YangValue {
+/** `atRoot`: a and b are datastores, whose members are the schema's top-level nodes. */
+function mergeValues(tree: SchemaTree, node: DataNode | undefined, a: YangValue, b: YangValue, atRoot = false): YangValue {
   if (isYangObject(a) && isYangObject(b)) {
     const out: YangObject = { ...a };
-    const children = node && (node.kind === 'container' || node.kind === 'list') ? node.children : undefined;
+    const children = atRoot ? tree.roots : node && (node.kind === 'container' || node.kind === 'list') ? node.children : undefined;
     for (const [k, v] of Object.entries(b)) {
-      const child = children?.find((c) => c.name === k || memberName(c) === k);
-      out[k] = out[k] === undefined ? v : mergeValues(child, out[k]!, v);
+      const child = children?.find((c) => memberName(c) === k || c.name === k);
+      out[k] = out[k] === undefined ? v : mergeValues(tree, child, out[k]!, v);
     }
     return out;
   }
@@ -145,7 +146,7 @@ function mergeValues(node: DataNode | undefined, a: YangValue, b: YangValue): Ya
       const out = [...a];
       for (const e of b) {
         const at = out.findIndex((x) => isYangObject(x) && isYangObject(e) && node.keys.every((k) => toLexical(x[k.name] as never) === toLexical(e[k.name] as never)));
-        if (at >= 0) out[at] = mergeValues(node, out[at]!, e);
+        if (at >= 0) out[at] = mergeValues(tree, node, out[at]!, e);
         else out.push(e);
       }
       return out;

@@ -104,6 +104,17 @@ describe('RESTCONF (RFC 8040) over mutual TLS', () => {
     assert.equal((await call('op', 'GET', '/restconf/data/esfc-intent:chains/chain=lab')).status, 404);
   });
 
+  test('PATCH of the datastore merges list entries by key: one leaf of one node changes, nothing else', async () => {
+    const before = (await call('op', 'GET', '/restconf/data/esfc-intent:nodes')).json()['esfc-intent:nodes'] as { node: Record<string, unknown>[] };
+    const r = await call('op', 'PATCH', '/restconf/data', { body: { 'ietf-restconf:data': { 'esfc-intent:nodes': { node: [{ name: 'node-a', 'nsh-ttl': 61 }] } } } });
+    assert.equal(r.status, 204, r.text);
+    const after = (await call('op', 'GET', '/restconf/data/esfc-intent:nodes')).json()['esfc-intent:nodes'] as { node: Record<string, unknown>[] };
+    assert.deepEqual(after.node.map((n) => n.name), before.node.map((n) => n.name));
+    assert.deepEqual(after.node[0], { ...before.node[0], 'nsh-ttl': 61 });
+    assert.deepEqual(after.node.slice(1), before.node.slice(1));
+    assert.equal((await call('op', 'PATCH', '/restconf/data', { body: { 'ietf-restconf:data': { 'esfc-intent:nodes': { node: [{ name: 'node-a', 'nsh-ttl': 63 }] } } } })).status, 204);
+  });
+
   test('ETag and Last-Modified on every resource; conditional requests give 304 and 412', async () => {
     for (const path of ['', '/esfc-intent:chains', '/esfc-intent:chains/chain=web-chain', '/esfc-intent:chains/chain=web-chain/tenant', '/esfc-intent:nodes/node=node-a/port=client']) {
       const r = await call('op', 'GET', `/restconf/data${path}`);
