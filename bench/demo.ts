@@ -23,7 +23,7 @@ import { planScenario } from '../scenario/plan.js';
 import { ScenarioNet } from '../scenario/net.js';
 import { nsh, sh, spawnInNs, stopProcess, waitForLine } from '../scenario/sh.js';
 import { runProbe } from '../scenario/udp-probe.js';
-import { hostHasEsp, runInLab } from '../test/lab/kernel-lab.js';
+import { hostHasEsp, labKernelRelease, runInLab } from '../test/lab/kernel-lab.js';
 import { demoEncrypted } from './demo-encrypted.js';
 
 const CLI = fileURLToPath(new URL('../agent/cli.js', import.meta.url));
@@ -32,7 +32,7 @@ const CLI = fileURLToPath(new URL('../agent/cli.js', import.meta.url));
 async function encryptedAct(): Promise<number> {
   if (process.env.ESFC_IN_LAB === '1') return demoEncrypted(6);
   if (hostHasEsp()) return demoEncrypted(1);
-  process.stdout.write('\nthis kernel has no ESP: the encrypted act runs in the kernel lab (Debian 6.1 under qemu TCG, about 10x slower; boots in seconds)\n');
+  process.stdout.write(`\nthis kernel has no ESP: the encrypted act runs in the kernel lab (${labKernelRelease()} under qemu TCG, about 10x slower; boots in seconds)\n`);
   const r = await runInLab([process.execPath, CLI, 'demo', '--act', 'encrypted'], {
     env: { ESFC_IN_LAB: '1' }, timeoutMs: 20 * 60_000, cwd: fileURLToPath(new URL('../../', import.meta.url)),
     onOutput: (s) => process.stdout.write(s),

@@ -98,7 +98,7 @@ function report(r: EncryptionResult, out: string): void {
   const at = (k: 'sf' | 'ef', n: number) => r.chains.find((c) => c.kind === k && c.hops === n)!;
   const hops = [...new Set(r.chains.map((c) => c.hops))];
   log('');
-  log(`encryption: ${r.where === 'kernel-lab' ? 'kernel lab (Debian 6.1 under qemu TCG; AES-GCM emulated: compare ratios only)' : 'host'}, kernel ${r.kernel}`);
+  log(`encryption: ${r.where === 'kernel-lab' ? 'kernel lab (Debian kernel under qemu TCG; AES-GCM emulated: compare ratios only)' : 'host'}, kernel ${r.kernel}`);
   log('topology: client - node A - node B - server, bridge underlay MTU 1700; SFs MTU 1500 alternating between the nodes; EF pairs alternating direction (every EF hop crosses the underlay), EF veths MTU 1600; one iperf3 TCP stream, ' + `${r.seconds} s`);
   log('');
   log('| hops | SF chain (Mbit/s) | EF chain (Mbit/s) | EF / SF |');

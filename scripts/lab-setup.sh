@@ -1,18 +1,51 @@
 #!/usr/bin/env bash
-# Builds the kernel lab: Debian 12's distribution kernel (it has ESP, GCM and
-# the XFRM modules this machine's kernel lacks), an uncompressed vmlinux that
-# qemu boots directly (PVH), and a small busybox initramfs with the modules
-# the encrypted-hop tests need. Cached in /var/cache/esfc-lab; idempotent.
+# Builds the kernel lab (README "The kernel lab"): Debian's distribution
+# kernels, which have ESP, GCM and the XFRM modules this machine's kernel
+# lacks, each as an uncompressed vmlinux that qemu boots directly (PVH) and a
+# small busybox initramfs with the modules the encrypted-hop tests need.
+#
+# Two kernels, whatever Debian the host runs:
+#   6.1   Debian 12 (bookworm): cls_bpf, no adjust_room decap flag, the older verifier
+#   6.12  Debian 13 (trixie):   tcx, the decap flags
+# Each is fetched with apt-get download through a private apt state under the
+# cache (its own sources list and package lists; the host's apt is not
+# touched), from the Debian mirrors the host's sources use.
+#
+# Cache ($ESFC_LAB_CACHE, default /var/cache/esfc-lab), read by test/lab/kernel-lab.ts:
+#   <series>             symlink to the release it boots, e.g. 6.1 -> 6.1.0-57-amd64
+#   <release>/vmlinux, initramfs.cpio.gz, kernel-version, ready-<inputs hash>
+#   debs/                the kernel packages (an initramfs rebuild does not download again)
+#   apt/<codename>/      the private apt state
+# Files are replaced by renames, so a guest booting meanwhile sees the old or
+# the new file, never half of one. A re-run with nothing changed only checks.
+#
+# Environment: ESFC_LAB_KERNELS="6.1 6.12" (which to build; the lab's tests skip the
+# others), ESFC_LAB_MIRROR and
+# ESFC_LAB_SECURITY_MIRROR (else the host's, else deb.debian.org),
+# ESFC_LAB_REFRESH_DAYS=7 (age at which the private package lists are refreshed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 CACHE=${ESFC_LAB_CACHE:-/var/cache/esfc-lab}
+KERNELS_ENV=${ESFC_LAB_KERNELS:-6.1 6.12}
+read -r -a KERNELS <<< "${KERNELS_ENV//,/ }"
+REFRESH_DAYS=${ESFC_LAB_REFRESH_DAYS:-7}
 step() { printf '[lab-setup] %s\n' "$*"; }
 die() { printf '[lab-setup] ERROR: %s\n' "$*" >&2; exit 1; }
-[ "$(id -u)" = 0 ] || die "run as root"
+[ "$(id -u)" = 0 ] || die "run as root (apt, and the cache in $CACHE)"
+
+codename_of() {
+  case "$1" in
+    6.1) echo bookworm ;;
+    6.12) echo trixie ;;
+    *) die "unknown lab kernel '$1' in ESFC_LAB_KERNELS (known: 6.1 = Debian 12, 6.12 = Debian 13)" ;;
+  esac
+}
+for k in "${KERNELS[@]}"; do codename_of "$k" >/dev/null; done
 
 export DEBIAN_FRONTEND=noninteractive
-PKGS=(qemu-system-x86 busybox-static kmod cpio python3)
+# zstd: Debian 13's bzImage is zstd-compressed. kmod: depmod for the module trees.
+PKGS=(qemu-system-x86 busybox-static kmod cpio gzip python3 zstd debian-archive-keyring util-linux)
 missing=()
 for p in "${PKGS[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -22,103 +55,179 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 mkdir -p "$CACHE"
-# Debian 12 builds the lab from its own 6.1 kernel; on Debian 13 the same package name is not there.
-kernel_pkg() { apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}'; }
-KPKG=${ESFC_LAB_KERNEL_PKG:-$(kernel_pkg)}
-if [ -z "$KPKG" ]; then
-  # A fresh machine may have no package lists yet.
-  apt-get update -q
-  KPKG=$(kernel_pkg)
+# Two setups at once (two engineers, or CI beside a demo) would build into the same files.
+exec 9> "$CACHE/.lock"
+if ! flock -n 9; then
+  step "another lab-setup is running; waiting for it (lock $CACHE/.lock)"
+  flock 9
 fi
-[ -n "$KPKG" ] || die "cannot find the kernel package behind linux-image-amd64 in the apt sources"
-KVER=${KPKG#linux-image-}
-STAMP="$CACHE/ready-$KVER-$(sha256sum test/lab/lab-init.sh test/lab/lab-modules.txt scripts/lab-setup.sh | sha256sum | cut -c1-12)"
-if [ -f "$STAMP" ] && [ -f "$CACHE/vmlinux" ] && [ -f "$CACHE/initramfs.cpio.gz" ]; then
-  step "lab ready: $KVER (cached in $CACHE)"
-  exit 0
+BUILD="$CACHE/build.$$"
+trap 'rm -rf "$BUILD"' EXIT
+
+# The single-kernel layout of earlier versions of this script: keep its package, drop the rest.
+mkdir -p "$CACHE/debs"
+for f in "$CACHE"/linux-image-*.deb; do [ -e "$f" ] && mv "$f" "$CACHE/debs/"; done
+if [ -e "$CACHE/vmlinux" ] || [ -e "$CACHE/root" ] || [ -e "$CACHE/initramfs" ]; then
+  step "removing the single-kernel layout of earlier versions (vmlinux, root/, initramfs/ in $CACHE)"
+  rm -rf "$CACHE/vmlinux" "$CACHE/initramfs.cpio.gz" "$CACHE/kernel-version" "$CACHE/root" "$CACHE/initramfs" "$CACHE"/ready-*
 fi
 
-if ! ls "$CACHE"/"$KPKG"_*.deb >/dev/null 2>&1; then
-  step "downloading $KPKG"
-  (cd "$CACHE" && apt-get download "$KPKG" 2>&1 | grep -v '^W: Download is performed unsandboxed' || true)
-fi
-DEB=$(ls "$CACHE"/"$KPKG"_*.deb | head -1)
-[ -f "$DEB" ] || die "download of $KPKG failed"
+# --- a private apt state per Debian release --------------------------------------------------
+host_repo() {  # $1: a suite suffix ("" or "-security"); prints the URI the host's sources use for it
+  local codename
+  codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+  [ -n "$codename" ] || return 0
+  # Sources name the release by codename or by suite (stable, oldstable). awk reads to the end:
+  # an early exit would make apt-get die of SIGPIPE, and pipefail this script.
+  { apt-get indextargets --format '$(REPO_URI) $(RELEASE)' 2>/dev/null || true; } \
+    | awk -v re="^($codename|stable|oldstable|testing)$1\$" '$2 ~ re && !found {print $1; found = 1}'
+}
+MIRROR= SECURITY= KEYRING=
+find_mirrors() {  # once, and only when package lists are fetched
+  [ -z "$MIRROR" ] || return 0
+  MIRROR=${ESFC_LAB_MIRROR:-$(host_repo "")}
+  MIRROR=${MIRROR:-http://deb.debian.org/debian}
+  SECURITY=${ESFC_LAB_SECURITY_MIRROR:-$(host_repo -security)}
+  SECURITY=${SECURITY:-http://deb.debian.org/debian-security}
+  local k
+  for k in /usr/share/keyrings/debian-archive-keyring.pgp /usr/share/keyrings/debian-archive-keyring.gpg; do
+    [ -f "$k" ] && { KEYRING=$k; break; }
+  done
+  [ -n "$KEYRING" ] || die "no Debian archive keyring in /usr/share/keyrings (fix: apt-get install debian-archive-keyring)"
+}
 
-step "unpacking $(basename "$DEB")"
-rm -rf "$CACHE/root"
-mkdir -p "$CACHE/root"
-dpkg-deb -x "$DEB" "$CACHE/root"
+APT=()
+apt_state() {  # $1: codename; sets APT to the options of its private apt state
+  local d="$CACHE/apt/$1"
+  mkdir -p "$d/lists/partial" "$d/cache/archives/partial" "$d/sources.list.d" "$d/preferences.d"
+  [ -f "$d/status" ] || : > "$d/status"
+  # The host's apt.conf.d still applies (proxies); its sources, pins and dpkg state do not.
+  # The package cache files are named because Debian's docker images configure none (slow apt-cache).
+  APT=(-o "Dir::Etc::SourceList=$d/sources.list" -o "Dir::Etc::SourceParts=$d/sources.list.d"
+       -o "Dir::Etc::Preferences=$d/preferences" -o "Dir::Etc::PreferencesParts=$d/preferences.d"
+       -o "Dir::State::Lists=$d/lists" -o "Dir::State::status=$d/status" -o "Dir::Cache=$d/cache"
+       -o Dir::Cache::pkgcache=pkgcache.bin -o Dir::Cache::srcpkgcache=srcpkgcache.bin
+       -o APT::Architecture=amd64 -o APT::Architectures::=amd64 -o Acquire::Languages=none
+       -o APT::Sandbox::User=root -q)
+}
+apt_refresh() {  # $1: codename
+  local d="$CACHE/apt/$1"
+  find_mirrors
+  # Only the Packages indexes (no translations, no AppStream): what apt-get download needs.
+  {
+    echo "deb [signed-by=$KEYRING target=Packages] $MIRROR $1 main"
+    echo "deb [signed-by=$KEYRING target=Packages] $MIRROR $1-updates main"
+    echo "deb [signed-by=$KEYRING target=Packages] $SECURITY $1-security main"
+  } > "$d/sources.list.new"
+  mv "$d/sources.list.new" "$d/sources.list"
+  step "apt: package lists of Debian $1 from $MIRROR and $SECURITY (private state in $d)"
+  apt-get "${APT[@]}" update >/dev/null || die "apt-get update for Debian $1 failed: is $MIRROR reachable? (set ESFC_LAB_MIRROR / ESFC_LAB_SECURITY_MIRROR to a Debian mirror that has $1)"
+  # Our own stamp: apt keeps an unchanged InRelease's old mtime (a stable release's rarely changes).
+  touch "$d/updated"
+}
+lists_fresh() {  # $1: codename
+  [ -f "$CACHE/apt/$1/sources.list" ] && [ -n "$(find "$CACHE/apt/$1/updated" -mtime "-$REFRESH_DAYS" 2>/dev/null)" ]
+}
+kernel_pkg() {  # the package linux-image-amd64 depends on; empty if the lists have none
+  { apt-cache "${APT[@]}" depends linux-image-amd64 2>/dev/null || true; } \
+    | awk '/Depends: linux-image-[0-9]/ && !found {print $2; found = 1}'
+}
 
-step "extracting an uncompressed vmlinux (qemu boots it through PVH)"
-python3 - "$CACHE/root/boot/vmlinuz-$KVER" "$CACHE/vmlinux" <<'PY'
-import sys, lzma, gzip, zlib
-data = open(sys.argv[1], 'rb').read()
-for magic, name in ((b'\xfd7zXZ\x00', 'xz'), (b'\x1f\x8b\x08', 'gzip')):
-    i = data.find(magic)
-    while i >= 0:
-        try:
-            out = lzma.LZMADecompressor().decompress(data[i:]) if name == 'xz' else zlib.decompressobj(31).decompress(data[i:])
-            if out[:4] == b'\x7fELF':
-                open(sys.argv[2], 'wb').write(out)
-                sys.exit(0)
-        except Exception:
-            pass
-        i = data.find(magic, i + 1)
-sys.exit('no xz or gzip compressed ELF found in the bzImage')
-PY
+# Everything an initramfs is made of besides the kernel: a change in any of them rebuilds it.
+INPUTS_HASH=$(cat scripts/lab-setup.sh test/lab/lab-init.sh test/lab/lab-modules.txt test/lab/extract-vmlinux.py \
+  test/lab/initramfs-modules.py /bin/busybox | sha256sum | cut -c1-12)
 
-step "initramfs: busybox + the module closure of test/lab/lab-modules.txt"
-MODROOT="$CACHE/root/lib/modules/$KVER"
-depmod -b "$CACHE/root" "$KVER"
-IRD="$CACHE/initramfs"
-rm -rf "$IRD"
-mkdir -p "$IRD"/{bin,sbin,etc,proc,sys,dev,mnt,lib/modules/$KVER}
-cp /bin/busybox "$IRD/bin/busybox"
-for a in sh mount umount mkdir modprobe insmod depmod chroot poweroff sync cat echo ip hostname sleep ls mknod ln rm; do ln -s busybox "$IRD/bin/$a"; done
-ln -s ../bin/busybox "$IRD/sbin/modprobe"
-cp test/lab/lab-init.sh "$IRD/init"
-chmod +x "$IRD/init"
-python3 - "$MODROOT" "$IRD/lib/modules/$KVER" test/lab/lab-modules.txt "$IRD/etc/lab-modules" <<'PY'
-import sys, os, shutil
-src, dst, listfile, loadfile = sys.argv[1:5]
-dep = {}
-for line in open(os.path.join(src, 'modules.dep')):
-    path, _, deps = line.partition(':')
-    dep[path.strip()] = deps.split()
-by_name = {os.path.basename(p).split('.ko')[0].replace('-', '_'): p for p in dep}
-builtin = {os.path.basename(l.strip()).split('.ko')[0].replace('-', '_') for l in open(os.path.join(src, 'modules.builtin'))}
-wanted = [l.split('#')[0].strip() for l in open(listfile)]
-wanted = [w for w in wanted if w]
-need, load, missing = set(), [], []
-def add(p):
-    if p in need: return
-    need.add(p)
-    for d in dep.get(p, []): add(d)
-# The kernel asks for crypto algorithms by name at run time (seqiv wants a
-# stdrng, which wants sha3...): every crypto module is in the pool, on demand.
-for p in dep:
-    if p.startswith(('kernel/crypto/', 'kernel/arch/x86/crypto/', 'kernel/lib/crypto/')):
-        add(p)
-for w in wanted:
-    n = w.replace('-', '_')
-    if n in by_name:
-        add(by_name[n]); load.append(w)
-    elif n not in builtin:
-        missing.append(w)
-if missing:
-    sys.exit('modules neither loadable nor built in: ' + ' '.join(missing))
-for p in need:
-    os.makedirs(os.path.join(dst, os.path.dirname(p)), exist_ok=True)
-    shutil.copy2(os.path.join(src, p), os.path.join(dst, p))
-for f in ('modules.builtin', 'modules.builtin.modinfo', 'modules.order'):
-    if os.path.exists(os.path.join(src, f)): shutil.copy2(os.path.join(src, f), os.path.join(dst, f))
-open(loadfile, 'w').write('\n'.join(load) + '\n')
-print(f'[lab-setup] {len(need)} modules, {len(load)} loaded at boot')
-PY
-depmod -b "$IRD" "$KVER"
-(cd "$IRD" && find . | cpio -o -H newc --quiet | gzip -1 > "$CACHE/initramfs.cpio.gz")
-rm -f "$CACHE"/ready-*
-touch "$STAMP"
-echo "$KVER" > "$CACHE/kernel-version"
-step "lab ready: $KVER, $(du -h "$CACHE/initramfs.cpio.gz" | cut -f1) initramfs"
+build_kernel() {  # $1: series (6.1, 6.12); $2: 1 when its package lists were just refreshed
+  local series=$1 refreshed=${2:-0} codename kpkg kver out deb modtree base ird
+  codename=$(codename_of "$series")
+  apt_state "$codename"
+  if [ "$refreshed" = 0 ] && ! lists_fresh "$codename"; then apt_refresh "$codename"; refreshed=1; fi
+  kpkg=$(kernel_pkg)
+  [ -n "$kpkg" ] || die "Debian $codename's linux-image-amd64 names no kernel package (lists in $CACHE/apt/$codename)"
+  kver=${kpkg#linux-image-}
+  out="$CACHE/$kver"
+
+  if [ -f "$out/ready-$INPUTS_HASH" ] && [ -f "$out/vmlinux" ] && [ -f "$out/initramfs.cpio.gz" ]; then
+    link_series "$series" "$kver"
+    step "lab kernel $series ready: $kver (cached in $out)"
+    return
+  fi
+
+  # 1. The package.
+  deb=$(ls "$CACHE/debs/${kpkg}"_*.deb 2>/dev/null | head -1 || true)
+  if [ -z "$deb" ]; then
+    step "downloading $kpkg from Debian $codename"
+    rm -rf "$CACHE/debs/partial"
+    mkdir -p "$CACHE/debs/partial"
+    if ! (cd "$CACHE/debs/partial" && apt-get "${APT[@]}" download "$kpkg" >/dev/null); then
+      # Old kernel packages leave the archive when a new ABI is published: fresh lists name the new one.
+      [ "$refreshed" = 0 ] || die "apt-get download $kpkg failed (network? mirror $MIRROR / $SECURITY)"
+      apt_refresh "$codename"
+      build_kernel "$series" 1
+      return
+    fi
+    mv "$CACHE/debs/partial/${kpkg}"_*.deb "$CACHE/debs/"
+    rm -rf "$CACHE/debs/partial"
+    deb=$(ls "$CACHE/debs/${kpkg}"_*.deb | head -1)
+  fi
+
+  # 2. Unpacked (a scratch copy, dropped at the end), with its module index.
+  step "unpacking $(basename "$deb")"
+  rm -rf "$BUILD"
+  mkdir -p "$BUILD/root"
+  dpkg-deb -x "$deb" "$BUILD/root"
+  # Debian 13 ships modules under /usr/lib/modules (merged /usr), Debian 12 under /lib/modules.
+  for base in "$BUILD/root/usr" "$BUILD/root"; do [ -d "$base/lib/modules/$kver" ] && break; done
+  modtree="$base/lib/modules/$kver"
+  [ -d "$modtree" ] || die "$(basename "$deb") has no lib/modules/$kver"
+  depmod -b "$base" "$kver"
+
+  mkdir -p "$out"
+  rm -f "$out"/ready-*
+  # 3. vmlinux out of the bzImage.
+  if [ ! -f "$out/vmlinux" ]; then
+    step "extracting an uncompressed vmlinux from vmlinuz-$kver (qemu boots it through PVH)"
+    python3 test/lab/extract-vmlinux.py "$BUILD/root/boot/vmlinuz-$kver" "$out/vmlinux.tmp"
+    mv "$out/vmlinux.tmp" "$out/vmlinux"
+  fi
+
+  # 4. The initramfs: busybox, /init, the modules of lab-modules.txt with their
+  #    dependencies and every crypto module, decompressed, depmod'ed.
+  step "initramfs for $kver: busybox, test/lab/lab-init.sh, the modules of test/lab/lab-modules.txt"
+  ird="$BUILD/initramfs"
+  mkdir -p "$ird"/{bin,sbin,etc,proc,sys,dev,mnt,lib/modules/"$kver"}
+  cp /bin/busybox "$ird/bin/busybox"
+  for a in $("$ird/bin/busybox" --list); do [ -e "$ird/bin/$a" ] || ln -s busybox "$ird/bin/$a"; done
+  ln -sf ../bin/busybox "$ird/sbin/modprobe"
+  cp test/lab/lab-init.sh "$ird/init"
+  chmod 755 "$ird/init"
+  python3 test/lab/initramfs-modules.py "$modtree" "$ird/lib/modules/$kver" test/lab/lab-modules.txt "$ird/etc/lab-modules"
+  depmod -b "$ird" "$kver"
+  (cd "$ird" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet | gzip -1 > "$out/initramfs.cpio.gz.tmp")
+  mv "$out/initramfs.cpio.gz.tmp" "$out/initramfs.cpio.gz"
+  echo "$kver" > "$out/kernel-version.tmp"
+  mv "$out/kernel-version.tmp" "$out/kernel-version"
+  rm -rf "$BUILD"
+  touch "$out/ready-$INPUTS_HASH"
+  link_series "$series" "$kver"
+  step "lab kernel $series ready: $kver, vmlinux $(du -h "$out/vmlinux" | cut -f1), initramfs $(du -h "$out/initramfs.cpio.gz" | cut -f1)"
+}
+
+link_series() {  # $1: series, $2: release. Points <series> at it, then drops the series' older releases.
+  local series=$1 kver=$2 old
+  if [ "$(readlink "$CACHE/$series" 2>/dev/null)" != "$kver" ]; then
+    ln -sfn "$kver" "$CACHE/.$series.new"
+    mv -T "$CACHE/.$series.new" "$CACHE/$series"
+  fi
+  # "6.1".* matches 6.1.0-57-amd64 but not 6.12.x: each series only drops its own.
+  for old in "$CACHE/$series".*/ "$CACHE"/debs/linux-image-"$series".*.deb; do
+    old=${old%/}
+    [ -e "$old" ] || continue
+    case "$(basename "$old")" in
+      "$kver"|"linux-image-${kver}_"*) ;;
+      *) step "removing $(basename "$old") (superseded by $kver)"; rm -rf "$old" ;;
+    esac
+  done
+}
+
+for series in "${KERNELS[@]}"; do build_kernel "$series"; done

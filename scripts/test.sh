@@ -3,9 +3,11 @@
 # Skipped tests are listed at the end with their reasons.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+started=$SECONDS
+elapsed() { printf '%dm%02ds' $(( (SECONDS - started) / 60 )) $(( (SECONDS - started) % 60 )); }
 bash scripts/setup.sh
 
-echo "[test] lint: eslint and the BPF C (clang -Wall -Werror)"
+echo "[test] lint: eslint and the BPF C (clang -Wall -Werror) ($(elapsed) so far)"
 npx eslint .
 make -s -C bpf lint
 
@@ -14,6 +16,9 @@ mapfile -t files < <(find dist/test -name '*.test.js' | sort)
 tap=$(mktemp)
 trap 'rm -f "$tap"' EXIT
 status=0
+# The kernel lab suites (test/lab/) boot each lab kernel and run the IPsec suites inside: about
+# 9 minutes per kernel on 2 cores, with their output streamed as "[lab 6.x]" lines.
+echo "[test] ${#files[@]} test files, one at a time ($(elapsed) so far)"
 node --test --test-concurrency=1 \
   --test-reporter=spec --test-reporter-destination=stdout \
   --test-reporter=tap --test-reporter-destination="$tap" \
@@ -26,4 +31,5 @@ if [ -n "$skips" ]; then
   echo "$skips" | sed -E 's/^\s*(not )?ok [0-9]+ - /  - /'
   echo "========================================================================="
 fi
+echo "[test] $([ $status = 0 ] && echo passed || echo FAILED) after $(elapsed)"
 exit $status

@@ -70,7 +70,7 @@ function opensslText(pem: string): string {
   const path = join(dir, `cert-${Math.random().toString(16).slice(2)}.pem`);
   writeFileSync(path, pem);
   try {
-    return execFileSync('openssl', ['x509', '-noout', '-text', '-in', path], { encoding: 'utf8' });
+    return execFileSync('openssl', ['x509', '-noout', '-text', '-nameopt', 'oneline', '-in', path], { encoding: 'utf8' });
   } finally {
     unlinkSync(path);
   }

@@ -4,7 +4,7 @@
  *
  * It needs a kernel with ESP. Where the host has one, the suite runs here;
  * elsewhere (this project's machines) test/lab/lab-suites.test.ts runs this
- * file inside the kernel lab (a Debian 6.1 kernel under qemu TCG).
+ * file inside the kernel lab (Debian's 6.1 and 6.12 kernels under qemu TCG, once each).
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,15 +1,21 @@
 /**
- * The kernel lab itself: a guest boots, runs the command with the host's
- * files, reports its status and output, carries ESP (AES-GCM) between two
- * namespaces, and a hung guest is killed and reported with its console.
+ * The kernel lab itself, on each kernel it boots: the guest runs the named
+ * kernel, runs the command with the host's files (node included), reports
+ * its status and output, has bpffs, and carries ESP (AES-GCM) between two
+ * namespaces. A hung guest is killed and reported with its console.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { labAvailable, runInLab } from './kernel-lab.js';
+import { LAB_KERNELS, LAB_KERNEL_SOURCE, LabError, labAvailable, labKernelRelease, parseLabKernel, runInLab, selectedLabKernels, type LabKernel } from './kernel-lab.js';
 
 const isRoot = process.getuid?.() === 0;
-const avail = labAvailable();
-const skip = !isRoot ? 'needs root' : avail.ok ? false : `kernel lab not built: ${avail.reason}`;
+const skipFor = (kernel: LabKernel): string | false => {
+  if (!isRoot) return 'needs root';
+  if (!selectedLabKernels().includes(kernel)) return `ESFC_LAB_KERNELS=${process.env.ESFC_LAB_KERNELS ?? ''} leaves ${kernel} out`;
+  const avail = labAvailable(kernel);
+  return avail.ok ? false : `kernel lab not built: ${avail.reason}`;
+};
+const escape = (s: string): string => s.replace(/[.+*?^$()[\]{}|\\]/g, '\\$&');
 
 // Two namespaces joined by a veth, an ESP tunnel with AES-GCM-128 both ways, a ping through it.
 const ESP_PING = `
@@ -32,28 +38,53 @@ ip netns exec a ping -c 3 -i 0.2 -W 5 10.9.0.2
 ip -n b -s xfrm state
 `;
 
-test('the lab boots Debian 6.1, runs node from the host, reports status and output', { skip, timeout: 300_000 }, async () => {
-  const r = await runInLab(['sh', '-c', 'uname -r; node -e "console.log(process.versions.node)"; exit 7'], { timeoutMs: 240_000 });
-  assert.equal(r.timedOut, false, r.console.slice(-2000));
-  assert.equal(r.exitCode, 7);
-  const [release, nodeVersion] = r.output.trim().split('\n');
-  assert.match(release!, /^6\.1\./);
-  assert.equal(nodeVersion, process.versions.node);
-  assert.ok(r.bootMs > 0 && r.bootMs < r.durationMs);
-  process.stdout.write(`# lab: boot ${r.bootMs} ms, total ${r.durationMs} ms\n`);
+// What the guest says about itself, one fact per line.
+const FACTS = [
+  'uname -r',
+  'node -e "console.log(process.versions.node)"',
+  "grep -c ' /sys/fs/bpf bpf ' /proc/mounts",
+  'exit 7',
+].join('; ');
+
+test('a kernel series is named 6.1 or 6.12; anything else is refused with the choices', () => {
+  assert.equal(parseLabKernel('6.12'), '6.12');
+  assert.throws(() => parseLabKernel('5.10'), (e: unknown) => e instanceof LabError && /use one of 6\.1, 6\.12/.test(e.message));
 });
 
-test('ESP with rfc4106(gcm(aes)) carries a ping between two namespaces in the lab', { skip, timeout: 300_000 }, async () => {
-  const r = await runInLab(['sh', '-c', ESP_PING], { timeoutMs: 240_000 });
-  assert.equal(r.exitCode, 0, r.output + r.console.slice(-2000));
-  assert.match(r.output, /3 received/);
-  // The receiving side's inbound SA counted the three echo requests.
-  assert.match(r.output, /spi 0x00000100[^]*?lifetime current:\s*\n\s*\d+\(bytes\), 3\(packets\)/);
-});
+for (const kernel of LAB_KERNELS) {
+  const skip = skipFor(kernel);
+  const release = skip === false ? labKernelRelease(kernel) : kernel;
+  const name = `${LAB_KERNEL_SOURCE[kernel]}'s ${release}`;
 
-test('a hung guest is killed at the timeout and reported with its console', { skip, timeout: 300_000 }, async () => {
-  const r = await runInLab(['sleep', '1000'], { timeoutMs: 25_000 });
+  test(`the lab boots ${name}, runs node from the host with bpffs mounted, reports status and output`, { skip, timeout: 300_000 }, async (t) => {
+    const r = await runInLab(['sh', '-c', FACTS], { kernel, timeoutMs: 240_000 });
+    assert.equal(r.timedOut, false, r.console.slice(-2000));
+    assert.equal(r.exitCode, 7, r.output + r.console.slice(-2000));
+    const [uname, nodeVersion, bpffs] = r.output.trim().split('\n');
+    assert.equal(r.kernel, kernel);
+    assert.equal(uname, r.release);
+    assert.match(uname!, new RegExp(`^${escape(kernel)}\\.`));
+    assert.equal(nodeVersion, process.versions.node);
+    assert.equal(bpffs, '1', 'bpffs is mounted at /sys/fs/bpf');
+    assert.match(r.console, new RegExp(`lab: kernel ${escape(r.release)} ready`));
+    assert.ok(r.bootMs > 0 && r.bootMs < r.durationMs);
+    t.diagnostic(`lab ${r.release}: boot ${r.bootMs} ms, total ${r.durationMs} ms`);
+  });
+
+  test(`ESP with rfc4106(gcm(aes)) carries a ping between two namespaces under ${name}`, { skip, timeout: 300_000 }, async () => {
+    const r = await runInLab(['sh', '-c', ESP_PING], { kernel, timeoutMs: 240_000 });
+    assert.equal(r.exitCode, 0, r.output + r.console.slice(-2000));
+    assert.match(r.output, /3 received/);
+    // The receiving side's inbound SA counted the three echo requests.
+    assert.match(r.output, /spi 0x00000100[^]*?lifetime current:\s*\n\s*\d+\(bytes\), 3\(packets\)/);
+  });
+}
+
+// The runner's own behaviour: once, on the first kernel there is.
+const anyKernel = selectedLabKernels()[0] ?? '6.1';
+test('a hung guest is killed at the timeout and reported with its console', { skip: skipFor(anyKernel), timeout: 300_000 }, async () => {
+  const r = await runInLab(['sleep', '1000'], { kernel: anyKernel, timeoutMs: 25_000 });
   assert.equal(r.timedOut, true);
   assert.equal(r.exitCode, null);
-  assert.match(r.console, /lab: kernel 6\.1\.\S+ ready/);
+  assert.match(r.console, new RegExp(`lab: kernel ${escape(r.release)} ready`));
 });

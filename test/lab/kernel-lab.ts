@@ -1,59 +1,119 @@
 /**
- * The kernel lab: runs one command under Debian's 6.1 distribution kernel in
- * qemu (TCG, never KVM), with this host's root filesystem shared read-only
- * over 9p (so node, the build and the tests are the same files) and a fresh
- * writable overlay. Built by scripts/lab-setup.sh. Everything in it runs
- * ~10x slower than on the host: timings taken inside are ratios at best.
+ * The kernel lab: runs one command under one of Debian's distribution
+ * kernels in qemu (TCG, never KVM), with this host's root filesystem shared
+ * read-only over 9p (so node, the build and the tests are the same files)
+ * and a fresh writable overlay. Two kernels, so both of the agent's code
+ * paths run somewhere: Debian 12's 6.1 (cls_bpf, no adjust_room decap flag,
+ * the older verifier) and Debian 13's 6.12 (tcx, the decap flags). Built by
+ * scripts/lab-setup.sh. Everything in it runs ~10x slower than on the host:
+ * timings taken inside are ratios at best.
+ *
+ * The guest's /init (test/lab/lab-init.sh) and this file talk through a
+ * scratch directory shared as /lab: job.sh and watchdog in; started, output
+ * and exit-status out.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, openSync, readFileSync, readSync, closeSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
 
 export const LAB_CACHE = process.env.ESFC_LAB_CACHE ?? '/var/cache/esfc-lab';
 const QEMU = 'qemu-system-x86_64';
+const SETUP_FIX = 'run bash scripts/lab-setup.sh (as root)';
+
+/** The kernels the lab boots, by series; scripts/lab-setup.sh builds each under LAB_CACHE/<series>. */
+export const LAB_KERNELS = ['6.1', '6.12'] as const;
+export type LabKernel = (typeof LAB_KERNELS)[number];
+/** Where each comes from, for messages and test names. */
+export const LAB_KERNEL_SOURCE: Readonly<Record<LabKernel, string>> = { '6.1': 'Debian 12', '6.12': 'Debian 13' };
 
 export interface LabResult {
-  /** The command's exit status; null if the guest never reported one. */
+  /** The command's exit status; null if the guest never reported one (timeout, panic, qemu failure). */
   exitCode: number | null;
-  /** The command's stdout and stderr. */
+  /** The command's stdout and stderr, interleaved as written. */
   output: string;
-  /** The guest's serial console (kernel and init messages). */
+  /** The guest's serial console (kernel and init messages), then qemu's own stderr if it wrote any. */
   console: string;
   timedOut: boolean;
-  /** Until the job started, as reported by the console. */
+  /** Until the job started (0 if it never did). */
   bootMs: number;
   durationMs: number;
+  /** The kernel series booted, and its release (what `uname -r` says in the guest). */
+  kernel: LabKernel;
+  release: string;
+  /** The scratch directory, when opts.keepScratch kept it. */
+  scratch?: string;
 }
 
 export interface LabOptions {
+  /** Which kernel to boot (default: ESFC_LAB_KERNEL, else 6.1, the one every caller had before there were two). */
+  kernel?: LabKernel;
+  /** Working directory of the command, a path of the host's tree (default: this process's cwd). */
   cwd?: string;
+  /** Added to PATH (this process's) and HOME=/root; nothing else of this process's environment goes in. */
   env?: Record<string, string>;
+  /** qemu is killed after this long (default 10 minutes). */
   timeoutMs?: number;
   /** Live output of the command, as it is written. */
   onOutput?: (chunk: string) => void;
   /** Memory of the guest in MiB (default 3072). */
   memoryMb?: number;
+  /** Keep the scratch directory (job.sh, output, console.log) for a post-mortem; its path is in the result. */
+  keepScratch?: boolean;
 }
 
 export class LabError extends Error {
   readonly code = 'ESFC_LAB';
-  constructor(what: string, readonly fix = 'run bash scripts/lab-setup.sh (as root)') {
+  constructor(what: string, readonly fix = SETUP_FIX) {
     super(`kernel lab: ${what} (fix: ${fix})`);
+    this.name = 'LabError';
   }
+}
+
+/** A kernel series from user input (CLI flag, environment); throws a LabError naming the known ones. */
+export function parseLabKernel(s: string): LabKernel {
+  const k = LAB_KERNELS.find((x) => x === s);
+  if (!k) throw new LabError(`unknown kernel ${JSON.stringify(s)}`, `use one of ${LAB_KERNELS.join(', ')}`);
+  return k;
+}
+
+/** ESFC_LAB_KERNEL picks the kernel for callers that name none (the demo, the benchmarks). */
+export function defaultLabKernel(): LabKernel {
+  const env = process.env.ESFC_LAB_KERNEL;
+  return env ? parseLabKernel(env) : '6.1';
+}
+
+/**
+ * The kernels this machine's lab is meant to have: ESFC_LAB_KERNELS (as scripts/lab-setup.sh
+ * reads it, e.g. "6.1"), else all. Tests skip the others, naming the variable, instead of failing.
+ */
+export function selectedLabKernels(): LabKernel[] {
+  const env = process.env.ESFC_LAB_KERNELS?.trim();
+  return env ? env.split(/[\s,]+/).map(parseLabKernel) : [...LAB_KERNELS];
 }
 
 function onPath(bin: string): boolean {
-  return (process.env.PATH ?? '/usr/bin:/bin').split(':').some((d) => existsSync(join(d, bin)));
+  return (process.env.PATH ?? '/usr/bin:/bin').split(':').some((d) => d !== '' && existsSync(join(d, bin)));
 }
 
-export function labAvailable(): { ok: true } | { ok: false; reason: string } {
-  if (!onPath(QEMU)) return { ok: false, reason: `${QEMU} is not installed (bash scripts/lab-setup.sh installs it)` };
+const kernelDir = (kernel: LabKernel): string => join(LAB_CACHE, kernel);
+
+export function labAvailable(kernel: LabKernel = defaultLabKernel()): { ok: true } | { ok: false; reason: string } {
+  if (!onPath(QEMU)) return { ok: false, reason: `${QEMU} is not installed (${SETUP_FIX} installs it)` };
   for (const f of ['vmlinux', 'initramfs.cpio.gz', 'kernel-version']) {
-    if (!existsSync(join(LAB_CACHE, f))) return { ok: false, reason: `${join(LAB_CACHE, f)} is missing (bash scripts/lab-setup.sh builds it)` };
+    const path = join(kernelDir(kernel), f);
+    if (!existsSync(path)) return { ok: false, reason: `${path} is missing: the ${kernel} kernel is not built (${SETUP_FIX} builds it)` };
   }
   return { ok: true };
+}
+
+/** The release a kernel series boots as, e.g. "6.1.0-57-amd64" (what `uname -r` prints in the guest). */
+export function labKernelRelease(kernel: LabKernel = defaultLabKernel()): string {
+  const f = join(kernelDir(kernel), 'kernel-version');
+  if (!existsSync(f)) throw new LabError(`${f} is missing`);
+  return readFileSync(f, 'utf8').trim();
 }
 
 /**
@@ -81,14 +141,34 @@ export function hostHasEsp(): boolean {
 
 const shQuote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
 
-/** Run one command in the lab; resolves when the guest powers off or the timeout kills it. */
+// A test runner that exits early would leave its qemu running until the guest's watchdog.
+const running = new Set<{ kill: (signal: NodeJS.Signals) => boolean }>();
+process.on('exit', () => {
+  for (const p of running) p.kill('SIGKILL');
+});
+
+/**
+ * Runs one command in the lab; resolves when the guest powers off or the
+ * timeout kills it. Throws LabError when the lab is not built or qemu cannot
+ * start; a failing command is a result, not an exception.
+ */
 export async function runInLab(command: readonly string[], opts: LabOptions = {}): Promise<LabResult> {
-  const avail = labAvailable();
+  if (command.length === 0) throw new Error('runInLab: empty command');
+  const kernel = opts.kernel ?? defaultLabKernel();
+  const avail = labAvailable(kernel);
   if (!avail.ok) throw new LabError(avail.reason);
+  // One release for the whole run, even if lab-setup moves the series' link meanwhile.
+  const dir = realpathSync(kernelDir(kernel));
+  const release = readFileSync(join(dir, 'kernel-version'), 'utf8').trim();
+  const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin', HOME: '/root', ...opts.env };
+  for (const k of Object.keys(env)) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new Error(`runInLab: ${JSON.stringify(k)} is not an environment variable name`);
+  }
+  const timeoutMs = opts.timeoutMs ?? 10 * 60_000;
   const start = Date.now();
   const scratch = mkdtempSync(join(tmpdir(), 'esfc-lab-'));
-  const env = { PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin', HOME: '/root', ...opts.env };
-  writeFileSync(join(scratch, 'job.sh'), [
+  const file = (f: string): string => join(scratch, f);
+  writeFileSync(file('job.sh'), [
     '#!/bin/sh',
     ...Object.entries(env).map(([k, v]) => `export ${k}=${shQuote(v)}`),
     ': > /lab/started',
@@ -96,52 +176,78 @@ export async function runInLab(command: readonly string[], opts: LabOptions = {}
     `exec ${command.map(shQuote).join(' ')}`,
     '',
   ].join('\n'));
-  writeFileSync(join(scratch, 'output'), '');
-  const consoleFile = join(scratch, 'console.log');
+  writeFileSync(file('output'), '');
+  // The guest powers itself off a little after the host would have killed it (for a host that died first).
+  writeFileSync(file('watchdog'), `${Math.ceil(timeoutMs / 1000) + 30}\n`);
   const args = [
     '-machine', 'q35', '-accel', 'tcg,thread=multi', '-cpu', 'max', '-smp', '2', '-m', String(opts.memoryMb ?? 3072),
-    '-kernel', join(LAB_CACHE, 'vmlinux'), '-initrd', join(LAB_CACHE, 'initramfs.cpio.gz'),
+    '-kernel', join(dir, 'vmlinux'), '-initrd', join(dir, 'initramfs.cpio.gz'),
+    // panic=-1 with -no-reboot: a panicking guest ends qemu at once instead of hanging until the timeout.
     '-append', 'console=ttyS0 quiet panic=-1 oops=panic',
     '-fsdev', 'local,id=host,path=/,security_model=none,readonly=on,multidevs=remap', '-device', 'virtio-9p-pci,fsdev=host,mount_tag=host',
     '-fsdev', `local,id=scratch,path=${scratch},security_model=none`, '-device', 'virtio-9p-pci,fsdev=scratch,mount_tag=scratch',
-    '-serial', `file:${consoleFile}`, '-display', 'none', '-monitor', 'none', '-vga', 'none', '-nic', 'none', '-no-reboot',
+    '-serial', `file:${file('console.log')}`, '-display', 'none', '-monitor', 'none', '-vga', 'none', '-nic', 'none', '-no-reboot',
   ];
-  const qemu = spawn(QEMU, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  // setpriv (util-linux) makes the kernel kill qemu when this process dies, even by SIGKILL or a
+  // test runner's SIGTERM, which skip the 'exit' handler above; it execs qemu, so the pid is qemu's.
+  const [bin, argv] = onPath('setpriv') ? ['setpriv', ['--pdeathsig', 'KILL', QEMU, ...args]] : [QEMU, args];
+  const qemu = spawn(bin, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
+  running.add(qemu);
   let qemuErr = '';
   qemu.stderr.on('data', (d: Buffer) => { qemuErr += d.toString(); });
   let timedOut = false;
-  const timer = setTimeout(() => { timedOut = true; qemu.kill('SIGKILL'); }, opts.timeoutMs ?? 10 * 60_000);
+  const timer = setTimeout(() => { timedOut = true; qemu.kill('SIGKILL'); }, timeoutMs);
+
   // The scratch share is a plain host directory: follow the output file as the guest writes it.
-  let offset = 0;
   let startedAt = 0;
+  let offset = 0;
+  const decoder = new StringDecoder('utf8'); // a read may end inside a multi-byte character
   const follow = (): void => {
-    if (!startedAt && existsSync(join(scratch, 'started'))) startedAt = Date.now();
+    if (!startedAt && existsSync(file('started'))) startedAt = Date.now();
     if (!opts.onOutput) return;
-    const size = statSync(join(scratch, 'output')).size;
-    if (size <= offset) return;
-    const fd = openSync(join(scratch, 'output'), 'r');
-    const buf = Buffer.alloc(size - offset);
-    readSync(fd, buf, 0, buf.length, offset);
-    closeSync(fd);
-    offset = size;
-    opts.onOutput(buf.toString());
+    const fd = openSync(file('output'), 'r');
+    try {
+      const buf = Buffer.alloc(1 << 16);
+      let n: number;
+      while ((n = readSync(fd, buf, 0, buf.length, offset)) > 0) {
+        offset += n;
+        const text = decoder.write(buf.subarray(0, n));
+        if (text) opts.onOutput(text);
+      }
+    } finally {
+      closeSync(fd);
+    }
   };
   const poll = setInterval(follow, 100);
-  await new Promise<void>((resolve) => qemu.on('exit', () => resolve()));
+  let spawnError: Error | undefined;
+  await new Promise<void>((resolve) => {
+    qemu.once('error', (e) => { spawnError = e; resolve(); });
+    qemu.once('close', () => resolve());
+  });
+  running.delete(qemu);
   clearTimeout(timer);
   clearInterval(poll);
+  if (spawnError) {
+    rmSync(scratch, { recursive: true, force: true });
+    throw new LabError(`cannot start ${QEMU}: ${spawnError.message}`);
+  }
   follow();
-  const read = (f: string): string => (existsSync(join(scratch, f)) ? readFileSync(join(scratch, f), 'utf8') : '');
-  const consoleText = read('console.log') + (qemuErr ? `\n[qemu] ${qemuErr}` : '');
+  const tail = decoder.end();
+  if (tail && opts.onOutput) opts.onOutput(tail);
+
+  const read = (f: string): string => (existsSync(file(f)) ? readFileSync(file(f), 'utf8') : '');
   const status = read('exit-status').trim();
   const result: LabResult = {
-    exitCode: status === '' ? null : Number(status),
+    exitCode: /^\d+$/.test(status) ? Number(status) : null,
     output: read('output'),
-    console: consoleText,
+    console: read('console.log') + (qemuErr ? `\n[qemu] ${qemuErr}` : ''),
     timedOut,
     bootMs: startedAt ? startedAt - start : 0,
     durationMs: Date.now() - start,
+    kernel,
+    release,
   };
-  rmSync(scratch, { recursive: true, force: true });
+  if (opts.keepScratch) result.scratch = scratch;
+  else rmSync(scratch, { recursive: true, force: true });
   return result;
 }
