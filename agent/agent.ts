@@ -21,10 +21,10 @@ import type { NodeConfig } from './config/types.js';
 import { ConfigError, validateConfig } from './config/validate-config.js';
 import type { ControllerLink, NodeDesiredState, NodeReport } from './controller-link.js';
 import { compile, type DesiredState } from './datapath/compile.js';
-import { planMaps, type ActualTables } from './datapath/plan.js';
+import { planMaps, tablesAfter, type ActualTables } from './datapath/plan.js';
 import { applyOps, purgeProxyFlows, readGenerations, readState, writeState } from './datapath/tables.js';
 import type { Logger } from './log.js';
-import { gatherEnvironment } from './node/environment.js';
+import { gatherEnvironment, VethPeerCache } from './node/environment.js';
 import { renderPrometheus, type NodeSnapshot } from './status/snapshot.js';
 import { openDatapath, type KernelDatapath } from './datapath/kernel-datapath.js';
 import { takeSnapshot } from './status/take-snapshot.js';
@@ -54,6 +54,8 @@ export interface AgentOptions {
   log: Logger;
   /** Prometheus endpoint on 127.0.0.1; 0 disables it. */
   metricsPort: number;
+  /** How often the tables in the kernel are compared with what the agent wrote (ms); 0 never. Default 60 s. */
+  verifyEveryMs?: number;
 }
 
 /** What stage() leaves for retire(). */
@@ -64,7 +66,8 @@ interface Staged {
   /** Generation packets read now, and the one they read before the switch (with its tables). */
   active: number;
   previous: number;
-  before: ActualTables;
+  /** Both generations' tables before this reconcile. */
+  gens: ActualTables[];
   tableWrites: number;
 }
 
@@ -83,6 +86,15 @@ export class Agent {
   private pending: Promise<void> = Promise.resolve();
   private efs: EfRuntime | undefined;
   private timers: LongTimer[] = [];
+  /**
+   * What the agent last wrote into each generation of the tables, so a
+   * reconcile plans without reading 2 x 65536 ports back (tens of ms, seconds
+   * under emulation). Undefined means unknown: read the kernel. It is dropped
+   * after any failure, and checked against the kernel every minute.
+   */
+  private known: ActualTables[] | undefined;
+  private driftTimer: NodeJS.Timeout | undefined;
+  private readonly veths = new VethPeerCache();
 
   constructor(private readonly opts: AgentOptions) {}
 
@@ -117,6 +129,39 @@ export class Agent {
       src.link.start((d) => this.applyDesired(d), () => this.report());
     }
     if (this.opts.metricsPort) await this.serveMetrics();
+    const every = this.opts.verifyEveryMs ?? 60_000;
+    if (every > 0) this.driftTimer = setInterval(() => void this.verifyTables(), every);
+  }
+
+  /**
+   * Something else may write esfc's maps (bpftool, a second agent by
+   * mistake): compare both generations with what the agent wrote and, on any
+   * difference, say so and apply the configuration again from the kernel's
+   * real contents.
+   */
+  verifyTables(): Promise<void> {
+    let drift = false;
+    this.pending = this.pending.then(() => {
+      const known = this.known;
+      if (!known || !this.dp) return;
+      let kernel: ActualTables[];
+      try {
+        kernel = readGenerations(this.dp.maps);
+      } catch (e) {
+        this.opts.log.log('error', 'tables_unreadable', { error: (e as Error).message });
+        return;
+      }
+      const differences = known.map((k, g) => (k.config ? planMaps({ ...k, config: k.config }, kernel[g]!, g) : []));
+      const n = differences.reduce((a, d) => a + d.length, 0);
+      if (!n) return;
+      drift = true;
+      this.known = undefined;
+      this.opts.log.log('warn', 'tables_drift', {
+        entries: n, examples: differences.flat().slice(0, 5).map((d) => d.what),
+        note: 'the kernel tables differ from what this agent wrote (another writer?); applying the configuration again',
+      });
+    });
+    return this.pending.then(() => (drift ? this.reapply() : undefined));
   }
 
   /**
@@ -134,43 +179,62 @@ export class Agent {
           throw new ConfigError([{ path: 'node.name', problem: `the controller sent the state of ${cfg.node.name} to ${this.node}`, fix: 'check --node and the agent certificate' }], 'controller');
         }
         cfg.node.pinDir = this.pinDir;
-        await this.reconcile(cfg);
-        this.appliedGeneration = d.generation;
-        this.lastError = undefined;
+        // The controller hears "applied" the moment packets use the new generation: its next
+        // phase does not wait for this node's clean-up behind it.
+        await this.reconcile(cfg, () => {
+          this.appliedGeneration = d.generation;
+          this.lastError = undefined;
+          return src.link.send(this.report(false));
+        });
       } catch (e) {
         this.lastError = rejection(e);
         this.opts.log.log('error', 'config_rejected', { ...this.lastError, controllerGeneration: d.generation, keeping: this.generation });
+        await src.link.send(this.report(false));
+        return;
       }
+      // The full status (hooks, tables, counters) once the clean-up is done too.
+      await src.link.send(this.report());
     });
-    return this.pending.then(() => src.link.send(this.report()));
+    return this.pending;
   }
 
   /** What the controller hears about this node: generations, errors, hooks, counters, EFs and SAs (never keys). */
-  private report(): NodeReport {
-    let status: Record<string, unknown> = {};
-    try {
-      status = this.snapshot() as unknown as Record<string, unknown>;
-    } catch (e) {
-      status = { error: (e as Error).message };
+  private report(withStatus = true): NodeReport {
+    let status: Record<string, unknown> | undefined;
+    if (withStatus) {
+      try {
+        status = this.snapshot() as unknown as Record<string, unknown>;
+      } catch (e) {
+        status = { error: (e as Error).message };
+      }
     }
     return {
       ...(this.desiredGeneration !== undefined ? { desiredGeneration: this.desiredGeneration } : {}),
       ...(this.appliedGeneration !== undefined ? { appliedGeneration: this.appliedGeneration } : {}),
       ...(this.lastError ? { error: this.lastError } : {}),
-      status,
+      ...(status ? { status } : {}),
     };
   }
 
   /** Apply a configuration; on failure (ReconcileError) the previous state stays in force. */
-  async reconcile(cfg: NodeConfig): Promise<void> {
+  async reconcile(cfg: NodeConfig, switched?: () => Promise<void>): Promise<void> {
     const tx = new Transaction(readFaults());
     let staged: Staged;
     try {
       staged = await this.stage(cfg, tx);
     } catch (e) {
+      this.known = undefined;
       throw tx.fail(e);
     }
-    this.retire(staged);
+    // The new generation is in force; the other one still holds what it held.
+    this.known = staged.gens.map((g, i) => (i === staged.active ? tablesAfter(staged.desired) : g));
+    this.cfg = staged.cfg;
+    this.generation++;
+    this.dp!.slotNames = staged.desired.slotNames;
+    tx.enter('report');
+    await switched?.();
+    tx.enter('retire');
+    this.retire(staged, tx);
   }
 
   private async stage(cfg: NodeConfig, tx: Transaction): Promise<Staged> {
@@ -179,10 +243,11 @@ export class Agent {
     // Both generations, read once: the active one to diff against and keep counter slots
     // of, the inactive one to write the diff into (nothing else writes them meanwhile).
     const state = readState(dp.maps);
-    const gens = readGenerations(dp.maps);
+    const gens = this.known ?? readGenerations(dp.maps);
+    this.known = undefined;
     tx.enter('environment');
     tx.fault('environment');
-    const env = await gatherEnvironment(cfg, new Map([...gens[state.active]!.ports].map(([i, p]) => [i, p.slot])));
+    const env = await gatherEnvironment(cfg, new Map([...gens[state.active]!.ports].map(([i, p]) => [i, p.slot])), this.veths);
 
     tx.enter('compile');
     tx.fault('compile');
@@ -236,29 +301,33 @@ export class Agent {
     tx.enter('switch');
     tx.fault('switch');
     writeState(dp.maps, { active: target, generation: BigInt(this.generation + 1) });
-    return { cfg, desired, efs, active: target, previous: state.active, before: gens[state.active]!, tableWrites };
+    return { cfg, desired, efs, active: target, previous: state.active, gens, tableWrites };
   }
 
   /** After the switch: the new generation is in force; clean up behind it. Failures here are logged and retried by the next reconcile. */
-  private retire(s: Staged): void {
+  private retire(s: Staged, tx: Transaction): void {
     const dp = this.dp!;
     const log = this.opts.log;
-    const attempt = (what: string, fn: () => void): void => {
+    const attempt = (what: string, fn: () => void): boolean => {
       try {
         fn();
+        return true;
       } catch (e) {
         log.log('error', 'retire_failed', { what, error: (e as Error).message, note: 'the new configuration is in force; the next reconcile retries this' });
+        return false;
       }
     };
-    const before = s.before;
+    const before = s.gens[s.previous]!;
+    const now = tablesAfter(s.desired);
     if (s.active !== s.previous) {
-      attempt('mirror the tables into the previous generation', () => {
+      const mirrored = attempt('mirror the tables into the previous generation', () => {
         // Nothing may still be forwarding with the old copy when it is rewritten.
         dp.barrier();
         const ops = planMaps(s.desired, before, s.previous);
         applyOps(dp.maps, ops);
         if (ops.length) log.log('info', 'tables_mirrored', { generation: s.previous, writes: ops.length });
       });
+      this.known = mirrored ? [now, now] : undefined;
     }
     const want = new Set(s.desired.attachments.map((a) => `${a.ifname}/${a.hook}`));
     for (const h of dp.attachments()) {
@@ -283,10 +352,7 @@ export class Agent {
     if (gone.size) attempt('purge proxy state of removed SFs', () => log.log('info', 'proxy_state_purged', { sfIds: [...gone], flows: purgeProxyFlows(dp.maps, gone) }));
 
     this.armTimers(s.efs);
-    this.cfg = s.cfg;
-    this.generation++;
-    dp.slotNames = s.desired.slotNames;
-    log.log('info', 'config_applied', { generation: this.generation, writes: s.tableWrites, switched: s.active !== s.previous, attachments: s.desired.attachments.length });
+    log.log('info', 'config_applied', { generation: this.generation, writes: s.tableWrites, switched: s.active !== s.previous, attachments: s.desired.attachments.length, ms: tx.timings() });
   }
 
   /**
@@ -355,7 +421,8 @@ export class Agent {
   }
 
   snapshot(): NodeSnapshot {
-    const snap = takeSnapshot(this.dp!, this.node, this.pinDir, this.generation);
+    const active = this.known?.[readState(this.dp!.maps).active];
+    const snap = takeSnapshot(this.dp!, this.node, this.pinDir, this.generation, active);
     if (this.cfg?.efs.length) snap.efs = this.cfg.efs.map((ef) => readEfStatus(this.pinDir, ef));
     return snap;
   }
@@ -386,6 +453,7 @@ export class Agent {
     this.watcher?.close();
     if (this.opts.source.kind === 'controller') await this.opts.source.link.close();
     await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
+    clearInterval(this.driftTimer);
     await this.pending;
     for (const t of this.timers) t.cancel();
     this.efs?.close();

@@ -19,9 +19,9 @@ commands:
   demo            the scenario of docs/design.md, live
 `,
   agent: `usage:
-  esfc agent --config FILE [--metrics-port N] [--allow-readable-keys]
+  esfc agent --config FILE [--metrics-port N] [--verify-every S] [--allow-readable-keys]
       run the node agent in the foreground (JSON logs on stdout; SIGHUP or an edit of FILE re-applies it)
-  esfc agent --controller URL --node NAME --cert BUNDLE [--pin-dir DIR] [--metrics-port N]
+  esfc agent --controller URL --node NAME --cert BUNDLE [--pin-dir DIR] [--metrics-port N] [--verify-every S]
       run the node agent provisioned by the controller (mutual TLS with the bundle "esfc controller enroll" wrote)
   esfc agent check --config FILE [--kernel] [--allow-readable-keys]
       validate FILE; with --kernel also against this node (interfaces exist, MTUs fit, XDP delivery)
@@ -33,6 +33,8 @@ commands:
 options:
   --config FILE            the node configuration (JSON, see examples/)
   --metrics-port N         Prometheus endpoint on 127.0.0.1:N (default 9464; 0 turns it off)
+  --verify-every S         compare the kernel's tables with what the agent wrote every S seconds and
+                           re-apply on a difference (default 60; 0 turns it off)
   --allow-readable-keys    accept a config file with keys that group or others can read (a warning instead of a refusal)
   --pin-dir DIR            the node's pin directory under /sys/fs/bpf (default /sys/fs/bpf/esfc/NAME; uninstall without a config)
   --controller URL         https://HOST:PORT of the controller, or unix:/PATH (a controller on this host)
@@ -75,7 +77,7 @@ async function agentCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parse('agent', argv, {
     config: { type: 'string' }, json: { type: 'boolean' }, uninstall: { type: 'boolean' }, kernel: { type: 'boolean' },
     'metrics-port': { type: 'string', default: '9464' }, 'allow-readable-keys': { type: 'boolean' }, 'pin-dir': { type: 'string' },
-    controller: { type: 'string' }, node: { type: 'string' }, cert: { type: 'string' },
+    'verify-every': { type: 'string', default: '60' }, controller: { type: 'string' }, node: { type: 'string' }, cert: { type: 'string' },
   });
   if (values.help) {
     process.stdout.write(USAGE.agent!);
@@ -86,6 +88,9 @@ async function agentCommand(argv: string[]): Promise<number> {
   if (positionals.length > 1) throw new UsageError('agent', `unexpected ${positionals.slice(1).join(' ')}`);
   const allowReadableKeys = values['allow-readable-keys'] === true;
   const metricsPort = port('agent', '--metrics-port', values['metrics-port']);
+  const verify = values['verify-every'];
+  if (!/^\d+(\.\d+)?$/.test(verify) || Number(verify) > 86_400) throw new UsageError('agent', `--verify-every ${JSON.stringify(verify)} is not a number of seconds (0-86400)`);
+  const verifyEveryMs = Number(verify) * 1000;
   if (values.uninstall) {
     if (!values.config && !values['pin-dir']) throw new UsageError('agent', '--uninstall needs --config FILE or --pin-dir DIR');
     const { uninstall } = await import('./datapath/uninstall.js');
@@ -103,7 +108,7 @@ async function agentCommand(argv: string[]): Promise<number> {
     const log = jsonLogger({ component: 'agent', node: values.node });
     const ep = controllerEndpoint(values.controller, readBundle(values.cert));
     const link = new ControllerLink({ url: ep.origin, node: values.node, dispatcher: ep.dispatcher, log });
-    return runAgent({ source: { kind: 'controller', node: values.node, pinDir, link }, log, metricsPort });
+    return runAgent({ source: { kind: 'controller', node: values.node, pinDir, link }, log, metricsPort, verifyEveryMs });
   }
   if (sub === 'status' && !values.config && values['pin-dir']) {
     const { statusCommand } = await import('./status/status-command.js');
@@ -118,7 +123,7 @@ async function agentCommand(argv: string[]): Promise<number> {
     const { statusCommand } = await import('./status/status-command.js');
     return statusCommand({ configPath: values.config }, values.json === true);
   }
-  return runAgent({ source: { kind: 'file', configPath: values.config, allowReadableKeys }, log: jsonLogger({ component: 'agent' }), metricsPort });
+  return runAgent({ source: { kind: 'file', configPath: values.config, allowReadableKeys }, log: jsonLogger({ component: 'agent' }), metricsPort, verifyEveryMs });
 }
 
 /** Run an agent in the foreground until SIGTERM/SIGINT (the datapath stays); SIGHUP re-applies. */

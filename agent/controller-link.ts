@@ -28,7 +28,8 @@ export interface NodeReport {
   desiredGeneration?: number;
   appliedGeneration?: number;
   error?: Record<string, unknown>;
-  status: Record<string, unknown>;
+  /** Hooks, tables, counters, EFs: on the heartbeat; reports right after an apply carry only generations. */
+  status?: Record<string, unknown>;
 }
 
 export interface NodeDesiredState {

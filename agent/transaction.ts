@@ -39,6 +39,9 @@ export function readFaults(env: NodeJS.ProcessEnv = process.env): Set<string> {
 export class Transaction {
   private readonly undos: { what: string; fn: () => void }[] = [];
   private current = 'prepare';
+  private readonly started = performance.now();
+  private mark = this.started;
+  private readonly spent = new Map<string, number>();
 
   constructor(private readonly faults: ReadonlySet<string> = new Set()) {}
 
@@ -46,8 +49,25 @@ export class Transaction {
     return this.current;
   }
 
-  enter(step: ReconcileStep | `ef:${string}`): void {
+  enter(step: ReconcileStep | `ef:${string}` | 'report' | 'retire'): void {
+    this.close();
     this.current = step;
+  }
+
+  private close(): void {
+    const now = performance.now();
+    const key = this.current.startsWith('ef:') ? 'ef' : this.current;
+    this.spent.set(key, (this.spent.get(key) ?? 0) + now - this.mark);
+    this.mark = now;
+  }
+
+  /** Milliseconds spent in each step so far, and in total: operators see where a slow reconcile goes. */
+  timings(): Record<string, number> {
+    this.close();
+    const out: Record<string, number> = {};
+    for (const [k, v] of this.spent) out[k] = Math.round(v * 10) / 10;
+    out.total = Math.round((performance.now() - this.started) * 10) / 10;
+    return out;
   }
 
   /** Throws if a test asked this point to fail. */

@@ -147,7 +147,7 @@ async function writeToApplied(c: Embedded, call: (m: string, p: string, b?: unkn
   return { add, remove };
 }
 
-async function simulated(chains: number, rounds: number): Promise<{ chains: number; nodes: number; add: number[]; remove: number[] }> {
+export async function simulated(chains: number, rounds: number): Promise<{ chains: number; nodes: number; add: number[]; remove: number[] }> {
   const dir = mkdtempSync(join(tmpdir(), 'esfc-bench-ctl-'));
   const c = await startController(dir, quiet);
   const agents: SimulatedAgent[] = [];
@@ -171,7 +171,7 @@ async function simulated(chains: number, rounds: number): Promise<{ chains: numb
   }
 }
 
-async function fanOut(agentsCount: number): Promise<{ agents: number; lastMs: number; medianMs: number; setupS: number }> {
+export async function fanOut(agentsCount: number): Promise<{ agents: number; lastMs: number; medianMs: number; setupS: number }> {
   const dir = mkdtempSync(join(tmpdir(), 'esfc-bench-fan-'));
   const c = await startController(dir, quiet);
   const agents: SimulatedAgent[] = [];
@@ -215,7 +215,7 @@ async function fanOut(agentsCount: number): Promise<{ agents: number; lastMs: nu
 }
 
 /** Real agents on the scenario's namespaces, provisioned by an embedded controller over its Unix socket. */
-async function realAgents(rounds: number, out: (s: string) => void): Promise<{ add: number[]; remove: number[]; soft: { lost: number; total: number; maxGapMs: number }[] }> {
+export async function realAgents(rounds: number, out: (s: string) => void): Promise<{ add: number[]; remove: number[]; soft: { lost: number; total: number; maxGapMs: number }[]; agentSteps: Record<string, number> }> {
   const plan = planScenario();
   const net = await ScenarioNet.build(plan, {}, 'bc');
   const dir = mkdtempSync(join(tmpdir(), 'esfc-bench-real-'));
@@ -232,7 +232,18 @@ async function realAgents(rounds: number, out: (s: string) => void): Promise<{ a
       ingress: { node: plan.client.node, port: 'client' }, egress: { node: plan.server.node, port: 'server' },
       match: [{ id: 1, protocol: 'udp', 'source-prefix': '172.16.1.0/24', 'destination-prefix': '172.16.2.0/24', 'destination-ports': { from: 9999, to: 9999 } }],
     };
+    const from = new Map(plan.nodes.map((n) => [n.name, net.logs.get(n.name)?.length ?? 0]));
     const w = await writeToApplied(c, call, extra, rounds);
+    // Where an agent's share goes: its own per-step timings from config_applied.
+    const steps = new Map<string, number[]>();
+    for (const n of plan.nodes) {
+      for (const l of (net.logs.get(n.name) ?? []).slice(from.get(n.name))) {
+        if (l.event !== 'config_applied') continue;
+        for (const [k, v] of Object.entries(l.ms as Record<string, number>)) steps.set(k, [...(steps.get(k) ?? []), v]);
+      }
+    }
+    const agentSteps = Object.fromEntries([...steps].map(([k, v]) => [k, pct(v, 50)]));
+    out(`  agent reconcile, median ms per step: ${Object.entries(agentSteps).map(([k, v]) => `${k} ${f1(v)}`).join(', ')}\n`);
     const soft: { lost: number; total: number; maxGapMs: number }[] = [];
     const chain = '/restconf/data/esfc-intent:chains/chain=all-chain/service-function';
     for (let i = 0; i < 3; i++) {
@@ -246,7 +257,7 @@ async function realAgents(rounds: number, out: (s: string) => void): Promise<{ a
       soft.push({ lost: r.lost, total: r.total, maxGapMs: r.maxGapMs ?? NaN });
       out(`  soft provisioning run ${i + 1}: ${r.lost} of ${r.total} lost, longest gap ${f1(r.maxGapMs ?? NaN)} ms\n`);
     }
-    return { ...w, soft };
+    return { ...w, soft, agentSteps };
   } finally {
     await net.destroy();
     await c.close();

@@ -115,7 +115,7 @@ async function runController(dir: string, listen: string, unix: string | undefin
   await new Promise<void>((resolve) => {
     const stop = (signal: string): void => {
       log.log('info', 'controller_stopping', { signal });
-      void server.close().then(() => { db.close(); resolve(); });
+      void server.close().then(() => { controller.close(); db.close(); resolve(); });
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));

@@ -51,6 +51,9 @@ export interface ChangeEvent {
   nodes: string[];
 }
 
+/** How long agents' reports may stay only in memory. */
+const REPORT_FLUSH_MS = 1000;
+
 const sha = (s: string): string => createHash('sha256').update(s).digest('hex');
 
 export class Controller {
@@ -63,6 +66,9 @@ export class Controller {
   private readonly waiters = new Map<string, Set<() => void>>();
   private target: Compiled | undefined;
   private rollout: Promise<void> = Promise.resolve();
+  private readonly reports = new Map<string, NodeReportRow>();
+  private readonly unsaved = new Set<string>();
+  private flushTimer: NodeJS.Timeout | undefined;
   /** Whether a node's agent is there to wait for (the server knows); others are not waited for. */
   connected: (node: string) => boolean = () => true;
   /** How long a phase waits for agents, and how long in-flight packets get before old paths go. */
@@ -83,6 +89,15 @@ export class Controller {
     if (al) this.allocations = JSON.parse(al.doc) as Allocations;
     for (const r of db.prepare('SELECT node, generation, config, changed FROM node_desired').all() as { node: string; generation: number; config: string; changed: string }[]) {
       this.desired.set(r.node, { generation: r.generation, config: JSON.parse(r.config) as NodeConfig, hash: sha(r.config), changed: r.changed });
+    }
+    for (const r of db.prepare('SELECT node, applied_generation, last_error, report, at FROM node_report').all() as { node: string; applied_generation: number | null; last_error: string | null; report: string; at: string }[]) {
+      const report = JSON.parse(r.report) as Record<string, unknown>;
+      this.reports.set(r.node, {
+        ...(r.applied_generation !== null ? { appliedGeneration: r.applied_generation } : {}),
+        ...(typeof report.desiredGeneration === 'number' ? { desiredGeneration: report.desiredGeneration } : {}),
+        ...(r.last_error ? { lastError: r.last_error } : {}),
+        report, at: r.at,
+      });
     }
     for (const r of db.prepare('SELECT path, modified FROM entry_modified').all() as { path: string; modified: string }[]) this.entryModified.set(r.path, r.modified);
     log.log('info', 'controller_state_loaded', { revision: this.revision, nodes: this.desired.size });
@@ -257,24 +272,53 @@ export class Controller {
     for (const w of [...(this.waiters.get(node) ?? [])]) w();
   }
 
-  /** What an agent reported (kept, shown as operational state; never key material: agents do not send any). */
+  /**
+   * What an agent reported (kept, shown as operational state; never key
+   * material: agents do not send any). Reports live in memory and reach the
+   * database in batches: an agent reports after every apply and on every
+   * heartbeat, and a thousand of them must not each wait for an fsync. A
+   * report lost in a crash is sent again by the next heartbeat.
+   */
   report(node: string, r: { appliedGeneration?: number; desiredGeneration?: number; error?: Record<string, unknown>; status?: Record<string, unknown> }): void {
-    const at = new Date().toISOString();
-    const lastError = r.error ? String(r.error.error ?? JSON.stringify(r.error)) : null;
-    this.db.prepare('INSERT INTO node_report (node, applied_generation, last_error, report, at) VALUES (?, ?, ?, ?, ?) ON CONFLICT(node) DO UPDATE SET applied_generation = excluded.applied_generation, last_error = excluded.last_error, report = excluded.report, at = excluded.at')
-      .run(node, r.appliedGeneration ?? null, lastError, JSON.stringify({ ...r.status, ...(r.error ? { error: r.error } : {}), ...(r.desiredGeneration !== undefined ? { desiredGeneration: r.desiredGeneration } : {}) }), at);
+    const lastError = r.error ? String(r.error.error ?? JSON.stringify(r.error)) : undefined;
+    // A report without status (an agent saying "applied" between heartbeats) keeps the last one's.
+    const previous = { ...this.reports.get(node)?.report };
+    delete previous.error;
+    delete previous.desiredGeneration;
+    const status = r.status ?? previous;
+    this.reports.set(node, {
+      ...(r.appliedGeneration !== undefined ? { appliedGeneration: r.appliedGeneration } : {}),
+      ...(r.desiredGeneration !== undefined ? { desiredGeneration: r.desiredGeneration } : {}),
+      ...(lastError ? { lastError } : {}),
+      report: { ...status, ...(r.error ? { error: r.error } : {}), ...(r.desiredGeneration !== undefined ? { desiredGeneration: r.desiredGeneration } : {}) },
+      at: new Date().toISOString(),
+    });
+    this.unsaved.add(node);
+    this.flushTimer ??= setTimeout(() => this.flushReports(), REPORT_FLUSH_MS);
     this.events.emit('report', node);
   }
 
   reportOf(node: string): NodeReportRow | undefined {
-    const r = this.db.prepare('SELECT applied_generation, last_error, report, at FROM node_report WHERE node = ?').get(node) as { applied_generation: number | null; last_error: string | null; report: string; at: string } | undefined;
-    if (!r) return undefined;
-    const report = JSON.parse(r.report) as Record<string, unknown>;
-    return {
-      ...(r.applied_generation !== null ? { appliedGeneration: r.applied_generation } : {}),
-      ...(typeof report.desiredGeneration === 'number' ? { desiredGeneration: report.desiredGeneration } : {}),
-      ...(r.last_error ? { lastError: r.last_error } : {}),
-      report, at: r.at,
-    };
+    return this.reports.get(node);
+  }
+
+  /** Write the reports received since the last flush, in one transaction. */
+  flushReports(): void {
+    clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    if (!this.unsaved.size || !this.db.open) return;
+    const put = this.db.prepare('INSERT INTO node_report (node, applied_generation, last_error, report, at) VALUES (?, ?, ?, ?, ?) ON CONFLICT(node) DO UPDATE SET applied_generation = excluded.applied_generation, last_error = excluded.last_error, report = excluded.report, at = excluded.at');
+    this.db.transaction(() => {
+      for (const n of this.unsaved) {
+        const r = this.reports.get(n)!;
+        put.run(n, r.appliedGeneration ?? null, r.lastError ?? null, JSON.stringify(r.report), r.at);
+      }
+    })();
+    this.unsaved.clear();
+  }
+
+  /** Stop: pending reports are saved. */
+  close(): void {
+    this.flushReports();
   }
 }

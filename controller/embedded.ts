@@ -62,6 +62,7 @@ export async function startController(dir: string, log: Logger, opts: { port?: n
     },
     async close() {
       await server.close();
+      controller.close();
       db.close();
     },
   };

@@ -182,9 +182,9 @@ export class ScenarioNet {
   private readonly agentEnv = new Map<string, NodeJS.ProcessEnv>();
 
   /** Start the agent of one node and wait until it has applied its config. */
-  async startAgent(node: string, env: NodeJS.ProcessEnv = this.agentEnv.get(node) ?? process.env): Promise<ChildProcess> {
+  async startAgent(node: string, env: NodeJS.ProcessEnv = this.agentEnv.get(node) ?? process.env, args: readonly string[] = []): Promise<ChildProcess> {
     this.agentEnv.set(node, env);
-    const p = spawnInNs(this.ns(node), [process.execPath, CLI, 'agent', '--config', this.configPath(node), '--metrics-port', '9464'], env);
+    const p = spawnInNs(this.ns(node), [process.execPath, CLI, 'agent', '--config', this.configPath(node), '--metrics-port', '9464', ...args], env);
     this.agents.set(node, p);
     const ready = waitForLine(p, (l) => l.includes('"event":"agent_ready"'), 30_000);
     // Keep draining stdout so the agent never blocks on a full pipe.

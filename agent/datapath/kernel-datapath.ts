@@ -11,6 +11,7 @@ import { Btf } from '../kernel/btf.js';
 import { loadObject, type LoadedObject } from '../kernel/loader.js';
 import { AttachmentStore, attachTcIngress, attachXdp, attachedProgramId, detach, type AttachmentRecord, type AttachResult } from '../kernel/attach.js';
 import type { Attachment, Hook } from './compile.js';
+import type { ActualTables } from './plan.js';
 import { BarrierMapName, counterCodec, MapName, MAX_PORTS, STAT_MAX } from './layout.js';
 import { statNamesFromEnum, type StatName } from './stat-names.js';
 import { countEntries, readGenerations, readState, type TableMaps } from './tables.js';
@@ -43,11 +44,13 @@ export function loadStatNames(): Map<number, StatName> {
 /** Sum per-CPU counters; only non-zero cells. Index = slot * STAT_MAX + stat. */
 export function readCounters(m: BpfMap): Map<number, { packets: bigint; bytes: bigint }> {
   const out = new Map<number, { packets: bigint; bytes: bigint }>();
-  const key = Buffer.alloc(4);
-  for (let i = 0; i < Math.min(m.maxEntries, MAX_PORTS * STAT_MAX); i++) {
-    key.writeUInt32LE(i);
+  const n = Math.min(m.maxEntries, MAX_PORTS * STAT_MAX);
+  // One batch read, not one syscall per counter: the agent reports after every apply.
+  const all = m.arrayValues(0, n);
+  const stride = all.length / n;
+  for (let i = 0; i < n; i++) {
     let packets = 0n, bytes = 0n;
-    for (const cell of m.lookupPerCpu(key)) {
+    for (const cell of m.perCpuCells(all.subarray(i * stride, (i + 1) * stride))) {
       const c = counterCodec.decode(cell);
       packets += c.packets;
       bytes += c.bytes;
@@ -58,8 +61,7 @@ export function readCounters(m: BpfMap): Map<number, { packets: bigint; bytes: b
 }
 
 /** Entries of each table in the generation in force (status). */
-export function tableSizes(maps: TableMaps): TableSize[] {
-  const active = readGenerations(maps)[readState(maps).active]!;
+export function tableSizes(maps: TableMaps, active: ActualTables = readGenerations(maps)[readState(maps).active]!): TableSize[] {
   return TABLE_MAPS.flatMap((name) => {
     const entries = countEntries(active, name);
     return entries === undefined ? [] : [{ name, entries, maxEntries: maps[name].maxEntries }];
@@ -128,8 +130,8 @@ export class KernelDatapath {
     return readCounters(this.tc.maps.get(MapName.counters)!);
   }
 
-  tableSizes(): TableSize[] {
-    return tableSizes(this.maps);
+  tableSizes(active?: ActualTables): TableSize[] {
+    return tableSizes(this.maps, active);
   }
 
   attach(a: Attachment): AttachResult & { programId: number } {

@@ -57,7 +57,16 @@ function diffMap<V extends object>(
 const EMPTY_PORT = portCodec.encode({ kind: 0, slot: 0, sf_id: 0, flags: 0, mtu: 0, underlay_ip_be: '0.0.0.0', mac: '00:00:00:00:00:00' });
 const EMPTY_RULE = classRuleCodec.encode({} as EsfcClassRule);
 
-export function planMaps(desired: DesiredState, actual: ActualTables, gen: number): MapOp[] {
+/** What planMaps needs of a desired state: its tables and node config. */
+export type TablesWanted = Pick<DesiredState, keyof Tables | 'config'>;
+
+/** The tables a generation holds once `desired` is written into it. */
+export function tablesAfter(desired: TablesWanted): ActualTables {
+  const { ports, inner, outer, sources, peerSources, classifier, config } = desired;
+  return { ports, inner, outer, sources, peerSources, classifier, config };
+}
+
+export function planMaps(desired: TablesWanted, actual: ActualTables, gen: number): MapOp[] {
   const pathKey = (id: string): Buffer => { const [spi, si] = ids(id); return pathKeyCodec.encode({ spi: spi!, si: si!, gen }); };
   // esfc_ports is an array (a port is removed by writing an unused, kind 0, entry); large ifindexes live in a hash.
   const portOps = diffMap(MapName.ports,

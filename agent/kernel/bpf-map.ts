@@ -63,11 +63,7 @@ export class BpfMap {
   /** One value per possible CPU. */
   lookupPerCpu(key: Buffer): Buffer[] {
     const all = this.lookup(key);
-    if (!all) return [];
-    const stride = Math.ceil(this.info.valueSize / 8) * 8;
-    const out: Buffer[] = [];
-    for (let o = 0; o + stride <= all.length; o += stride) out.push(all.subarray(o, o + this.info.valueSize));
-    return out;
+    return all ? this.perCpuCells(all) : [];
   }
 
   update(key: Buffer, value: Buffer, flags = 0): void {
@@ -84,15 +80,19 @@ export class BpfMap {
   }
 
   /**
-   * `count` values of an array map from index `start`, in index order, with
-   * BPF_MAP_LOOKUP_BATCH: a few syscalls instead of one per index (esfc_ports
-   * has 65536 slots per generation, and reading them one by one costs a
-   * reconcile 0.15 s, seconds under emulation).
+   * `count` values of an array map (plain or per-CPU) from index `start`, in
+   * index order, with BPF_MAP_LOOKUP_BATCH: a few syscalls instead of one per
+   * index (esfc_ports has 65536 slots per generation, and reading them one by
+   * one costs a reconcile 0.15 s, seconds under emulation). Per-CPU values
+   * come as lookup() returns them: one 8-byte aligned cell per possible CPU.
    */
   arrayValues(start = 0, count = this.info.maxEntries - start): Buffer {
-    const { keySize, valueSize, maxEntries } = this.info;
-    if (this.info.type !== 2 /* BPF_MAP_TYPE_ARRAY */ || keySize !== 4) throw new BpfError('ESFC_BPF_MAP', `batch read of ${this.name}`, 22, 'not a plain array map');
+    const { keySize, maxEntries } = this.info;
+    if ((this.info.type !== 2 /* ARRAY */ && this.info.type !== 6 /* PERCPU_ARRAY */) || keySize !== 4) {
+      throw new BpfError('ESFC_BPF_MAP', `batch read of ${this.name}`, 22, 'not an array map');
+    }
     if (start < 0 || count < 0 || start + count > maxEntries) throw new BpfError('ESFC_BPF_MAP', `batch read of ${this.name}`, 22, `indices ${start}..${start + count - 1} beyond ${maxEntries} entries`);
+    const valueSize = this.valueBufSize();
     const out = Buffer.alloc(count * valueSize);
     const chunk = Math.min(count, 8192);
     const keys = Buffer.alloc(chunk * 4);
@@ -110,6 +110,14 @@ export class BpfMap {
       if (rc === -ENOENT || n[0] === 0) break;
       inBatch = outBatch;
     }
+    return out;
+  }
+
+  /** Per-CPU cells of one value as arrayValues() or lookup() return it. */
+  perCpuCells(value: Buffer): Buffer[] {
+    const stride = Math.ceil(this.info.valueSize / 8) * 8;
+    const out: Buffer[] = [];
+    for (let o = 0; o + stride <= value.length; o += stride) out.push(value.subarray(o, o + this.info.valueSize));
     return out;
   }
 

@@ -2,9 +2,11 @@
 import { STAT_MAX } from '../datapath/layout.js';
 import { receivedPerSlot } from '../datapath/stat-names.js';
 import type { KernelDatapath } from '../datapath/kernel-datapath.js';
+import type { ActualTables } from '../datapath/plan.js';
 import type { CounterRow, NodeSnapshot } from './snapshot.js';
 
-export function takeSnapshot(dp: KernelDatapath, node: string, pinDir: string, generation: number): NodeSnapshot {
+/** `active`: the tables in force if the caller knows them (the agent does), else they are read. */
+export function takeSnapshot(dp: KernelDatapath, node: string, pinDir: string, generation: number, active?: ActualTables): NodeSnapshot {
   const counters: CounterRow[] = [];
   const cells = dp.readCounters();
   for (const [slot, c] of receivedPerSlot(cells, dp.statNames, STAT_MAX)) {
@@ -19,5 +21,5 @@ export function takeSnapshot(dp: KernelDatapath, node: string, pinDir: string, g
       packets: c.packets, bytes: c.bytes,
     });
   }
-  return { node, pinDir, generation, hooks: dp.hookStatus(), tables: dp.tableSizes(), counters };
+  return { node, pinDir, generation, hooks: dp.hookStatus(), tables: dp.tableSizes(active), counters };
 }

@@ -18,7 +18,7 @@ import { toTrustAnchor, type TrustInput } from './trust.js';
 /** What a TLSSocket's getPeerCertificate() returns (an empty object without a certificate), or DER bytes. */
 export type PeerInput = PeerCertificate | Partial<PeerCertificate> | Uint8Array | null | undefined;
 
-export type PeerCheck = { ok: true; principal: Principal } | { ok: false; reason: string };
+export type PeerCheck = { ok: true; principal: Principal; validFrom: Date; validTo: Date } | { ok: false; reason: string };
 
 const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
 
@@ -61,7 +61,7 @@ export function checkPeer(peer: PeerInput, trust: TrustInput, now: Date = new Da
   }
   const p = parsePrincipalUri(claims[0]!);
   if (!p) return { ok: false, reason: `client certificate names an unknown principal ${JSON.stringify(claims[0]!.slice(0, 100))}` };
-  return { ok: true, principal: { ...p, serial: canonicalSerial(cert.serialNumber) } };
+  return { ok: true, principal: { ...p, serial: canonicalSerial(cert.serialNumber) }, validFrom: from, validTo: to };
 }
 
 /**

@@ -6,7 +6,8 @@
  *
  *   GET  /esfc-agent/v1/nodes/NODE/desired?wait=S   If-None-Match: "gN"
  *        -> 200 {generation, config} ETag "gM", or 304 when nothing changed within S seconds
- *   POST /esfc-agent/v1/nodes/NODE/report           {desiredGeneration, appliedGeneration, error?, status}
+ *   POST /esfc-agent/v1/nodes/NODE/report           {desiredGeneration, appliedGeneration, error?, status?}
+ *        (without status: the last report's status stands; agents send it on their heartbeat)
  */
 import type { Controller } from '../controller.js';
 import { RestconfFailure } from './errors.js';
@@ -55,7 +56,7 @@ export function agentReport(p: Principal, c: Controller, url: URL, method: strin
     ...(applied !== undefined ? { appliedGeneration: applied } : {}),
     ...(desired !== undefined ? { desiredGeneration: desired } : {}),
     ...(r.error && typeof r.error === 'object' ? { error: r.error as Record<string, unknown> } : {}),
-    status: (r.status && typeof r.status === 'object' ? r.status : {}) as Record<string, unknown>,
+    ...(r.status && typeof r.status === 'object' && !Array.isArray(r.status) ? { status: r.status as Record<string, unknown> } : {}),
   });
   seen(node);
   return { status: 204, headers: {} };

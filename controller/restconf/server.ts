@@ -9,7 +9,7 @@ import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from '../../agent/log.js';
-import { checkPeer, serverTlsOptions, type CredentialParts, type TrustAnchor } from '../pki/index.js';
+import { checkPeer, type PeerCheck, serverTlsOptions, type CredentialParts, type TrustAnchor } from '../pki/index.js';
 import type { ChangeEvent, Controller } from '../controller.js';
 import { loadSchema, type SchemaTree } from '../yang/index.js';
 import { DataApi, YANG_JSON, type HttpReply } from './data.js';
@@ -36,6 +36,8 @@ export class RestconfServer {
   private readonly data: DataApi;
   private readonly mods: LibraryModule[];
   private readonly seen = new Map<string, number>();
+  /** The checked certificate of each connection (see principal()). */
+  private readonly peers = new WeakMap<TLSSocket, PeerCheck>();
   private readonly streams = new Set<ServerResponse>();
   private readonly maxBody: number;
 
@@ -105,8 +107,19 @@ export class RestconfServer {
   }
 
   private principal(req: IncomingMessage): Principal {
-    const r = checkPeer((req.socket as TLSSocket).getPeerCertificate(), this.o.trust);
+    // A connection's certificate cannot change (TLS 1.3 has no renegotiation): parse and verify it
+    // once per connection, but check its validity period and revocation on every request.
+    const socket = req.socket as TLSSocket;
+    let r = this.peers.get(socket);
+    if (!r) {
+      r = checkPeer(socket.getPeerCertificate(), this.o.trust);
+      this.peers.set(socket, r);
+    }
     if (!r.ok) throw RestconfFailure.of('access-denied', `client certificate refused: ${r.reason}`, { status: 401 });
+    const now = new Date();
+    if (now < r.validFrom || now > r.validTo) {
+      throw RestconfFailure.of('access-denied', `client certificate refused: not valid now (valid ${r.validFrom.toISOString()} to ${r.validTo.toISOString()})`, { status: 401 });
+    }
     let revoked: boolean;
     try {
       revoked = this.o.isRevoked(r.principal.serial);

@@ -2,7 +2,7 @@
  * Node hardening end to end, real agents on namespaces: the transit network
  * cannot inject into a chain; a reconcile is all or nothing whichever step
  * fails; what was removed while the agent was down is removed when it comes
- * back; --uninstall needs no config; a key never appears in an error; a pure
+ * back; tables changed behind the agent's back are repaired; --uninstall needs no config; a key never appears in an error; a pure
  * transit node forwards, and XDP on a veth underlay is refused where its
  * frames would be lost.
  */
@@ -14,6 +14,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { NodeConfig } from '../../agent/config/types.js';
 import { RECONCILE_STEPS } from '../../agent/transaction.js';
+import { MapName } from '../../agent/datapath/layout.js';
+import { BpfMap } from '../../agent/kernel/bpf-map.js';
 import { planScenario } from '../../scenario/plan.js';
 import { ScenarioNet } from '../../scenario/net.js';
 import { nsh, sh, spawnInNs, stopProcess, waitForLine } from '../../scenario/sh.js';
@@ -136,6 +138,25 @@ describe('hardening on three nodes (TC)', { skip }, () => {
     assert.ok(!hooks(st).includes('gone0:tc'), 'the hook of the removed port is gone');
     assert.equal(st.tables.find((t) => t.name === 'esfc_ports')!.entries, base.ports.length + 1);
     assert.equal(await ping(net, 2), 2);
+  });
+
+  test('an entry changed behind the agent\'s back (a stray bpftool) is found within --verify-every and repaired', async () => {
+    assert.equal(await net.stopAgent('node-b'), 0);
+    await net.startAgent('node-b', undefined, ['--verify-every', '1']);
+    const from = net.logs.get('node-b')!.length;
+    const inner = BpfMap.openPinned(join(net.configs.get('node-b')!.node.pinDir, MapName.inner));
+    try {
+      const keys = [...inner.keys()];
+      assert.ok(keys.length > 0, 'node B forwards on inner hops');
+      for (const k of keys) inner.delete(k);
+      const drift = await net.waitForLog('node-b', (l) => l.event === 'tables_drift', 10_000, from);
+      assert.equal(drift.entries, keys.length, 'every missing entry is counted');
+      await net.waitForLog('node-b', (l) => l.event === 'config_applied', 10_000, from);
+      assert.equal([...inner.keys()].length, keys.length, 'every entry is back');
+      assert.equal(await ping(net), 3);
+    } finally {
+      inner.close();
+    }
   });
 
   test('no key in any error: a malformed key is named by its field, never shown, in the agent\'s log and on stderr', async () => {
