@@ -212,13 +212,12 @@ export class Controller {
   /** Waits until each node reports the generation applied (or failed); returns the nodes that did not within the time. */
   private waitApplied(nodes: [string, number][], ms: number): Promise<string[]> {
     const pending = new Map(nodes);
-    const check = (): void => {
-      for (const [n, gen] of pending) {
-        const r = this.reportOf(n);
-        if ((r?.appliedGeneration ?? -1) >= gen || ((r?.desiredGeneration ?? -1) >= gen && r?.lastError)) pending.delete(n);
-      }
+    const check = (n: string): void => {
+      const gen = pending.get(n);
+      const r = this.reportOf(n);
+      if (gen !== undefined && ((r?.appliedGeneration ?? -1) >= gen || ((r?.desiredGeneration ?? -1) >= gen && r?.lastError))) pending.delete(n);
     };
-    check();
+    for (const [n] of nodes) check(n);
     if (!pending.size) return Promise.resolve([]);
     return new Promise((resolve) => {
       const done = (): void => {
@@ -226,8 +225,8 @@ export class Controller {
         this.events.off('report', onReport);
         resolve([...pending.keys()]);
       };
-      const onReport = (): void => {
-        check();
+      const onReport = (node: string): void => {
+        check(node);
         if (!pending.size) done();
       };
       const t = setTimeout(done, ms);

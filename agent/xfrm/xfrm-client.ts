@@ -5,7 +5,7 @@
  * extended-ack text; a request the codec cannot build is an XfrmSpecError
  * and is never sent.
  */
-import { NetlinkSocket, type NetlinkSocketOptions } from './netlink-socket.js';
+import { NetlinkSocket, type NetlinkSocketOptions } from '../kernel/netlink-socket.js';
 import {
   decodePolicy, decodeSa, encodePolicy, encodePolicyId, encodeSa, encodeSaId, NlFlag, XfrmMsg, type NlMessage,
 } from './xfrm-codec.js';

@@ -10,7 +10,6 @@
  */
 import { X509Certificate } from 'node:crypto';
 import type { PeerCertificate } from 'node:tls';
-import { x509 } from './x509.js';
 import { isEsfcUri, parsePrincipalUri, type Principal } from './principal-name.js';
 import { canonicalSerial } from './serial.js';
 import { toTrustAnchor, type TrustInput } from './trust.js';
@@ -26,6 +25,46 @@ function derOf(peer: PeerInput): Uint8Array | undefined {
   if (!peer) return undefined;
   if (peer instanceof Uint8Array) return peer;
   return peer.raw instanceof Uint8Array && peer.raw.length > 0 ? peer.raw : undefined;
+}
+
+/**
+ * URI names of Node's subjectAltName text ("DNS:a, URI:urn:esfc:agent:n1"),
+ * where a value holding separators or quotes comes JSON-quoted. Node's own
+ * parse (OpenSSL), not a second ASN.1 parser: this runs for every new
+ * connection. Undefined when the text does not follow that grammar.
+ */
+export function sanUris(text: string | undefined): string[] | undefined {
+  const out: string[] = [];
+  let i = 0;
+  const s = text ?? '';
+  while (i < s.length) {
+    const colon = s.indexOf(':', i);
+    if (colon < 0) return undefined;
+    const type = s.slice(i, colon);
+    let value: string;
+    let end: number;
+    if (s[colon + 1] === '"') {
+      // A JSON string: find its closing quote (skipping escapes) and let JSON decode it.
+      let j = colon + 2;
+      while (j < s.length && s[j] !== '"') j += s[j] === '\\' ? 2 : 1;
+      if (j >= s.length) return undefined;
+      try {
+        value = JSON.parse(s.slice(colon + 1, j + 1)) as string;
+      } catch {
+        return undefined;
+      }
+      end = j + 1;
+    } else {
+      const sep = s.indexOf(', ', colon + 1);
+      end = sep < 0 ? s.length : sep;
+      value = s.slice(colon + 1, end);
+    }
+    if (type === 'URI') out.push(value);
+    if (end === s.length) break;
+    if (s.slice(end, end + 2) !== ', ') return undefined;
+    i = end + 2;
+  }
+  return out;
 }
 
 /** Like principalOf, but says why a certificate is refused (for the log and the 401/403 body). */
@@ -48,13 +87,8 @@ export function checkPeer(peer: PeerInput, trust: TrustInput, now: Date = new Da
   }
   if (!(cert.keyUsage ?? []).includes(CLIENT_AUTH)) return { ok: false, reason: 'client certificate lacks extendedKeyUsage clientAuth' };
 
-  let uris: string[];
-  try {
-    const san = new x509.X509Certificate(new Uint8Array(der)).getExtension(x509.SubjectAlternativeNameExtension);
-    uris = (san?.names.items ?? []).filter((n) => n.type === 'url').map((n) => n.value);
-  } catch {
-    return { ok: false, reason: 'client certificate subjectAltName does not parse' };
-  }
+  const uris = sanUris(cert.subjectAltName);
+  if (!uris) return { ok: false, reason: 'client certificate subjectAltName does not parse' };
   const claims = uris.filter(isEsfcUri);
   if (claims.length !== 1) {
     return { ok: false, reason: `client certificate names ${claims.length} esfc principals; exactly one urn:esfc: URI SAN is required` };

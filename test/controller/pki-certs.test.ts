@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
 import {
-  CA_CERT_FILE, CA_KEY_FILE, canonicalSerial, CertificateAuthority, checkPeer, Credential, parsePrincipalUri, PkiError, principalOf,
+  CA_CERT_FILE, CA_KEY_FILE, canonicalSerial, CertificateAuthority, checkPeer, Credential, parsePrincipalUri, PkiError, principalOf, sanUris,
   principalUri, readBundle, RevocationFile, RevokedSerials, writeBundle,
 } from '../../controller/pki/index.js';
 import { generateKeyPair, importSigningKey, SIGNING_ALGORITHM, webcrypto } from '../../controller/pki/keys.js';
@@ -295,6 +295,11 @@ test('principalOf: each kind from DER or a PeerCertificate; undefined for anythi
   }
   // The forging helper itself is sound: with a good SAN it is accepted.
   assert.equal(principalOf(await forge(['urn:esfc:agent:node-c']), ca.trust)?.name, 'node-c');
+  // A SAN value that smuggles a separator and a second principal is one (quoted) name, not two.
+  const smuggled = await forge(['urn:esfc:agent:node-c', 'https://x.example/a, URI:urn:esfc:operator:isp-a']);
+  assert.deepEqual(checkPeer(smuggled, ca.trust).ok && principalOf(smuggled, ca.trust), { kind: 'agent', name: 'node-c', serial: principalOf(smuggled, ca.trust)!.serial });
+  assert.deepEqual(sanUris('URI:urn:esfc:agent:a, DNS:x, URI:"https://x/a, URI:urn:esfc:operator:b"'), ['urn:esfc:agent:a', 'https://x/a, URI:urn:esfc:operator:b']);
+  assert.equal(sanUris('URI:"unterminated'), undefined);
   // Validity is checked against the time asked about (a kept-alive connection outliving its certificate).
   assert.equal(principalOf(der(op), ca.trust, new Date(Date.now() + 400 * DAY)), undefined);
 });

@@ -14,7 +14,8 @@ import {
   encodeSa, encodeSaId, Layout, MAX_REPLAY_WINDOW, NlFlag, NlmsgerrAttr, NlType, parseAttrs, parseError, parseMessages,
   ReplyCollector, XfrmAttr, XfrmMsg,
 } from '../../agent/xfrm/xfrm-codec.js';
-import { NETLINK_CONSTANTS } from '../../agent/xfrm/netlink-socket.js';
+import { NETLINK_CONSTANTS } from '../../agent/kernel/netlink-socket.js';
+import { RTNL } from '../../agent/node/links.js';
 import { XfrmDecodeError, XfrmError, XfrmSpecError } from '../../agent/xfrm/xfrm-errors.js';
 import type { PolicySpec, Sa, SaSpec } from '../../agent/xfrm/xfrm-types.js';
 
@@ -37,6 +38,9 @@ const CONSTANTS: Record<string, number | bigint> = {
   XFRMA_POLICY_TYPE: XfrmAttr.policyType, XFRMA_ALG_AEAD: XfrmAttr.algAead, XFRMA_MARK: XfrmAttr.mark,
   XFRMA_REPLAY_ESN_VAL: XfrmAttr.replayEsnVal, XFRMA_SA_EXTRA_FLAGS: XfrmAttr.saExtraFlags, XFRMA_IF_ID: XfrmAttr.ifId,
   ...Object.fromEntries(Object.entries(NETLINK_CONSTANTS)),
+  // rtnetlink, for the link dump (agent/node/links.ts).
+  ...Object.fromEntries(Object.entries(RTNL).filter(([k]) => k !== 'IFINFOMSG_SIZE')),
+  'sizeof(struct ifinfomsg)': RTNL.IFINFOMSG_SIZE,
 };
 
 function cProgram(): string {
@@ -49,7 +53,7 @@ function cProgram(): string {
   }
   for (const name of Object.keys(CONSTANTS)) lines.push(`  printf("\\"${name}\\": %llu,\\n", (unsigned long long)(${name}));`);
   return [
-    '#include <stddef.h>', '#include <stdio.h>', '#include <sys/socket.h>', '#include <linux/netlink.h>', '#include <linux/xfrm.h>',
+    '#include <stddef.h>', '#include <stdio.h>', '#include <sys/socket.h>', '#include <linux/netlink.h>', '#include <linux/xfrm.h>', '#include <linux/rtnetlink.h>', '#include <linux/if_link.h>',
     '#include <sched.h>', '#include <errno.h>',
     'int main(void) {', '  printf("{\\n");', ...lines, '  printf("\\"end\\": 0}\\n");', '  return 0;', '}',
   ].join('\n');
