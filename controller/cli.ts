@@ -24,7 +24,7 @@ export const CONTROLLER_USAGE = `usage:
       issue a client certificate bundle (key + certificate + CA, mode 0600)
   esfc controller revoke (--bundle FILE | --serial HEX) [--state DIR]
       refuse a certificate from now on (403)
-  esfc controller [--state DIR] [--listen HOST:PORT]... [--unix PATH] [--kek-file FILE]
+  esfc controller [--state DIR] [--listen HOST:PORT] [--unix PATH] [--kek-file FILE]
       run the controller in the foreground (JSON logs on stdout; default 127.0.0.1:8443; --unix also
       listens on a Unix socket, for agents on this host in other network namespaces)
 `;

@@ -41,7 +41,9 @@ const keyId = (a: number, b: number): string => `${a}/${b}`;
 
 function lifetime(k: HopKeyConfig, now: number): SaSpec['lifetime'] | undefined {
   if (!k.notAfter) return undefined;
-  const hard = Math.max(1, Math.ceil((Date.parse(k.notAfter) - now) / 1000));
+  // Rounded down: the kernel deletes the SA `hard` whole seconds after adding it, so the key
+  // dies at or before its notAfter (up to a second early), never after it.
+  const hard = Math.max(1, Math.floor((Date.parse(k.notAfter) - now) / 1000));
   return { hardSeconds: hard, softSeconds: Math.max(1, hard - SOFT_LIFETIME_MARGIN_S) };
 }
 

@@ -1,7 +1,8 @@
 /**
- * The example configs in examples/ are what an operator copies: each one
+ * The examples in examples/ are what an operator copies: each node config
  * passes `esfc agent check`, the three-node ones are the scenario the e2e
- * tests run, and `check --kernel` holds them against a node's interfaces.
+ * tests run, and `check --kernel` holds them against a node's interfaces;
+ * the intent documents fit the YANG model and compile; the units verify.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,6 +11,12 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { planScenario, scenarioConfigs } from '../../scenario/plan.js';
+import { planEncryptedScenario } from '../../scenario/encrypted.js';
+import { DESIGN_FLOWS, PLAIN_FLOW, scenarioIntent, VIDEO_FLOW } from '../../scenario/intent.js';
+import { compileIntent } from '../../controller/intent/compile.js';
+import { emptyAllocations } from '../../controller/intent/allocations.js';
+import { intentFromDoc } from '../../controller/intent/from-doc.js';
+import { decode, loadSchema } from '../../controller/yang/index.js';
 import { sh } from '../../scenario/sh.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -46,12 +53,34 @@ test('examples/scenario is the three-node scenario the end-to-end tests run', ()
   }
 });
 
+test('examples/intent are the scenario as intent: they fit the YANG model and compile to every node\'s state', () => {
+  const ep = planEncryptedScenario();
+  const want: Record<string, unknown> = {
+    'scenario.json': scenarioIntent(planScenario(), { flows: [PLAIN_FLOW] }),
+    'scenario-encrypted.json': scenarioIntent(ep.base, { efs: ep.efs, nsOf: (e) => `esfc-${e}`, flows: [...DESIGN_FLOWS, VIDEO_FLOW] }),
+  };
+  assert.deepEqual(readdirSync(join(EXAMPLES, 'intent')).sort(), Object.keys(want).sort());
+  for (const [f, doc] of Object.entries(want)) {
+    const ex = JSON.parse(readFileSync(join(EXAMPLES, 'intent', f), 'utf8')) as { 'ietf-restconf:data': Record<string, unknown> };
+    assert.deepEqual(ex['ietf-restconf:data'], doc, `examples/intent/${f} differs from scenario/intent.ts`);
+    const d = decode(loadSchema(), ex['ietf-restconf:data'], {});
+    assert.ok(d.ok, `${f}: ${d.ok ? '' : JSON.stringify(d.errors)}`);
+    const compiled = compileIntent(intentFromDoc(d.value as Record<string, unknown>), emptyAllocations());
+    assert.deepEqual([...compiled.nodes.keys()].sort(), ['node-a', 'node-b', 'node-c']);
+  }
+});
+
 const hasSystemd = ['/usr/bin/systemd-analyze', '/bin/systemd-analyze'].some((p) => existsSync(p));
-test('the systemd unit is well-formed', { skip: hasSystemd ? false : 'systemd-analyze is not installed' }, async () => {
-  const unit = join(EXAMPLES, 'systemd', 'esfc-agent@.service');
-  const r = await new Promise<{ code: number; out: string }>((resolve) => execFile('systemd-analyze', ['verify', unit], (err, so, se) => resolve({ code: err ? 1 : 0, out: so + se })));
-  assert.equal(r.code, 0, r.out);
-  assert.match(readFileSync(unit, 'utf8'), /ExecStart=\/usr\/bin\/env node \$\{ESFC_HOME\}\/dist\/agent\/cli\.js agent --config \/etc\/esfc\/%i\.json/);
+test('the systemd units are well-formed', { skip: hasSystemd ? false : 'systemd-analyze is not installed' }, async () => {
+  for (const [file, exec] of [
+    ['esfc-agent@.service', /ExecStart=\/usr\/bin\/env node \$\{ESFC_HOME\}\/dist\/agent\/cli\.js agent --config \/etc\/esfc\/%i\.json/],
+    ['esfc-controller.service', /ExecStart=\/usr\/bin\/env node \$\{ESFC_HOME\}\/dist\/agent\/cli\.js controller --state \/var\/lib\/esfc/],
+  ] as const) {
+    const unit = join(EXAMPLES, 'systemd', file);
+    const r = await new Promise<{ code: number; out: string }>((resolve) => execFile('systemd-analyze', ['verify', unit], (err, so, se) => resolve({ code: err ? 1 : 0, out: so + se })));
+    assert.equal(r.code, 0, r.out);
+    assert.match(readFileSync(unit, 'utf8'), exec);
+  }
 });
 
 describe('esfc agent check --kernel against a node\'s interfaces', { skip: isRoot ? false : 'needs root (a network namespace)' }, () => {

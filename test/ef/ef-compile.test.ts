@@ -99,6 +99,8 @@ test('EF state: marks bind pairs, only the newest key sends, every live key rece
   const out = ef1.xfrmSas.filter((s) => s.reqid === pairMark(1000));
   assert.deepEqual(out.map((s) => s.spi), [0x5003], 'EF1 sends with the newest live generation');
   assert.equal(out[0]!.lifetime!.hardSeconds, 60);
+  // A notAfter between whole seconds: the SA dies before it, never after.
+  assert.equal(compileEfs(a, new Map([['ef1', 7]]), now + 400).find((e) => e.name === 'ef1')!.xfrmSas.find((s) => s.spi === 0x5003)!.lifetime!.hardSeconds, 59);
   assert.equal(out[0]!.src, '10.200.0.1');
   const inn = ef2.xfrmSas.filter((s) => s.reqid === pairMark(1000));
   assert.deepEqual(inn.map((s) => s.spi), [0x5002, 0x5003], 'EF2 accepts both live generations');
