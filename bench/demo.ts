@@ -23,7 +23,7 @@ import { planScenario } from '../scenario/plan.js';
 import { ScenarioNet } from '../scenario/net.js';
 import { nsh, sh, spawnInNs, stopProcess, waitForLine } from '../scenario/sh.js';
 import { runProbe } from '../scenario/udp-probe.js';
-import { hostHasEsp, labKernelRelease, runInLab } from '../test/lab/kernel-lab.js';
+import { hostHasEsp, labKernelRelease, runInLab } from '../lab/kernel-lab.js';
 import { demoEncrypted } from './demo-encrypted.js';
 
 const CLI = fileURLToPath(new URL('../agent/cli.js', import.meta.url));

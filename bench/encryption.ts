@@ -20,7 +20,7 @@ import { ScenarioNet } from '../scenario/net.js';
 import { iperf } from '../scenario/iperf.js';
 import { runProbe } from '../scenario/udp-probe.js';
 import { rekey } from '../scenario/rekey.js';
-import { hostHasEsp, runInLab } from '../test/lab/kernel-lab.js';
+import { hostHasEsp, runInLab } from '../lab/kernel-lab.js';
 
 export interface ChainRow { kind: 'sf' | 'ef'; hops: number; gbps: number; retransmits: number }
 export interface RekeyRow { rekeys: number; sent: number; lost: number; lostPerRekey: number; intervalMs: number }

@@ -11,7 +11,7 @@
 # cache (its own sources list and package lists; the host's apt is not
 # touched), from the Debian mirrors the host's sources use.
 #
-# Cache ($ESFC_LAB_CACHE, default /var/cache/esfc-lab), read by test/lab/kernel-lab.ts:
+# Cache ($ESFC_LAB_CACHE, default /var/cache/esfc-lab), read by lab/kernel-lab.ts:
 #   <series>             symlink to the release it boots, e.g. 6.1 -> 6.1.0-57-amd64
 #   <release>/vmlinux, initramfs.cpio.gz, kernel-version, ready-<inputs hash>
 #   debs/                the kernel packages (an initramfs rebuild does not download again)
@@ -134,8 +134,8 @@ kernel_pkg() {  # the package linux-image-amd64 depends on; empty if the lists h
 }
 
 # Everything an initramfs is made of besides the kernel: a change in any of them rebuilds it.
-INPUTS_HASH=$(cat scripts/lab-setup.sh test/lab/lab-init.sh test/lab/lab-modules.txt test/lab/extract-vmlinux.py \
-  test/lab/initramfs-modules.py /bin/busybox | sha256sum | cut -c1-12)
+INPUTS_HASH=$(cat scripts/lab-setup.sh lab/lab-init.sh lab/lab-modules.txt lab/extract-vmlinux.py \
+  lab/initramfs-modules.py /bin/busybox | sha256sum | cut -c1-12)
 
 build_kernel() {  # $1: series (6.1, 6.12); $2: 1 when its package lists were just refreshed
   local series=$1 refreshed=${2:-0} codename kpkg kver out deb modtree base ird
@@ -187,21 +187,21 @@ build_kernel() {  # $1: series (6.1, 6.12); $2: 1 when its package lists were ju
   # 3. vmlinux out of the bzImage.
   if [ ! -f "$out/vmlinux" ]; then
     step "extracting an uncompressed vmlinux from vmlinuz-$kver (qemu boots it through PVH)"
-    python3 test/lab/extract-vmlinux.py "$BUILD/root/boot/vmlinuz-$kver" "$out/vmlinux.tmp"
+    python3 lab/extract-vmlinux.py "$BUILD/root/boot/vmlinuz-$kver" "$out/vmlinux.tmp"
     mv "$out/vmlinux.tmp" "$out/vmlinux"
   fi
 
   # 4. The initramfs: busybox, /init, the modules of lab-modules.txt with their
   #    dependencies and every crypto module, decompressed, depmod'ed.
-  step "initramfs for $kver: busybox, test/lab/lab-init.sh, the modules of test/lab/lab-modules.txt"
+  step "initramfs for $kver: busybox, lab/lab-init.sh, the modules of lab/lab-modules.txt"
   ird="$BUILD/initramfs"
   mkdir -p "$ird"/{bin,sbin,etc,proc,sys,dev,mnt,lib/modules/"$kver"}
   cp /bin/busybox "$ird/bin/busybox"
   for a in $("$ird/bin/busybox" --list); do [ -e "$ird/bin/$a" ] || ln -s busybox "$ird/bin/$a"; done
   ln -sf ../bin/busybox "$ird/sbin/modprobe"
-  cp test/lab/lab-init.sh "$ird/init"
+  cp lab/lab-init.sh "$ird/init"
   chmod 755 "$ird/init"
-  python3 test/lab/initramfs-modules.py "$modtree" "$ird/lib/modules/$kver" test/lab/lab-modules.txt "$ird/etc/lab-modules"
+  python3 lab/initramfs-modules.py "$modtree" "$ird/lib/modules/$kver" lab/lab-modules.txt "$ird/etc/lab-modules"
   depmod -b "$ird" "$kver"
   (cd "$ird" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet | gzip -1 > "$out/initramfs.cpio.gz.tmp")
   mv "$out/initramfs.cpio.gz.tmp" "$out/initramfs.cpio.gz"

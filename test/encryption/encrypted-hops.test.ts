@@ -20,7 +20,7 @@ import { PROBE_MARKER, runProbe } from '../../scenario/udp-probe.js';
 import { rekey, withKeys } from '../../scenario/rekey.js';
 import { captureUnderlay, parseUl, type Ul } from '../../scenario/capture.js';
 import { gpe, ipv4, nsh as nshHeader, udp } from '../../scenario/frames.js';
-import { hostHasEsp } from '../lab/kernel-lab.js';
+import { hostHasEsp } from '../../lab/kernel-lab.js';
 
 const isRoot = process.getuid?.() === 0;
 const inLab = process.env.ESFC_IN_LAB === '1';

@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { LAB_KERNELS, LAB_KERNEL_SOURCE, LabError, labAvailable, labKernelRelease, parseLabKernel, runInLab, selectedLabKernels, type LabKernel } from './kernel-lab.js';
+import { LAB_KERNELS, LAB_KERNEL_SOURCE, LabError, labAvailable, labKernelRelease, parseLabKernel, runInLab, selectedLabKernels, type LabKernel } from '../../lab/kernel-lab.js';
 
 const isRoot = process.getuid?.() === 0;
 const skipFor = (kernel: LabKernel): string | false => {

@@ -8,7 +8,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
-import { hostHasEsp, LAB_KERNELS, LAB_KERNEL_SOURCE, labAvailable, labKernelRelease, runInLab, selectedLabKernels } from './kernel-lab.js';
+import { hostHasEsp, LAB_KERNELS, LAB_KERNEL_SOURCE, labAvailable, labKernelRelease, runInLab, selectedLabKernels } from '../../lab/kernel-lab.js';
 
 const SUITES = ['../xfrm/xfrm-netlink.test.js', '../encryption/encrypted-hops.test.js'].map((f) => fileURLToPath(new URL(f, import.meta.url)));
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));

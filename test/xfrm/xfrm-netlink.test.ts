@@ -4,7 +4,7 @@
  * was installed. Policies work on every kernel with XFRM_USER. SAs need ESP
  * and GCM: on the build machines (no ESP) adding one must fail with a clear
  * XfrmError, and the SA round trip runs in the kernel lab instead:
- *   node dist/test/lab/run.js -- node --test dist/test/xfrm/xfrm-netlink.test.js
+ *   node dist/lab/run.js -- node --test dist/test/xfrm/xfrm-netlink.test.js
  */
 import { after, before, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';

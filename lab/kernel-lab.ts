@@ -8,7 +8,7 @@
  * scripts/lab-setup.sh. Everything in it runs ~10x slower than on the host:
  * timings taken inside are ratios at best.
  *
- * The guest's /init (test/lab/lab-init.sh) and this file talk through a
+ * The guest's /init (lab/lab-init.sh) and this file talk through a
  * scratch directory shared as /lab: job.sh and watchdog in; started, output
  * and exit-status out.
  */

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """initramfs-modules.py MODTREE DEST LIST LOADFILE: copies into DEST (the
 initramfs's /lib/modules/RELEASE) the modules named in LIST
-(test/lab/lab-modules.txt) with their dependencies, plus every crypto module:
+(lab/lab-modules.txt) with their dependencies, plus every crypto module:
 the kernel asks for crypto algorithms by name at run time (seqiv wants a
 stdrng, drbg wants sha512...), through the initramfs's modprobe. Compressed
 modules (.ko.xz on Debian 13, .ko.gz, .ko.zst) are stored decompressed:
@@ -53,7 +53,7 @@ for w in wanted:
     else:
         absent.append(w)
 if absent:
-    sys.exit('[lab-setup] ERROR: in test/lab/lab-modules.txt but neither a module nor built into this kernel: ' + ' '.join(absent))
+    sys.exit('[lab-setup] ERROR: in lab/lab-modules.txt but neither a module nor built into this kernel: ' + ' '.join(absent))
 
 
 def decompress(path: str) -> bytes:

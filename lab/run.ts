@@ -1,11 +1,11 @@
 /**
- * `node dist/test/lab/run.js [--kernel 6.1|6.12] [--timeout SECONDS] [--cwd DIR] [--env K=V]... [--keep] -- COMMAND...`
+ * `node dist/lab/run.js [--kernel 6.1|6.12] [--timeout SECONDS] [--cwd DIR] [--env K=V]... [--keep] -- COMMAND...`
  * runs a command in the kernel lab, streaming its output; exits with its
  * status (124 on a timeout, 125 if the guest never reported one).
  */
 import { LAB_KERNELS, LabError, parseLabKernel, runInLab, type LabOptions } from './kernel-lab.js';
 
-const USAGE = `usage: node dist/test/lab/run.js [--kernel ${LAB_KERNELS.join('|')}] [--timeout SECONDS] [--cwd DIR] [--env K=V]... [--keep] -- COMMAND...\n`;
+const USAGE = `usage: node dist/lab/run.js [--kernel ${LAB_KERNELS.join('|')}] [--timeout SECONDS] [--cwd DIR] [--env K=V]... [--keep] -- COMMAND...\n`;
 const fail = (msg: string): never => {
   process.stderr.write(`${msg}\n${USAGE}`);
   process.exit(2);
