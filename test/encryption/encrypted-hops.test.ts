@@ -21,6 +21,8 @@ import { rekey, withKeys } from '../../scenario/rekey.js';
 import { captureUnderlay, parseUl, type Ul } from '../../scenario/capture.js';
 import { gpe, ipv4, nsh as nshHeader, udp } from '../../scenario/frames.js';
 import { hostHasEsp } from '../../lab/kernel-lab.js';
+import { ControllerProcess, type RestconfClient } from '../../scenario/controller-process.js';
+import { DESIGN_FLOWS, scenarioIntent } from '../../scenario/intent.js';
 
 const isRoot = process.getuid?.() === 0;
 const inLab = process.env.ESFC_IN_LAB === '1';
@@ -392,6 +394,77 @@ if (!inLab && !hostHasEsp()) {
         assert.equal((await nsh(net.ns(ef), ['ip', 'xfrm', 'policy'])).trim(), '', `${ef}: policies removed`);
         assert.equal((await nsh(net.ns(ef), ['tc', 'filter', 'show', 'dev', 'eth0', 'ingress'])).trim(), '', `${ef}: no TC filter left`);
         assert.equal(existsSync(`${net.configs.get('node-c')!.node.pinDir}/ef/${ef}`), false, `${ef}: pins removed`);
+      }
+    });
+  });
+
+  describe('the encrypted scenario provisioned by the controller (RESTCONF alone)', { skip: isRoot ? false : 'needs root (namespaces, BPF, XFRM)' }, () => {
+    const ep = planEncryptedScenario();
+    let net: ScenarioNet;
+    let ctl: ControllerProcess;
+    let op: RestconfClient;
+    const dir = mkdtempSync(join(tmpdir(), 'esfc-ctl-enc-'));
+    before(async () => {
+      net = await ScenarioNet.build(ep.base, { encrypted: ep }, 'ec');
+      ctl = new ControllerProcess(join(dir, 'controller'));
+      const bundles = await ctl.enroll([['operator', 'noc'], ...ep.base.nodes.map((n) => ['agent', n.name] as ['agent', string])]);
+      await ctl.start();
+      for (const n of ep.base.nodes) await net.startControllerAgent(n.name, ctl.endpoint, bundles.get(`agent:${n.name}`)!);
+      op = ctl.client(bundles.get('operator:noc')!);
+    });
+    after(async () => {
+      await net?.destroy();
+      await ctl?.stop();
+      rmSync(dir, { recursive: true, force: true });
+    });
+
+    test('intent with ISP-B untrusted: the controller places the EF pairs and keys; both flows pass, ISP-B sees only MD type 3 + ESP; the keys appear nowhere else', { timeout: 15 * 60_000 }, async () => {
+      await op.ok('PUT', '/restconf/data', { 'ietf-restconf:data': scenarioIntent(ep.base, { efs: ep.efs, nsOf: (e) => net.ns(e), flows: DESIGN_FLOWS }) });
+      await op.converged(120_000 * SLOW);
+      const server = spawnInNs(net.ns('server'), [process.execPath, '-e', ECHO_SERVER]);
+      const replies: string[] = [];
+      try {
+        await waitForLine(server, (l) => l.includes('listening'), 15_000 * SLOW);
+        const cap = await captureUnderlay(net, SLOW, async () => {
+          for (const port of [25, 80]) replies.push((await nsh(net.ns('client'), [process.execPath, '-e', echoClient(port, `${PROBE_MARKER.toString()}-ctl-${port}`)], { timeoutMs: 60_000 * SLOW })).trim());
+        });
+        try {
+          assert.deepEqual(replies, [25, 80].map((p) => `${PROBE_MARKER.toString()}-ctl-${p}`));
+          const frames = cap.records.map(parseUl).filter((u): u is Ul => u !== undefined);
+          assert.ok(frames.length > 0, 'frames crossed the underlay');
+          assert.ok(frames.every((u) => u.mdType === 3 && u.e && u.innerProto === 50), 'every frame on the underlay is MD type 3, E=1, ESP');
+          assert.ok(!cap.records.some((r) => r.frame.includes(PROBE_MARKER)), 'the payload never crosses in clear');
+        } finally {
+          cap.cleanup();
+        }
+      } finally {
+        await stopProcess(server);
+      }
+      // The keys the controller generated, as the kernel holds them in the EFs (ip shows them; nothing of ours may).
+      const keys = new Set<string>();
+      for (const ef of ep.efs) {
+        for (const m of (await nsh(net.ns(ef.name), ['ip', 'xfrm', 'state'])).matchAll(/aead rfc4106\(gcm\(aes\)\) 0x([0-9a-f]+)/g)) keys.add(m[1]!);
+      }
+      assert.ok(keys.size >= 4, `the EFs hold the pairs' keys (${keys.size} found)`);
+      const statuses = (await Promise.all(ep.base.nodes.map((n) => net.cli(n.name, ['agent', 'status', '--json', '--pin-dir', net.configs.get(n.name)!.node.pinDir])))).join('\n');
+      const state = (await op.ok('GET', '/restconf/data')).text + (await op.ok('GET', '/restconf/data/esfc-state:nodes-state')).text;
+      const files: string[] = [];
+      const walk = (d: string): void => {
+        if (!existsSync(d)) return;
+        for (const e of readdirSync(d)) {
+          const f = join(d, e);
+          if (statSync(f).isDirectory()) walk(f); else files.push(readFileSync(f, 'latin1'));
+        }
+      };
+      walk('/run/esfc');
+      walk(ctl.dir);
+      const logs = [...net.logs.values(), ctl.logs].map((l) => JSON.stringify(l)).join('\n');
+      const haystack = [logs, statuses, state, ...files].join('\n');
+      for (const k of keys) {
+        const raw = Buffer.from(k, 'hex');
+        for (const needle of [k, k.toUpperCase(), raw.toString('base64'), raw.subarray(0, 12).toString('hex')]) {
+          assert.ok(!haystack.includes(needle), `key material (${needle.slice(0, 6)}...) found in a log, status, RESTCONF answer or file`);
+        }
       }
     });
   });
