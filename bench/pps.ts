@@ -50,7 +50,7 @@ function dutConfig(hook: 'xdp' | 'tc', pinDir: string): NodeConfig {
     underlay: { interface: 'n0', address: '10.250.0.1', hook },
     peers: [{ name: 'gen', address: '10.250.0.2', mac: G_MAC }],
     ports: [],
-    paths: [{ spi: 1, layer: 'sf', hops: [{ si: 255, to: { node: 'gen' } }] }],
+    paths: [{ spi: 1, layer: 'sf', hops: [{ si: 255, to: { node: 'gen' }, from: ['gen'] }] }],
     classifier: [], efs: [], encryptedHops: [],
   };
 }
@@ -122,6 +122,8 @@ export async function measurePps(mode: PpsMode, frames: number, threaded = false
       await new Promise((r) => setTimeout(r, 100));
       const c1 = count();
       const secs = Number(t1 - t0) / 1e9;
+      // A node that forwards nothing is a broken setup, not a data point.
+      if (mode !== 'generator' && c1 === c0) throw new Error(`pps ${mode}: the node returned no frame of ${frames}; read its drop counters (esfc agent status)`);
       return { mode, pps: mode === 'generator' ? frames / secs : Number(c1 - c0) / secs, offeredPps: frames / secs, frameBytes: FRAME };
     } finally {
       obj.close();

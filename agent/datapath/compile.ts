@@ -6,7 +6,7 @@
 import type { HookChoice, NodeConfig, PortConfig } from '../config/types.js';
 import { ConfigError, parsePrefix, type ConfigProblem } from '../config/validate-config.js';
 import {
-  ABI_VERSION, MAX_BIG_PORTS, MAX_CLASS_RULES, MAX_IFINDEX, MAX_PORTS, NextHopKind, NH_F_EF, NH_F_PEER, PORT_F_OAM_FORWARD, PortKind, SRC_EF_LAYER,
+  ABI_VERSION, fromAddresses, MAX_BIG_PORTS, MAX_CLASS_RULES, MAX_IFINDEX, MAX_PORTS, NextHopKind, NH_F_EF, NH_F_FROM_MAP, NH_F_PEER, NH_MAX_FROM, PORT_F_OAM_FORWARD, PortKind, SRC_EF_LAYER,
   type EsfcClassRule, type EsfcConfig, type EsfcNextHop, type EsfcPeerSrcKey, type EsfcPort,
   type EsfcSrcKey,
 } from './layout.js';
@@ -232,15 +232,20 @@ export function compile(cfg: NodeConfig, env: Environment): DesiredState {
           saddr_be: '0.0.0.0', daddr_be: '0.0.0.0', smac: l.mac, dmac: p.peerMac!, sf_id: 0,
         };
       }
-      (path.layer === 'ef' ? out.outer : out.inner).set(pathKeyId(path.spi, h.si), nh);
-    }
-    // What each peer may send us over the underlay (the transit network may send nothing).
-    for (const h of path.hops) {
-      for (const from of h.from ?? []) {
-        const peer = cfg.peers.find((x) => x.name === from)!;
-        const key: EsfcPeerSrcKey = { saddr_be: peer.address, spi: path.layer === 'ef' ? (path.spi | SRC_EF_LAYER) >>> 0 : path.spi, si: h.si };
-        out.peerSources.set(peerSrcKeyId(key), key);
+      // What each peer may send us over the underlay (the transit network may send nothing):
+      // in the next hop itself, or in esfc_peer_sources when there are more senders than it holds.
+      const senders = [...new Set((h.from ?? []).map((name) => cfg.peers.find((x) => x.name === name)!.address))];
+      if (senders.length <= NH_MAX_FROM) {
+        nh.from_be = fromAddresses(senders);
+      } else {
+        nh.from_be = fromAddresses([]);
+        nh.flags |= NH_F_FROM_MAP;
+        for (const saddr_be of senders) {
+          const key: EsfcPeerSrcKey = { saddr_be, spi: path.layer === 'ef' ? (path.spi | SRC_EF_LAYER) >>> 0 : path.spi, si: h.si };
+          out.peerSources.set(peerSrcKeyId(key), key);
+        }
       }
+      (path.layer === 'ef' ? out.outer : out.inner).set(pathKeyId(path.spi, h.si), nh);
     }
   }
 

@@ -5,7 +5,7 @@
  */
 import { StructCodec } from './struct-codec.js';
 
-export const ABI_VERSION = 2;
+export const ABI_VERSION = 3;
 export const MAX_PORTS = 64;
 export const MAX_IFINDEX = 65536;
 export const MAX_BIG_PORTS = 1024;
@@ -22,6 +22,9 @@ export const NextHopKind = { none: 0, local: 1, proxy: 2, remote: 3, end: 4 } as
 export const PORT_F_OAM_FORWARD = 0x1;
 export const NH_F_PEER = 0x1;
 export const NH_F_EF = 0x2;
+export const NH_F_FROM_MAP = 0x4;
+/** Underlay senders a next hop holds itself (more go to esfc_peer_sources). */
+export const NH_MAX_FROM = 4;
 
 export interface EsfcPort {
   kind: number;
@@ -43,6 +46,8 @@ export interface EsfcNextHop {
   smac: string;
   dmac: string;
   sf_id: number;
+  /** Up to NH_MAX_FROM IPv4 addresses, network order, 0 unused (fromAddresses builds it). */
+  from_be?: Buffer;
 }
 
 export interface EsfcPathKey { spi: number; si: number; gen: number }
@@ -109,7 +114,15 @@ export const portCodec = new StructCodec<EsfcPort>('esfc_port', 32, [
   { name: 'mac', offset: 24, type: 'mac' },
 ]);
 
-export const nextHopCodec = new StructCodec<EsfcNextHop>('esfc_next_hop', 40, [
+/** esfc_next_hop.from_be for these peer addresses (at most NH_MAX_FROM). */
+export function fromAddresses(addresses: readonly string[]): Buffer {
+  if (addresses.length > NH_MAX_FROM) throw new RangeError(`esfc_next_hop holds ${NH_MAX_FROM} senders, got ${addresses.length}`);
+  const buf = Buffer.alloc(4 * NH_MAX_FROM);
+  addresses.forEach((a, i) => Buffer.from(a.split('.').map(Number)).copy(buf, 4 * i));
+  return buf;
+}
+
+export const nextHopCodec = new StructCodec<EsfcNextHop>('esfc_next_hop', 56, [
   { name: 'kind', offset: 0, type: 'u32' },
   { name: 'ifindex', offset: 4, type: 'u32' },
   { name: 'flags', offset: 8, type: 'u32' },
@@ -119,6 +132,7 @@ export const nextHopCodec = new StructCodec<EsfcNextHop>('esfc_next_hop', 40, [
   { name: 'smac', offset: 24, type: 'mac' },
   { name: 'dmac', offset: 30, type: 'mac' },
   { name: 'sf_id', offset: 36, type: 'u32' },
+  { name: 'from_be', offset: 40, type: 'bytes', length: 16 },
 ]);
 
 export const portKeyCodec = new StructCodec<EsfcPortKey>('esfc_port_key', 8, [

@@ -14,7 +14,7 @@
 
 #include <linux/types.h>
 
-#define ESFC_ABI_VERSION 2
+#define ESFC_ABI_VERSION 3
 
 /* Table sizes. The agent reads max_entries from the maps, not from here. */
 #define ESFC_MAX_PORTS      64
@@ -140,6 +140,10 @@ enum esfc_nh_kind {
 
 #define ESFC_NH_F_PEER 0x1  /* egress is a veth: TC delivers straight into its peer (bpf_redirect_peer) */
 #define ESFC_NH_F_EF   0x2  /* egress is an EF port: plaintext for it must not come from the underlay */
+#define ESFC_NH_F_FROM_MAP 0x4  /* more underlay senders than from_be holds: all are in esfc_peer_sources */
+
+/* Underlay senders of a position kept in its next hop (a hash lookup less per packet). */
+#define ESFC_NH_MAX_FROM 4
 
 /*
  * A next hop. The forwarding tables map a path position to one of these;
@@ -155,6 +159,9 @@ struct esfc_next_hop {
 	__u8  smac[6];       /* source MAC written on egress */
 	__u8  dmac[6];       /* destination MAC written on egress */
 	__u32 sf_id;         /* PROXY: the SF behind the port (key of its flow state) */
+	/* Peer nodes (outer IPv4 source, network order; 0 unused) that may hand
+	 * this position to us over the underlay. */
+	__u32 from_be[ESFC_NH_MAX_FROM];
 };
 
 /* esfc_ports_big: ports whose ifindex does not fit the esfc_ports array. */
@@ -184,7 +191,8 @@ struct esfc_src_key {
 };
 
 /* esfc_peer_sources: which (SPI, SI) a peer node may send over the underlay,
- * by the outer IPv4 source address (ESFC_SRC_EF_LAYER marks EF-layer entries). */
+ * by the outer IPv4 source address (ESFC_SRC_EF_LAYER marks EF-layer entries),
+ * for positions with more senders than esfc_next_hop.from_be holds. */
 struct esfc_peer_src_key {
 	__u32 saddr_be;
 	__u32 spi;

@@ -207,13 +207,24 @@ static __always_inline int source_ok(__u32 ifindex, __u32 spi, __u32 si, __u32 g
 	return bpf_map_lookup_elem(&esfc_sources, &key) != NULL;
 }
 
-/* From the underlay: only the peer node assigned to a path position may send it. */
-static __always_inline int peer_ok(const struct esfc_pkt *pkt, __u32 spi, __u32 si)
+/*
+ * From the underlay: only a peer node assigned to send this position may. Its
+ * senders usually fit in the next hop; the map holds positions with more.
+ */
+static __always_inline int peer_ok(const struct esfc_pkt *pkt, const struct esfc_next_hop *nh,
+				   __u32 spi, __u32 si)
 {
 	struct esfc_peer_src_key key = {
 		.saddr_be = pkt->outer_saddr, .spi = spi, .si = si, .gen = pkt->gen,
 	};
+	int i;
 
+	for (i = 0; i < ESFC_NH_MAX_FROM; i++) {
+		if (nh->from_be[i] && nh->from_be[i] == pkt->outer_saddr)
+			return 1;
+	}
+	if (!(nh->flags & ESFC_NH_F_FROM_MAP))
+		return 0;
 	return bpf_map_lookup_elem(&esfc_peer_sources, &key) != NULL;
 }
 
@@ -233,10 +244,6 @@ static __always_inline int forward_md3(struct __ctx_buff *ctx, const struct esfc
 		*stat = ESFC_STAT_DROP_SOURCE;
 		return CTX_ACT_DROP;
 	}
-	if (port->kind == ESFC_PORT_UNDERLAY && !peer_ok(pkt, pkt->espi | ESFC_SRC_EF_LAYER, pkt->esi)) {
-		*stat = ESFC_STAT_DROP_PEER_SOURCE;
-		return CTX_ACT_DROP;
-	}
 	if (ttl_expired(pkt)) {
 		*stat = ESFC_STAT_DROP_TTL;
 		return CTX_ACT_DROP;
@@ -244,6 +251,10 @@ static __always_inline int forward_md3(struct __ctx_buff *ctx, const struct esfc
 	nh = bpf_map_lookup_elem(&esfc_outer, &key);
 	if (!nh) {
 		*stat = ESFC_STAT_DROP_NO_PATH;
+		return CTX_ACT_DROP;
+	}
+	if (port->kind == ESFC_PORT_UNDERLAY && !peer_ok(pkt, nh, pkt->espi | ESFC_SRC_EF_LAYER, pkt->esi)) {
+		*stat = ESFC_STAT_DROP_PEER_SOURCE;
 		return CTX_ACT_DROP;
 	}
 	if (nh->kind == ESFC_NH_REMOTE && !pkt->e_bit) {
@@ -286,18 +297,18 @@ static __always_inline int forward_nsh(struct __ctx_buff *ctx, const struct esfc
 	}
 	if (pkt->md_type == cfg->md3_type)
 		return forward_md3(ctx, port, pkt, stat);
-	if (port->kind == ESFC_PORT_UNDERLAY) {
-		if (!peer_ok(pkt, pkt->spi, pkt->si)) {
-			*stat = ESFC_STAT_DROP_PEER_SOURCE;
-			return CTX_ACT_DROP;
-		}
-	} else if (!source_ok(ctx_ifindex(ctx), pkt->spi, pkt->si, pkt->gen)) {
+	if (port->kind != ESFC_PORT_UNDERLAY &&
+	    !source_ok(ctx_ifindex(ctx), pkt->spi, pkt->si, pkt->gen)) {
 		*stat = ESFC_STAT_DROP_SOURCE;
 		return CTX_ACT_DROP;
 	}
 	nh = lookup_hop(port, pkt, stat);
 	if (!nh)
 		return CTX_ACT_DROP;
+	if (port->kind == ESFC_PORT_UNDERLAY && !peer_ok(pkt, nh, pkt->spi, pkt->si)) {
+		*stat = ESFC_STAT_DROP_PEER_SOURCE;
+		return CTX_ACT_DROP;
+	}
 	/* The inner 5-tuple is only needed to proxy or to pick fresh UDP entropy. */
 	if (pkt->next_proto == ESFC_NSH_NP_IPV4 &&
 	    (nh->kind == ESFC_NH_PROXY || (nh->kind == ESFC_NH_REMOTE && !pkt->outer_len)))

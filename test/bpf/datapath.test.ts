@@ -14,7 +14,7 @@ import { planMaps } from '../../agent/datapath/plan.js';
 import { applyOps, readGenerations, readState, writeState } from '../../agent/datapath/tables.js';
 import { KernelDatapath, readCounters } from '../../agent/datapath/kernel-datapath.js';
 import { receivedPerSlot } from '../../agent/datapath/stat-names.js';
-import { MapName, NextHopKind, NH_F_EF, nextHopCodec, pathKeyCodec, peerSrcKeyCodec, SRC_EF_LAYER, STAT_MAX } from '../../agent/datapath/layout.js';
+import { fromAddresses, MapName, NextHopKind, NH_F_EF, NH_F_FROM_MAP, nextHopCodec, pathKeyCodec, peerSrcKeyCodec, STAT_MAX } from '../../agent/datapath/layout.js';
 import { listLinks } from '../../agent/node/links.js';
 import { skbContext, testRun, xdpContext } from '../../agent/kernel/test-run.js';
 import { enterPrivateNetns } from '../lib/private-netns.js';
@@ -133,18 +133,21 @@ describe('forwarding core (BPF_PROG_TEST_RUN)', { skip: isRoot ? false : 'needs 
     // An EF-layer entry so MD3 forwarding has somewhere to go, which node B may send.
     dp.maps[MapName.outer].update(pathKeyCodec.encode({ spi: 0x100, si: 200, gen: 1 }), nextHopCodec.encode({
       kind: NextHopKind.remote, ifindex: ifindex.get('ul0')!, flags: 0, mtu: 1600, saddr_be: '10.250.0.1', daddr_be: '10.250.0.2', smac: MAC.ul, dmac: MAC.nodeB, sf_id: 0,
+      from_be: fromAddresses(['10.250.0.2']),
     }));
-    const allow = (spi: number, si: number): void => dp!.maps[MapName.peerSources].update(peerSrcKeyCodec.encode({ saddr_be: '10.250.0.2', spi, si, gen: 1 }), Buffer.from([1, 0, 0, 0]));
-    allow((0x100 | SRC_EF_LAYER) >>> 0, 200);
-    // Positions no path has, which node B may send anyway: the RFC 8300 checks behind peer validation.
-    allow(777, 255);
-    allow(9, 0);
     // A position whose next hop is an EF port, which node B may send: what a misplaced EF would get
     // (the agent never configures this; the datapath still refuses plaintext for an EF from the underlay).
-    allow(8, 255);
     dp.maps[MapName.inner].update(pathKeyCodec.encode({ spi: 8, si: 255, gen: 1 }), nextHopCodec.encode({
       kind: NextHopKind.local, ifindex: ifindex.get('nsf')!, flags: NH_F_EF, mtu: 1500, saddr_be: '0.0.0.0', daddr_be: '0.0.0.0', smac: MAC.nsf, dmac: MAC.nsfPeer, sf_id: 0,
+      from_be: fromAddresses(['10.250.0.2']),
     }));
+    // A position with more senders than a next hop holds: they are in esfc_peer_sources (node B among them).
+    dp.maps[MapName.inner].update(pathKeyCodec.encode({ spi: 11, si: 255, gen: 1 }), nextHopCodec.encode({
+      kind: NextHopKind.local, ifindex: ifindex.get('nsf')!, flags: NH_F_FROM_MAP, mtu: 1500, saddr_be: '0.0.0.0', daddr_be: '0.0.0.0', smac: MAC.nsf, dmac: MAC.nsfPeer, sf_id: 0,
+    }));
+    for (const saddr_be of ['10.250.0.2', '10.250.1.1', '10.250.1.2', '10.250.1.3', '10.250.1.4']) {
+      dp.maps[MapName.peerSources].update(peerSrcKeyCodec.encode({ saddr_be, spi: 11, si: 255, gen: 1 }), Buffer.from([1, 0, 0, 0]));
+    }
   });
   after(() => {
     dp?.close();
@@ -190,6 +193,17 @@ describe('forwarding core (BPF_PROG_TEST_RUN)', { skip: isRoot ? false : 'needs 
         assert.equal(r.verdict, 'redirect');
         assert.deepEqual(r.data, Buffer.concat([eth(MAC.client, MAC.edge, 0x0800), innerRev]));
         assert.ok(counter('sf1a', 'end_of_chain') >= 1n, 'counted on the ingress port');
+      });
+
+      test('a position with more underlay senders than its next hop holds: a sender listed in esfc_peer_sources passes, another does not', () => {
+        const from = (src: string, mac: string): Buffer => Buffer.concat([eth(MAC.ul, mac, 0x0800),
+          underlay({ src, dst: '10.250.0.1', sport: 50003 }, Buffer.concat([nsh({ spi: 11, si: 255, ttl: 10 }), inner()]))]);
+        const r = run(hook, 'ul0', from('10.250.0.2', MAC.nodeB));
+        assert.equal(r.verdict, 'redirect');
+        assert.deepEqual(r.data, Buffer.concat([eth(MAC.nsfPeer, MAC.nsf, 0x894f), nsh({ spi: 11, si: 255, ttl: 9 }), inner()]));
+        const before = counter('ul0', 'drop_peer_source');
+        assert.equal(run(hook, 'ul0', from('10.250.0.3', MAC.nodeC)).verdict, 'drop');
+        assert.equal(counter('ul0', 'drop_peer_source'), before + 1n);
       });
 
       test('underlay in -> NSH-aware SF: Ethernet/NSH with TTL-1 and the same SI', () => {

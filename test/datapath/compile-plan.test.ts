@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { validateConfig, ConfigError } from '../../agent/config/validate-config.js';
 import { compile, sfIdFor, type Environment, type LinkInfo, type VethPeerInfo } from '../../agent/datapath/compile.js';
 import { planMaps, type ActualTables } from '../../agent/datapath/plan.js';
-import { flowKeyCodec, MapName, NextHopKind, NH_F_PEER, PortKind } from '../../agent/datapath/layout.js';
+import { flowKeyCodec, fromAddresses, MapName, NextHopKind, NH_F_FROM_MAP, NH_F_PEER, NH_MAX_FROM, PortKind } from '../../agent/datapath/layout.js';
 import { purgeProxyFlows, type TableMap, type TableMaps } from '../../agent/datapath/tables.js';
 import { planScenario, scenarioConfigs } from '../../scenario/plan.js';
 import type { NodeConfig } from '../../agent/config/types.js';
@@ -144,10 +144,35 @@ test('XDP on a veth underlay: refused when a transit hop would XDP_TX into a pee
   assert.deepEqual(compile(tc, peer({ ifname: 'p1', xdp: false, gro: false })).warnings, []);
 });
 
-test('peer sources: what each peer may send over the underlay, SF and EF layer', () => {
+test('peer sources: what each peer may send over the underlay is in the next hop itself, no lookup more', () => {
   const cfg = validateConfig(configs.get('node-b'));
   const d = compile(cfg, envFor(cfg));
-  assert.deepEqual([...d.peerSources.keys()].sort(), ['10.250.0.1/1/254', '10.250.0.3/2/254']);
+  assert.deepEqual(d.inner.get('1/254')?.from_be, fromAddresses(['10.250.0.1']));
+  assert.deepEqual(d.inner.get('2/254')?.from_be, fromAddresses(['10.250.0.3']));
+  // A position that never arrives over the underlay accepts nobody there.
+  const local = [...d.inner.entries()].filter(([id]) => id !== '1/254' && id !== '2/254');
+  assert.ok(local.length > 0);
+  for (const [id, nh] of local) assert.deepEqual(nh.from_be, Buffer.alloc(4 * NH_MAX_FROM), id);
+  assert.equal(d.peerSources.size, 0);
+});
+
+test('peer sources: a position with more senders than a next hop holds goes to esfc_peer_sources, flagged', () => {
+  const b = JSON.parse(JSON.stringify(configs.get('node-b'))) as NodeConfig;
+  const extra = [1, 2, 3, 4, 5].map((i) => ({ name: `p${i}`, address: `10.250.1.${i}`, mac: `02:00:00:00:01:0${i}` }));
+  b.peers.push(...extra);
+  const hop = b.paths.flatMap((p) => p.hops).find((h) => h.from?.length)!;
+  hop.from = extra.map((p) => p.name);
+  const cfg = validateConfig(b);
+  const d = compile(cfg, envFor(cfg));
+  const nh = [...d.inner.values()].find((x) => x.flags & NH_F_FROM_MAP)!;
+  assert.ok(nh, 'the next hop says its senders are in the map');
+  assert.deepEqual(nh.from_be, Buffer.alloc(4 * NH_MAX_FROM));
+  assert.deepEqual([...d.peerSources.values()].map((k) => k.saddr_be).sort(), extra.map((p) => p.address));
+  // Four fit in the next hop.
+  hop.from = extra.slice(0, 4).map((p) => p.name);
+  const d4 = compile(validateConfig(b), envFor(validateConfig(b)));
+  assert.equal(d4.peerSources.size, 0);
+  assert.ok([...d4.inner.values()].some((x) => x.from_be?.equals(fromAddresses(extra.slice(0, 4).map((p) => p.address)))));
 });
 
 test('proxy state of SFs that left the configuration is purged, the rest kept', () => {
