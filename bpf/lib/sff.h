@@ -169,7 +169,31 @@ static __always_inline int ttl_expired(struct esfc_pkt *pkt)
 	return pkt->ttl == 0;
 }
 
-/* TTL and SI rules of RFC 8300 2.2/2.3, then the table lookup. */
+/*
+ * From the underlay: only a peer node assigned to send this position may. Its
+ * senders usually fit in the next hop; the map holds positions with more.
+ */
+static __always_inline int peer_ok(const struct esfc_pkt *pkt, const struct esfc_next_hop *nh,
+				   __u32 spi, __u32 si)
+{
+	struct esfc_peer_src_key key = {
+		.saddr_be = pkt->outer_saddr, .spi = spi, .si = si, .gen = pkt->gen,
+	};
+	int i;
+
+	for (i = 0; i < ESFC_NH_MAX_FROM; i++) {
+		if (nh->from_be[i] && nh->from_be[i] == pkt->outer_saddr)
+			return 1;
+	}
+	if (!(nh->flags & ESFC_NH_F_FROM_MAP))
+		return 0;
+	return bpf_map_lookup_elem(&esfc_peer_sources, &key) != NULL;
+}
+
+/*
+ * TTL and SI rules of RFC 8300 2.2/2.3, the table lookup, then who may hand
+ * this position over (invariant 3 on the underlay) and the layer rule.
+ */
 static __always_inline const struct esfc_next_hop *
 lookup_hop(const struct esfc_port *port, struct esfc_pkt *pkt, __u32 *stat)
 {
@@ -192,6 +216,10 @@ lookup_hop(const struct esfc_port *port, struct esfc_pkt *pkt, __u32 *stat)
 		*stat = ESFC_STAT_DROP_NO_PATH;
 		return NULL;
 	}
+	if (port->kind == ESFC_PORT_UNDERLAY && !peer_ok(pkt, nh, pkt->spi, pkt->si)) {
+		*stat = ESFC_STAT_DROP_PEER_SOURCE;
+		return NULL;
+	}
 	/* Plaintext bound for an EF came over the underlay: the EF is misplaced. */
 	if ((nh->flags & ESFC_NH_F_EF) && port->kind == ESFC_PORT_UNDERLAY) {
 		*stat = ESFC_STAT_DROP_LAYER;
@@ -205,27 +233,6 @@ static __always_inline int source_ok(__u32 ifindex, __u32 spi, __u32 si, __u32 g
 	struct esfc_src_key key = { .ifindex = ifindex, .spi = spi, .si = si, .gen = gen };
 
 	return bpf_map_lookup_elem(&esfc_sources, &key) != NULL;
-}
-
-/*
- * From the underlay: only a peer node assigned to send this position may. Its
- * senders usually fit in the next hop; the map holds positions with more.
- */
-static __always_inline int peer_ok(const struct esfc_pkt *pkt, const struct esfc_next_hop *nh,
-				   __u32 spi, __u32 si)
-{
-	struct esfc_peer_src_key key = {
-		.saddr_be = pkt->outer_saddr, .spi = spi, .si = si, .gen = pkt->gen,
-	};
-	int i;
-
-	for (i = 0; i < ESFC_NH_MAX_FROM; i++) {
-		if (nh->from_be[i] && nh->from_be[i] == pkt->outer_saddr)
-			return 1;
-	}
-	if (!(nh->flags & ESFC_NH_F_FROM_MAP))
-		return 0;
-	return bpf_map_lookup_elem(&esfc_peer_sources, &key) != NULL;
 }
 
 /* MD type 3: forward on (E-SPI, E-SI) in the outer table (EF layer). */
@@ -305,10 +312,6 @@ static __always_inline int forward_nsh(struct __ctx_buff *ctx, const struct esfc
 	nh = lookup_hop(port, pkt, stat);
 	if (!nh)
 		return CTX_ACT_DROP;
-	if (port->kind == ESFC_PORT_UNDERLAY && !peer_ok(pkt, nh, pkt->spi, pkt->si)) {
-		*stat = ESFC_STAT_DROP_PEER_SOURCE;
-		return CTX_ACT_DROP;
-	}
 	/* The inner 5-tuple is only needed to proxy or to pick fresh UDP entropy. */
 	if (pkt->next_proto == ESFC_NSH_NP_IPV4 &&
 	    (nh->kind == ESFC_NH_PROXY || (nh->kind == ESFC_NH_REMOTE && !pkt->outer_len)))
