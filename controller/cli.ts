@@ -12,6 +12,7 @@ import { request } from 'undici';
 import { jsonLogger } from '../agent/log.js';
 import { Controller } from './controller.js';
 import { Kek } from './keys/kek.js';
+import { Auc } from './keys/auc.js';
 import { KeyStore } from './keys/key-store.js';
 import { openDb } from './store/db.js';
 import { CertificateAuthority, canonicalSerial, controllerEndpoint, readBundle, writeBundle } from './pki/index.js';
@@ -25,8 +26,11 @@ export const CONTROLLER_USAGE = `usage:
   esfc controller revoke (--bundle FILE | --serial HEX) [--state DIR]
       refuse a certificate from now on (403)
   esfc controller [--state DIR] [--listen HOST:PORT] [--unix PATH] [--kek-file FILE]
+                  [--rekey-interval SECONDS] [--key-lifetime SECONDS]
       run the controller in the foreground (JSON logs on stdout; default 127.0.0.1:8443; --unix also
-      listens on a Unix socket, for agents on this host in other network namespaces)
+      listens on a Unix socket, for agents on this host in other network namespaces); EF pair keys
+      change every --rekey-interval (default 3600) and each key dies after --key-lifetime (default
+      twice the interval) if it was not changed by then
 `;
 
 export const CTL_USAGE = `usage (--controller URL --cert BUNDLE, or ESFC_CONTROLLER and ESFC_CERT):
@@ -49,6 +53,7 @@ export async function controllerCommand(argv: string[]): Promise<number> {
       dns: { type: 'string', multiple: true }, ip: { type: 'string', multiple: true },
       agent: { type: 'string' }, tenant: { type: 'string' }, operator: { type: 'string' }, out: { type: 'string' }, days: { type: 'string' },
       bundle: { type: 'string' }, serial: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      'rekey-interval': { type: 'string' }, 'key-lifetime': { type: 'string' },
     },
   });
   if (values.help) {
@@ -89,10 +94,23 @@ export async function controllerCommand(argv: string[]): Promise<number> {
     return 0;
   }
   if (sub !== undefined) throw new CliError(`unknown subcommand ${sub}`);
-  return runController(dir, values.listen, values.unix, values['kek-file']);
+  return runController(dir, values.listen, values.unix, values['kek-file'], keyTiming(values['rekey-interval'], values['key-lifetime']));
 }
 
-async function runController(dir: string, listen: string, unix: string | undefined, kekFile: string | undefined): Promise<number> {
+/** --rekey-interval and --key-lifetime, checked: a key must outlive the interval that replaces it. */
+export function keyTiming(interval: string | undefined, lifetime: string | undefined): { rekeyIntervalS: number; lifetimeS: number } {
+  const secs = (v: string, flag: string): number => {
+    const n = Number(v);
+    if (!/^\d+$/.test(v) || n < 1) throw new CliError(`${flag} ${v}: a whole number of seconds >= 1`);
+    return n;
+  };
+  const rekeyIntervalS = interval === undefined ? 3600 : secs(interval, '--rekey-interval');
+  const lifetimeS = lifetime === undefined ? 2 * rekeyIntervalS : secs(lifetime, '--key-lifetime');
+  if (lifetimeS <= rekeyIntervalS) throw new CliError(`--key-lifetime ${lifetimeS} must be longer than --rekey-interval ${rekeyIntervalS}: a key would die before the next one is in place (e.g. --key-lifetime ${2 * rekeyIntervalS})`);
+  return { rekeyIntervalS, lifetimeS };
+}
+
+async function runController(dir: string, listen: string, unix: string | undefined, kekFile: string | undefined, timing: { rekeyIntervalS: number; lifetimeS: number }): Promise<number> {
   const m = /^(.*):(\d+)$/.exec(listen);
   if (!m || Number(m[2]) > 65535) throw new CliError(`--listen ${listen} is not HOST:PORT`);
   const log = jsonLogger({ component: 'controller' });
@@ -100,7 +118,9 @@ async function runController(dir: string, listen: string, unix: string | undefin
   const kek = Kek.load(kekFile ?? (existsSync(join(dir, 'kek')) ? join(dir, 'kek') : undefined));
   const ca = await CertificateAuthority.load(join(dir, 'ca'));
   const db = openDb(join(dir, 'controller.db'));
-  const controller = new Controller(db, new KeyStore(db, kek), log);
+  const keys = new KeyStore(db, kek, { lifetimeS: timing.lifetimeS });
+  const controller = new Controller(db, keys, log);
+  const auc = new Auc(controller, keys, log, { rekeyIntervalS: timing.rekeyIntervalS });
   const revoked = db.prepare('SELECT 1 FROM revoked WHERE serial = ?');
   const server = new RestconfServer({
     controller, trust: ca.trust, credential: readBundle(join(dir, 'server.pem')), log,
@@ -111,11 +131,12 @@ async function runController(dir: string, listen: string, unix: string | undefin
     rmSync(unix, { force: true });
     await server.listenUnix(unix);
   }
-  log.log('info', 'controller_ready', { address: `${m[1]}:${port}`, ...(unix ? { unix } : {}), pid: process.pid, state: dir, revision: controller.datastore.revision });
+  auc.start();
+  log.log('info', 'controller_ready', { address: `${m[1]}:${port}`, ...(unix ? { unix } : {}), pid: process.pid, state: dir, revision: controller.datastore.revision, ...timing });
   await new Promise<void>((resolve) => {
     const stop = (signal: string): void => {
       log.log('info', 'controller_stopping', { signal });
-      void server.close().then(() => { controller.close(); db.close(); resolve(); });
+      void auc.stop().then(() => server.close()).then(() => { controller.close(); db.close(); resolve(); });
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));

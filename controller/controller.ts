@@ -15,7 +15,7 @@ import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { NodeConfig } from '../agent/config/types.js';
 import type { Logger } from '../agent/log.js';
-import { compileIntent, type Compiled } from './intent/compile.js';
+import { compileIntent, type Compiled, type EfPair } from './intent/compile.js';
 import { phases } from './rollout.js';
 import { emptyAllocations, type Allocations } from './intent/allocations.js';
 import { intentFromDoc } from './intent/from-doc.js';
@@ -209,13 +209,35 @@ export class Controller {
     return gens;
   }
 
-  /** Waits until each node reports the generation applied (or failed); returns the nodes that did not within the time. */
-  private waitApplied(nodes: [string, number][], ms: number): Promise<string[]> {
+  /**
+   * A new generation of the nodes' current desired state: what they run does
+   * not change, but what desiredFor() adds to it (their pairs' keys) did.
+   */
+  republish(nodes: readonly string[]): Map<string, number> {
+    const m = new Map<string, NodeConfig>();
+    for (const n of nodes) {
+      const d = this.desired.get(n);
+      if (d) m.set(n, d.config);
+    }
+    return this.publish(m);
+  }
+
+  /** EF pairs of the latest intent whose two ends are in their nodes' desired state now. */
+  deployedPairs(): EfPair[] {
+    const has = (node: string, espi: number): boolean => !!this.desired.get(node)?.config.encryptedHops.some((h) => h.espi === espi);
+    return (this.target?.pairs ?? []).filter((p) => has(p.enc.node, p.espi) && has(p.dec.node, p.espi));
+  }
+
+  /**
+   * Waits until each node reports the generation applied (or, unless
+   * `onlyApplied`, failed); returns the nodes that did not within the time.
+   */
+  waitApplied(nodes: [string, number][], ms: number, onlyApplied = false): Promise<string[]> {
     const pending = new Map(nodes);
     const check = (n: string): void => {
       const gen = pending.get(n);
       const r = this.reportOf(n);
-      if (gen !== undefined && ((r?.appliedGeneration ?? -1) >= gen || ((r?.desiredGeneration ?? -1) >= gen && r?.lastError))) pending.delete(n);
+      if (gen !== undefined && ((r?.appliedGeneration ?? -1) >= gen || (!onlyApplied && (r?.desiredGeneration ?? -1) >= gen && r?.lastError))) pending.delete(n);
     };
     for (const [n] of nodes) check(n);
     if (!pending.size) return Promise.resolve([]);

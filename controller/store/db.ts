@@ -55,6 +55,10 @@ CREATE TABLE IF NOT EXISTS ef_keys (
   epoch INTEGER NOT NULL,
   not_after TEXT,
   sealed BLOB NOT NULL,
+  -- When it was made (the rekey schedule counts from here) and which ends of the pair carry it.
+  created TEXT,
+  at_dec INTEGER NOT NULL DEFAULT 1,
+  at_enc INTEGER NOT NULL DEFAULT 1,
   PRIMARY KEY (espi, epoch)
 );
 CREATE TABLE IF NOT EXISTS revoked (serial TEXT PRIMARY KEY, at TEXT NOT NULL);
@@ -68,6 +72,15 @@ export function openDb(path: string): Db {
   db.pragma('synchronous = FULL');
   db.pragma('foreign_keys = ON');
   db.exec(SCHEMA);
+  migrate(db);
   if (fresh) chmodSync(path, 0o600);
   return db;
+}
+
+/** Columns added since a database was first made; CREATE TABLE IF NOT EXISTS does not add them. */
+function migrate(db: Db): void {
+  const have = new Set((db.prepare('PRAGMA table_info(ef_keys)').all() as { name: string }[]).map((c) => c.name));
+  if (!have.has('created')) db.exec('ALTER TABLE ef_keys ADD COLUMN created TEXT');
+  if (!have.has('at_dec')) db.exec('ALTER TABLE ef_keys ADD COLUMN at_dec INTEGER NOT NULL DEFAULT 1');
+  if (!have.has('at_enc')) db.exec('ALTER TABLE ef_keys ADD COLUMN at_enc INTEGER NOT NULL DEFAULT 1');
 }

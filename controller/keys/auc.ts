@@ -1,0 +1,136 @@
+/**
+ * The Authentication Centre's key changes: on a schedule and on demand, each
+ * pair in the RFC 9061 order across its two agents, every step waiting for
+ * the agents to acknowledge the generation that carries it:
+ *
+ *   1. new inbound SA at the decrypting end
+ *   2. new outbound SA at the encrypting end (it sends with the newest)
+ *   3. after a drain, the old SAs removed at both ends
+ *
+ * Nothing is lost in between: the decrypting end accepts both generations
+ * from step 1 until step 3. An agent that is away holds its pair at the step
+ * it missed (the others go on); when it comes back it gets the keys the store
+ * says it carries now, and if it never does, the old keys reach their hard
+ * lifetime at both ends and the flow stops (fails closed). The stage of each
+ * pair is in the key store, so a restarted controller resumes where it was.
+ */
+import type { Logger } from '../../agent/log.js';
+import type { Controller } from '../controller.js';
+import type { EfPair } from '../intent/compile.js';
+import type { KeyStore } from './key-store.js';
+
+export interface AucOptions {
+  /** Seconds between key changes of a pair (counted from its newest key). */
+  rekeyIntervalS: number;
+  /** How often the schedule is looked at. */
+  tickMs?: number;
+  /** Between the encrypting end's switch and the removal of the old inbound SA: packets in flight. */
+  drainMs?: number;
+  /** How long one wait for an acknowledgement lasts before it is logged and started again. */
+  stepTimeoutMs?: number;
+}
+
+export class Auc {
+  private readonly running = new Map<number, Promise<void>>();
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private onStop: () => void = () => undefined;
+  private readonly stopping = new Promise<void>((r) => { this.onStop = r; });
+
+  constructor(private readonly controller: Controller, private readonly keys: KeyStore, private readonly log: Logger, private readonly o: AucOptions) {}
+
+  start(): void {
+    const tick = this.o.tickMs ?? Math.min(1000, Math.max(50, (this.o.rekeyIntervalS * 1000) / 10));
+    this.timer = setInterval(() => this.tick(), tick);
+    this.timer.unref();
+    this.tick();
+  }
+
+  /** Stop scheduling; key changes under way stop at their next wait (and resume on the next start). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.onStop();
+    clearInterval(this.timer);
+    await Promise.allSettled([...this.running.values()]);
+  }
+
+  /** Pairs whose key change is due, or was left half done, start now. */
+  tick(): void {
+    const now = Date.now();
+    for (const p of this.controller.deployedPairs()) {
+      if (this.running.has(p.espi)) continue;
+      // A pair gets its first key when its agents first ask; the schedule starts from there.
+      if (!this.keys.info(p.espi).length) continue;
+      const created = this.keys.newestCreated(p.espi);
+      const due = created === undefined || now - created >= this.o.rekeyIntervalS * 1000;
+      if (due || this.keys.stage(p.espi) !== 'steady') this.start1(p, due ? 'schedule' : 'resume');
+    }
+  }
+
+  /** Key change now for these pairs (the rekey operation); returns the E-SPIs that started (or were already changing). */
+  rekeyNow(filter: (p: EfPair) => boolean): number[] {
+    const out: number[] = [];
+    for (const p of this.controller.deployedPairs().filter(filter)) {
+      if (!this.running.has(p.espi)) this.start1(p, 'request');
+      out.push(p.espi);
+    }
+    return out;
+  }
+
+  /** Resolves when no key change is under way. */
+  async idle(): Promise<void> {
+    while (this.running.size) await Promise.allSettled([...this.running.values()]);
+  }
+
+  private start1(p: EfPair, why: 'schedule' | 'resume' | 'request'): void {
+    const run = this.change(p, why)
+      .catch((e: unknown) => this.log.log('error', 'rekey_failed', { espi: p.espi, flow: p.flow, error: (e as Error).message }))
+      .finally(() => this.running.delete(p.espi));
+    this.running.set(p.espi, run);
+  }
+
+  private async change(p: EfPair, why: string): Promise<void> {
+    const t0 = Date.now();
+    const gone = (): boolean => this.stopped || !this.controller.deployedPairs().some((x) => x.espi === p.espi);
+    const step = async (name: string, nodes: string[]): Promise<boolean> => {
+      const s0 = Date.now();
+      const gens = this.controller.republish(nodes);
+      if (!(await this.acknowledged([...gens], p, name, gone))) return false;
+      const newest = this.keys.info(p.espi).at(-1);
+      this.log.log('info', 'rekey_step', { espi: p.espi, flow: p.flow, step: name, nodes: Object.fromEntries(gens), epoch: newest?.epoch, spi: newest?.spi, ms: Date.now() - s0 });
+      return true;
+    };
+    let stage = this.keys.stage(p.espi);
+    if (stage === 'steady') {
+      const g = this.keys.begin(p.espi);
+      this.log.log('info', 'rekey_started', { espi: p.espi, flow: p.flow, why, epoch: g.epoch, spi: g.spi, notAfter: g.notAfter });
+      stage = 'inbound-added';
+    }
+    // Resuming: a step is repeated (same keys, new generation) so its acknowledgement is known.
+    if (stage === 'inbound-added') {
+      if (!(await step('inbound', [p.dec.node]))) return;
+      this.keys.switchOutbound(p.espi);
+    }
+    if (!(await step('outbound', [p.enc.node]))) return;
+    await new Promise((r) => setTimeout(r, this.o.drainMs ?? 200));
+    if (gone()) return;
+    this.keys.retireOld(p.espi);
+    if (!(await step('retire', [p.dec.node, p.enc.node]))) return;
+    this.log.log('info', 'rekey_done', { espi: p.espi, flow: p.flow, why, epoch: this.keys.info(p.espi).at(-1)?.epoch, ms: Date.now() - t0 });
+  }
+
+  /** Waits (as long as it takes) for the nodes to apply their generations; false when the pair went away or the AuC stopped. */
+  private async acknowledged(gens: [string, number][], p: EfPair, step: string, gone: () => boolean): Promise<boolean> {
+    let pending = gens;
+    for (;;) {
+      const late = await Promise.race([
+        this.controller.waitApplied(pending, this.o.stepTimeoutMs ?? 5000, true),
+        this.stopping.then(() => pending.map(([n]) => n)),
+      ]);
+      if (!late.length) return true;
+      if (gone()) return false;
+      this.log.log('warn', 'rekey_waiting', { espi: p.espi, flow: p.flow, step, nodes: late });
+      pending = pending.filter(([n]) => late.includes(n));
+    }
+  }
+}

@@ -1,0 +1,223 @@
+/**
+ * The AuC's key changes, seen from the agents' side of the controller: every
+ * node runs a loop that takes its desired state the way the agent channel
+ * hands it out (desiredFor) and acknowledges it (report). What each end of a
+ * pair carries is recorded after every step, so the RFC 9061 order can be
+ * checked as an invariant over every state the two ends were ever in. Real
+ * traffic through real SAs during a key change runs in the kernel lab
+ * (test/encryption/encrypted-hops.test.ts).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { HopKeyConfig } from '../../agent/config/types.js';
+import { jsonLogger, type Logger } from '../../agent/log.js';
+import { Controller } from '../../controller/controller.js';
+import { Auc } from '../../controller/keys/auc.js';
+import { Kek } from '../../controller/keys/kek.js';
+import { KeyStore } from '../../controller/keys/key-store.js';
+import { openDb, type Db } from '../../controller/store/db.js';
+import { listInstructions } from '../../controller/store/instruction-log.js';
+import { planEncryptedScenario } from '../../scenario/encrypted.js';
+import { DESIGN_FLOWS, scenarioIntent } from '../../scenario/intent.js';
+
+const kek = Kek.fromHex('5a'.repeat(32), 'test');
+const NODES = planEncryptedScenario().base.nodes.map((n) => n.name);
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+interface Seen { node: string; espi: number; role: string; epochs: number[]; at: number }
+
+/** Logs kept as the JSON lines a controller writes, to grep for keys. */
+function lines(): { log: Logger; text: string[] } {
+  const text: string[] = [];
+  return { text, log: jsonLogger({ component: 'controller' }, (l) => { text.push(l); }) };
+}
+
+/** One loop per node: take each new generation as the agent channel hands it out, acknowledge it unless paused. */
+function agents(c: Controller, seen: Seen[], keysSeen: Set<string>): { paused: Set<string>; stop: () => Promise<void> } {
+  const paused = new Set<string>();
+  let stopped = false;
+  for (const node of NODES) {
+    void (async () => {
+      let known: number | undefined;
+      while (!stopped) {
+        await c.waitFor(node, known, 50);
+        if (stopped) break;
+        if (paused.has(node)) { await sleep(10); continue; }
+        const d = c.desiredFor(node);
+        if (!d || d.generation === known) continue;
+        known = d.generation;
+        for (const h of d.config.encryptedHops) {
+          h.keys.forEach((k: HopKeyConfig) => keysSeen.add(k.key));
+          seen.push({ node, espi: h.espi, role: h.role, epochs: h.keys.map((k) => k.epoch), at: Date.now() });
+        }
+        c.report(node, { appliedGeneration: d.generation });
+      }
+    })();
+  }
+  // Stopped loops may be inside waitFor for up to 50 ms more.
+  return { paused, stop: async () => { stopped = true; await sleep(80); } };
+}
+
+/** The state of both ends of `espi` after every acknowledged step: [decrypt epochs, encrypt epochs]. */
+function history(seen: Seen[], espi: number): [number[], number[]][] {
+  const out: [number[], number[]][] = [];
+  let dec: number[] = [];
+  let enc: number[] = [];
+  for (const s of seen.filter((x) => x.espi === espi)) {
+    if (s.role === 'decrypt') dec = s.epochs; else enc = s.epochs;
+    out.push([dec, enc]);
+  }
+  return out;
+}
+
+function setup(db: Db, log: Logger, lifetimeS = 60): { c: Controller; keys: KeyStore } {
+  const keys = new KeyStore(db, kek, { lifetimeS });
+  const c = new Controller(db, keys, log);
+  c.drainMs = 20;
+  return { c, keys };
+}
+
+test('a key change goes in the RFC 9061 order at both ends of every pair, each step after the agents acknowledged the last, and nothing of a key is in a log line, the instruction log or the database', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'esfc-auc-'));
+  const db = openDb(join(dir, 'controller.db'));
+  const { log, text } = lines();
+  const { c, keys } = setup(db, log);
+  const seen: Seen[] = [];
+  const keysSeen = new Set<string>();
+  const ep = planEncryptedScenario();
+  c.commit({ principal: 'operator:test', method: 'PUT', path: '/' }, scenarioIntent(ep.base, { efs: ep.efs, flows: DESIGN_FLOWS }), []);
+  const a = agents(c, seen, keysSeen);
+  const auc = new Auc(c, keys, log, { rekeyIntervalS: 3600, drainMs: 20, stepTimeoutMs: 200 });
+  try {
+    await c.settled();
+    await sleep(200);
+    const pairs = c.deployedPairs();
+    assert.ok(pairs.length >= 4, `pairs: ${pairs.length}`);
+    for (const p of pairs) assert.deepEqual(keys.info(p.espi).map((k) => k.epoch), [1]);
+
+    // Twice, so the second change starts from a pair that has already changed once.
+    for (let round = 2; round <= 3; round++) {
+      const started = auc.rekeyNow(() => true);
+      assert.deepEqual(started.sort(), pairs.map((p) => p.espi).sort());
+      await auc.idle();
+      for (const p of pairs) {
+        assert.deepEqual(keys.info(p.espi).map((k) => [k.epoch, k.atDecrypt, k.atEncrypt]), [[round, true, true]], `pair ${p.espi} after round ${round}`);
+      }
+    }
+    for (const p of pairs) {
+      const h = history(seen, p.espi);
+      // At every moment the key the encrypting end sends with (its newest) is one the decrypting end accepts.
+      for (const [dec, enc] of h) if (enc.length && dec.length) assert.ok(dec.includes(enc.at(-1)!), `pair ${p.espi}: encrypting with ${enc.at(-1)} while the decrypting end has ${dec}`);
+      // Inbound first: each new epoch reaches the decrypting end before the encrypting end has it at all.
+      for (const epoch of [2, 3]) {
+        const dec = h.findIndex(([d]) => d.includes(epoch));
+        const enc = h.findIndex(([, e]) => e.includes(epoch));
+        assert.ok(dec >= 0 && enc > dec, `pair ${p.espi} epoch ${epoch}: decrypting end at step ${dec}, encrypting end at ${enc}`);
+        // ... and the old one leaves the decrypting end only after the encrypting end sends with the new one.
+        const oldGone = h.findIndex(([d], i) => i > dec && !d.includes(epoch - 1));
+        assert.ok(oldGone > enc, `pair ${p.espi}: epoch ${epoch - 1} left the decrypting end at step ${oldGone}, the encrypting end switched at ${enc}`);
+      }
+      assert.deepEqual(h.at(-1), [[3], [3]]);
+    }
+  } finally {
+    await a.stop();
+    await auc.stop();
+    c.close();
+    db.close();
+  }
+  // No key in any log line, the instruction log or the database files (hex and base64).
+  assert.ok(keysSeen.size >= 12, `${keysSeen.size} keys seen`);
+  const db2 = openDb(join(dir, 'controller.db'));
+  const instr = JSON.stringify(listInstructions(db2));
+  db2.close();
+  const files = readdirSync(dir).map((f) => readFileSync(join(dir, f)));
+  for (const k of keysSeen) {
+    const raw = Buffer.from(k, 'hex');
+    for (const form of [k, raw.toString('base64'), k.toUpperCase()]) {
+      assert.ok(!text.some((l) => l.includes(form)), 'key in a log line');
+      assert.ok(!instr.includes(form), 'key in the instruction log');
+    }
+    for (const f of files) assert.ok(!f.includes(raw.subarray(0, 16)) && !f.includes(Buffer.from(k.slice(0, 32))), 'key in a database file');
+  }
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('an agent that does not acknowledge holds its pair at the step it missed; it gets the current keys when it comes back, and the change completes', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'esfc-auc-'));
+  const db = openDb(join(dir, 'controller.db'));
+  const { log, text } = lines();
+  const { c, keys } = setup(db, log);
+  const seen: Seen[] = [];
+  const ep = planEncryptedScenario();
+  c.commit({ principal: 'operator:test', method: 'PUT', path: '/' }, scenarioIntent(ep.base, { efs: ep.efs, flows: DESIGN_FLOWS }), []);
+  const a = agents(c, seen, new Set());
+  const auc = new Auc(c, keys, log, { rekeyIntervalS: 3600, drainMs: 20, stepTimeoutMs: 100 });
+  try {
+    await c.settled();
+    await sleep(200);
+    const p = c.deployedPairs()[0]!;
+    // The decrypting end is away: step 1 is published but not acknowledged.
+    a.paused.add(p.dec.node);
+    auc.rekeyNow((x) => x.espi === p.espi);
+    await sleep(400);
+    assert.equal(keys.stage(p.espi), 'inbound-added');
+    assert.deepEqual(keys.info(p.espi).map((k) => [k.epoch, k.atDecrypt, k.atEncrypt]), [[1, true, true], [2, true, false]], 'the encrypting end is not switched');
+    assert.ok(text.some((l) => l.includes('"event":"rekey_waiting"') && l.includes(p.dec.node)));
+    // Back: it takes the newest generation (with both keys) and the change goes on.
+    a.paused.delete(p.dec.node);
+    await auc.idle();
+    assert.deepEqual(keys.info(p.espi).map((k) => k.epoch), [2]);
+    assert.deepEqual(history(seen, p.espi).at(-1), [[2], [2]]);
+  } finally {
+    await a.stop();
+    await auc.stop();
+    c.close();
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a controller restarted in the middle of a key change resumes it from the step it was at; the schedule changes keys by itself', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'esfc-auc-'));
+  const path = join(dir, 'controller.db');
+  const ep = planEncryptedScenario();
+  let db = openDb(path);
+  let { c, keys } = setup(db, lines().log);
+  c.commit({ principal: 'operator:test', method: 'PUT', path: '/' }, scenarioIntent(ep.base, { efs: ep.efs, flows: DESIGN_FLOWS }), []);
+  let seen: Seen[] = [];
+  let a = agents(c, seen, new Set());
+  await c.settled();
+  await sleep(200);
+  const p = c.deployedPairs()[0]!;
+  // Stopped after step 1 (what kill -9 between two steps leaves behind).
+  keys.begin(p.espi);
+  await a.stop();
+  c.close();
+  db.close();
+
+  db = openDb(path);
+  ({ c, keys } = setup(db, lines().log));
+  seen = [];
+  a = agents(c, seen, new Set());
+  // A schedule of 2 s: the resumed pair finishes, then every pair changes on its own.
+  const auc = new Auc(c, keys, lines().log, { rekeyIntervalS: 2, drainMs: 20, stepTimeoutMs: 200, tickMs: 100 });
+  try {
+    auc.start();
+    await sleep(300);
+    await auc.idle();
+    assert.deepEqual(keys.info(p.espi).map((k) => k.epoch), [2], 'resumed and finished');
+    await sleep(2500);
+    await auc.idle();
+    for (const q of c.deployedPairs()) assert.ok(keys.info(q.espi)[0]!.epoch >= 2, `pair ${q.espi} changed on schedule`);
+    assert.ok(keys.info(p.espi)[0]!.epoch >= 3);
+  } finally {
+    await a.stop();
+    await auc.stop();
+    c.close();
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
