@@ -17,6 +17,7 @@ import { RestconfFailure } from './errors.js';
 import { apiRoot, DATASTORE_STREAM, hostMeta, libraryModules, restconfState, yangLibrary, type LibraryModule } from './library.js';
 import { principalId, type Principal } from './principal.js';
 import { agentDesired, agentReport, AGENT_PREFIX } from './agent-channel.js';
+import { OperationsApi, OPERATIONS_ROOT, type OperationHandlers } from './operations.js';
 import { CONNECTED_WITHIN_MS } from './state.js';
 
 export interface ServerOptions {
@@ -27,6 +28,8 @@ export interface ServerOptions {
   log: Logger;
   /** Largest request body accepted (RFC 8040 too-big above). */
   maxBodyBytes?: number;
+  /** Handlers of the schema's rpcs by "module:rpc"; an rpc without one answers 501. */
+  operations?: OperationHandlers;
 }
 
 export class RestconfServer {
@@ -34,6 +37,7 @@ export class RestconfServer {
   readonly servers: Server[] = [];
   private readonly tree: SchemaTree;
   private readonly data: DataApi;
+  private readonly operations: OperationsApi;
   private readonly mods: LibraryModule[];
   private readonly seen = new Map<string, number>();
   /** The checked certificate of each connection (see principal()). */
@@ -45,6 +49,7 @@ export class RestconfServer {
     this.tree = loadSchema();
     this.mods = libraryModules(this.tree);
     this.data = new DataApi(this.tree, o.controller, (n) => this.seen.get(n));
+    this.operations = new OperationsApi(this.tree, o.operations ?? new Map(), () => o.controller.datastore.doc);
     this.maxBody = o.maxBodyBytes ?? 1 << 20;
     o.controller.events.on('change', (ev: ChangeEvent) => this.publish(ev));
     // A rollout waits only for agents that are there.
@@ -188,7 +193,15 @@ export class RestconfServer {
     };
     if (path === '/.well-known/host-meta') { readOnly(); return text(200, hostMeta(), 'application/xrd+xml'); }
     if (path === '/restconf' || path === '/restconf/') { readOnly(); return jsonReply(apiRoot()); }
-    if (path === '/restconf/operations') { readOnly(); return jsonReply({ 'ietf-restconf:operations': {} }); }
+    if (path === OPERATIONS_ROOT || path.startsWith(`${OPERATIONS_ROOT}/`)) {
+      this.checkAccept(req);
+      const body = async (): Promise<string | undefined> => {
+        const b = await this.body(req);
+        if (b !== undefined) this.checkContentType(req);
+        return b;
+      };
+      return this.operations.handle(p, { method, path: path.slice(OPERATIONS_ROOT.length), body });
+    }
     if (path === '/restconf/yang-library-version') { readOnly(); return jsonReply({ 'ietf-restconf:yang-library-version': '2019-01-04' }); }
     if (path.startsWith('/restconf/yang/')) {
       readOnly();

@@ -5,18 +5,20 @@
  * use: module, import, namespace, prefix, revision, typedef (at any level,
  * resolved across imports), grouping/uses, container (with presence),
  * list (key, ordered-by, min/max-elements), leaf (default, mandatory),
- * leaf-list, config, and the types int*, uint*, string (length, pattern
+ * leaf-list, config, top-level rpc with input and output (holding the same
+ * data definitions), and the types int*, uint*, string (length, pattern
  * with invert-match), boolean, empty, enumeration, union and leafref (path
  * with [key = current()/...] predicates, require-instance). Anything else
- * (must, when, choice, augment, unique, identityref, decimal64, ...) is
- * refused with its file and line instead of being silently ignored: a
- * constraint this code did not enforce would make the validator lie.
+ * (must, when, choice, augment, unique, action, notification, identityref,
+ * decimal64, ...) is refused with its file and line instead of being
+ * silently ignored: a constraint this code did not enforce would make the
+ * validator lie.
  */
 import { LeafrefPathError, parseLeafrefPath } from './leafref-path.js';
 import { compileXsdPattern, XsdPatternError } from './xsd-regex.js';
 import type {
   ContainerNode, DataNode, InnerNode, IntegerBase, Interval, LeafLike, LeafListNode, LeafNode, LeafrefBinding, LeafrefPath,
-  LeafrefPredicate, LeafrefType, ListNode, ModuleInfo, Pattern, SchemaTree, ValueType, YangType,
+  LeafrefPredicate, LeafrefType, ListNode, ModuleInfo, Pattern, RpcNode, SchemaTree, ValueType, YangType,
 } from './schema.js';
 import { findChild } from './schema.js';
 import { parseStatements, sub, subs, type SourceLocation, type Statement } from './statements.js';
@@ -44,11 +46,14 @@ function fail(s: Statement, problem: string): never {
 const COMMON = ['description', 'reference', 'status'];
 const DATA_DEFS = ['container', 'list', 'leaf', 'leaf-list', 'uses'];
 const ALLOWED: Record<string, readonly string[]> = {
-  module: [...COMMON, 'yang-version', 'namespace', 'prefix', 'import', 'organization', 'contact', 'revision', 'typedef', 'grouping', ...DATA_DEFS],
+  module: [...COMMON, 'yang-version', 'namespace', 'prefix', 'import', 'organization', 'contact', 'revision', 'typedef', 'grouping', 'rpc', ...DATA_DEFS],
   import: ['prefix', 'revision-date', 'description', 'reference'],
   revision: ['description', 'reference'],
   typedef: [...COMMON, 'type', 'default', 'units'],
   grouping: [...COMMON, 'typedef', 'grouping', ...DATA_DEFS],
+  rpc: [...COMMON, 'typedef', 'grouping', 'input', 'output'],
+  input: ['typedef', 'grouping', ...DATA_DEFS],
+  output: ['typedef', 'grouping', ...DATA_DEFS],
   uses: COMMON,
   container: [...COMMON, 'config', 'presence', 'typedef', 'grouping', ...DATA_DEFS],
   list: [...COMMON, 'config', 'key', 'ordered-by', 'min-elements', 'max-elements', 'typedef', 'grouping', ...DATA_DEFS],
@@ -112,6 +117,9 @@ class Builder {
   private readonly pending: PendingLeaf[] = [];
   private readonly usesInProgress = new Set<Statement>();
   private readonly roots: DataNode[] = [];
+  private readonly operations: RpcNode[] = [];
+  /** Set while an rpc's input or output is built: config means nothing there (see base()). */
+  private inParameters = false;
   private readonly tree: SchemaTree;
 
   constructor(sources: readonly ModuleSource[]) {
@@ -123,7 +131,7 @@ class Builder {
       this.mods.set(info.name, { info, stmt });
       infos.push(info);
     }
-    this.tree = { modules: infos, roots: this.roots };
+    this.tree = { modules: infos, roots: this.roots, operations: this.operations };
   }
 
   build(): SchemaTree {
@@ -131,6 +139,9 @@ class Builder {
     for (const m of this.mods.values()) {
       const scope: Scope = { mod: m, stmt: m.stmt, parent: undefined };
       this.roots.push(...this.dataDefs(m.stmt, scope, undefined, m.info, true));
+    }
+    for (const m of this.mods.values()) {
+      for (const s of subs(m.stmt, 'rpc')) this.operations.push(this.rpc(s, m));
     }
     // Every typedef compiles, used or not: a broken one is found at load, not on first use.
     for (const m of this.mods.values()) this.compileAllTypedefs(m.stmt, { mod: m, stmt: m.stmt, parent: undefined });
@@ -242,7 +253,8 @@ class Builder {
     if (!IDENTIFIER.test(name)) fail(s, `'${name}' is not a YANG identifier`);
     const cfg = sub(s, 'config')?.arg;
     if (cfg !== undefined && cfg !== 'true' && cfg !== 'false') fail(s, `config must be true or false, not '${cfg}'`);
-    const config = cfg === undefined ? parentConfig : cfg === 'true';
+    // Parameters are not configuration: a config statement among them is ignored (pyang warns CONFIG_IGNORED), not refused.
+    const config = this.inParameters ? false : cfg === undefined ? parentConfig : cfg === 'true';
     if (config && !parentConfig) fail(s, `'${name}' is config true under a config false node`);
     const parentPath = parent ? parent.schemaPath : '';
     const qualified = !parent || parent.module.name !== ns.name;
@@ -291,6 +303,41 @@ class Builder {
       return leaf;
     });
     return node;
+  }
+
+  /** A top-level rpc: its input and output become container nodes named after it (schema.ts, RpcNode). */
+  private rpc(s: Statement, m: ModCtx): RpcNode {
+    checkSubstatements(s);
+    const name = argOf(s);
+    if (!IDENTIFIER.test(name)) fail(s, `'${name}' is not a YANG identifier`);
+    // RFC 7950 6.2.1: rpcs and top-level data nodes of a module share one identifier namespace.
+    if (this.roots.some((r) => r.module === m.info && r.name === name)) fail(s, `rpc ${name}: module ${m.info.name} already has a top-level data node named '${name}'`);
+    if (this.operations.some((o) => o.module === m.info && o.name === name)) fail(s, `a second rpc named '${name}' in module ${m.info.name}`);
+    const schemaPath = `/${m.info.name}:${name}`;
+    const scope: Scope = { mod: m, stmt: s, parent: { mod: m, stmt: m.stmt, parent: undefined } };
+    const parameters = (keyword: 'input' | 'output'): ContainerNode | undefined => {
+      const all = subs(s, keyword);
+      if (all.length > 1) fail(all[1]!, `rpc ${name} has a second '${keyword}'`);
+      const st = all[0];
+      if (!st) return undefined;
+      if (st.arg !== undefined) fail(st, `'${keyword}' takes no argument`);
+      checkSubstatements(st);
+      const node: Mutable<ContainerNode> = {
+        kind: 'container', name, module: m.info, parent: undefined, config: false, presence: false, children: [],
+        description: undefined, schemaPath: `${schemaPath}/${keyword}`, loc: st.loc,
+      };
+      this.inParameters = true;
+      try {
+        node.children = this.dataDefs(st, { mod: m, stmt: st, parent: scope }, node, m.info, false);
+      } finally {
+        this.inParameters = false;
+      }
+      return node;
+    };
+    return {
+      kind: 'rpc', name, module: m.info, description: sub(s, 'description')?.arg, schemaPath, loc: s.loc,
+      input: parameters('input'), output: parameters('output'),
+    };
   }
 
   private orderedBy(s: Statement): 'system' | 'user' {
@@ -356,7 +403,7 @@ class Builder {
   private compileAllTypedefs(s: Statement, scope: Scope): void {
     for (const c of s.children) {
       if (c.keyword === 'typedef') this.typedefType(c, scope);
-      if (['container', 'list', 'grouping'].includes(c.keyword)) this.compileAllTypedefs(c, { mod: scope.mod, stmt: c, parent: scope });
+      if (['container', 'list', 'grouping', 'rpc', 'input', 'output'].includes(c.keyword)) this.compileAllTypedefs(c, { mod: scope.mod, stmt: c, parent: scope });
     }
   }
 

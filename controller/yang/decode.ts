@@ -11,15 +11,17 @@
  *   {"esfc-intent:chain": [{...one entry...}]} for a list entry,
  *   {"esfc-intent:underlay": {...}} for a container, {"esfc-intent:tenant":
  *   "acme"} for a leaf.
+ * An operation's input (decodeInput) is {"esfc-intent:input": {...}}, its
+ * parameters decoded like the members of a container.
  * Leafrefs are decoded with their target's type here; whether the thing
  * they name exists is validateReferences()'s question (it needs the whole
- * datastore).
+ * datastore), or validateParameterReferences()'s for an operation's input.
  */
 import { resourcePath, type DataPath, type PathStep } from './data-path.js';
 import { fillDocument, fillEntry, fillNode } from './defaults.js';
 import { restconfError, type ErrorTag, type RestconfError } from './errors.js';
 import { targetKind, type ResourceTarget } from './resource-path.js';
-import type { DataNode, InnerNode, LeafLike, LeafListNode, LeafNode, ListNode, SchemaTree } from './schema.js';
+import type { DataNode, InnerNode, LeafLike, LeafListNode, LeafNode, ListNode, RpcNode, SchemaTree } from './schema.js';
 import { findModule, memberName } from './schema.js';
 import { describeJson, fromJson, toLexical, type YangScalar } from './values.js';
 import type { YangObject, YangValue } from './yang-value.js';
@@ -320,4 +322,38 @@ export function decode(tree: SchemaTree, json: unknown, options: DecodeOptions =
   }
   const value = d.node(node, v, parentAt);
   return result(value !== undefined && opts.withDefaults && !d.errors.length ? fillNode(tree, node, value, !!opts.allowState) : value);
+}
+
+/** The member an operation's input travels in (RFC 8040 3.6.1): named 'input', in the rpc's module. */
+export const inputMember = (rpc: RpcNode): string => `${rpc.module.name}:input`;
+
+/**
+ * The body of a request invoking `rpc` (RFC 8040 3.6.1), or undefined when
+ * the request has none, into the input parameters (simple member names,
+ * values as for data), with schema defaults filled in: the operation acts
+ * on what its parameters mean, and RFC 7950 7.6.1 gives absent ones their
+ * defaults. Without a body every parameter is absent, so mandatory ones
+ * are reported missing. An rpc without an input statement takes no body.
+ */
+export function decodeInput(tree: SchemaTree, rpc: RpcNode, json: unknown): DecodeResult {
+  const malformed = (message: string): DecodeResult => ({ ok: false, errors: [restconfError('malformed-message', 'rpc', message)] });
+  const io = rpc.input;
+  const expected = inputMember(rpc);
+  if (!io) return json === undefined ? { ok: true, value: {} } : malformed(`${rpc.module.name}:${rpc.name} has no input: the request takes no body (RFC 8040 3.6.1)`);
+  let params: Record<string, Json> = {};
+  if (json !== undefined) {
+    if (!isJsonObject(json)) return malformed(`the body of an operation is {"${expected}": {...}}; got ${describeJson(json)}`);
+    const members = Object.keys(json);
+    if (members.length !== 1 || members[0] !== expected) {
+      return malformed(`the body of an operation holds exactly {"${expected}": {...}} (RFC 8040 3.6.1); it has ${members.length ? members.map((m) => JSON.stringify(m)).join(', ') : 'no member'}`);
+    }
+    const v = json[expected];
+    if (!isJsonObject(v)) return malformed(`"${expected}" is a JSON object of the input parameters (RFC 7951 5.1), got ${describeJson(v)}`);
+    params = v;
+  }
+  // Parameters are config false (build-schema.ts): allowState lets them in, and no leaf-list needs unique values.
+  const d = new Decoder(tree, { allowState: true });
+  const value = d.members(io, params, [{ node: io }]);
+  if (d.errors.length) return { ok: false, errors: d.errors };
+  return { ok: true, value: fillEntry(tree, io, value, true) };
 }

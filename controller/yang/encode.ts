@@ -10,13 +10,14 @@
  * The reply's shape follows the target like decode's bodies do: a bare
  * document, {"ietf-restconf:data": {...}} for the datastore resource, or
  * {"module:node": ...} for a data resource ([entry] for a list entry).
+ * An operation's output (encodeOutput) is {"module:output": {...}}.
  */
 import { instanceIdentifier, type DataPath, type PathStep } from './data-path.js';
 import { DATASTORE_MEMBER } from './decode.js';
 import { fillDocument, fillNode } from './defaults.js';
 import type { JsonValue } from './json-text.js';
 import { targetKind, type ResourceTarget } from './resource-path.js';
-import type { DataNode, InnerNode, LeafLike, ListNode, SchemaTree } from './schema.js';
+import type { DataNode, InnerNode, LeafLike, ListNode, RpcNode, SchemaTree } from './schema.js';
 import { hasState, memberName } from './schema.js';
 import { describeJson, fromJs, toJson, toLexical, type YangScalar } from './values.js';
 import { isYangObject, type YangValue } from './yang-value.js';
@@ -136,4 +137,21 @@ export function encode(tree: SchemaTree, value: YangValue, opts: EncodeOptions =
     default:
       return { [member]: enc.node(node, opts.withDefaults ? fillNode(tree, node, value) : value, parentAt) };
   }
+}
+
+/** The member an operation's output travels in (RFC 8040 3.6.2): named 'output', in the rpc's module. */
+export const outputMember = (rpc: RpcNode): string => `${rpc.module.name}:output`;
+
+/**
+ * An operation's output parameters (simple member names, values as decode
+ * yields them: bigint or number for 64-bit integers, null for empty) as the
+ * reply body {"module:output": {...}}. Like every reply, checked against the
+ * schema on the way out (YangEncodeError): output that does not fit the rpc
+ * is a bug in its handler. An rpc without an output statement has none.
+ */
+export function encodeOutput(tree: SchemaTree, rpc: RpcNode, output: Readonly<Record<string, unknown>>): JsonObject {
+  const io = rpc.output;
+  if (!io) throw new YangEncodeError(rpc.schemaPath, 'the rpc has no output');
+  // unknown -> YangValue: members() and node() check every value's shape and type before using it.
+  return { [outputMember(rpc)]: new Encoder(tree, 'all').members(io, output as YangValue, [{ node: io }]) };
 }

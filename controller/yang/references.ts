@@ -5,10 +5,12 @@
  * decode() cannot see this from one body; the server runs this on the
  * datastore as it would be after a write, and refuses the write if any
  * reference dangles (data-missing, app-tag instance-required, RFC 7950 15.5).
+ * An operation's input is checked the same way against the datastore it
+ * runs on (validateParameterReferences).
  */
 import { instanceIdentifier, type DataPath, type PathStep } from './data-path.js';
 import { restconfError, type RestconfError } from './errors.js';
-import type { DataNode, InnerNode, LeafLike, LeafrefPath, SchemaTree } from './schema.js';
+import type { ContainerNode, DataNode, InnerNode, LeafLike, LeafrefPath, SchemaTree } from './schema.js';
 import { findChild, memberName } from './schema.js';
 import { toLexical } from './values.js';
 import { isYangObject, type YangObject, type YangValue } from './yang-value.js';
@@ -30,7 +32,7 @@ class ReferenceChecker {
   /** Target values of absolute paths without predicates: the same for every leaf that uses them. */
   private readonly cache = new Map<LeafrefPath, { values: Set<string>; shown: string }>();
 
-  constructor(private readonly tree: SchemaTree) {}
+  constructor(private readonly tree: SchemaTree, private readonly tag: 'data-missing' | 'invalid-value' = 'data-missing') {}
 
   walk(frames: readonly Frame[]): void {
     const top = frames[frames.length - 1]!;
@@ -72,7 +74,7 @@ class ReferenceChecker {
     if (values.has(text)) return;
     const existing = [...values];
     const list = existing.length === 0 ? 'there are none' : `existing: ${existing.slice(0, MAX_LISTED).join(', ')}${existing.length > MAX_LISTED ? `, ... (${existing.length} in all)` : ''}`;
-    this.errors.push(restconfError('data-missing', 'application',
+    this.errors.push(restconfError(this.tag, 'application',
       `${leaf.name} ${JSON.stringify(text)} does not exist: it must be one of ${shown} (${list})`, at, 'instance-required'));
   }
 
@@ -151,5 +153,20 @@ class ReferenceChecker {
 export function validateReferences(tree: SchemaTree, data: YangObject): RestconfError[] {
   const c = new ReferenceChecker(tree);
   c.walk([{ node: undefined, value: data, at: [] }]);
+  return c.errors;
+}
+
+/**
+ * Every leafref among an operation's input parameters (`io` is the rpc's
+ * input, `params` what decodeInput returned) that names nothing in `data`,
+ * the datastore the operation runs on. Refused as invalid-value (400) with
+ * app-tag instance-required: RFC 7950 15.5's data-missing (409) is about
+ * configuration a write would leave dangling, while here the datastore is
+ * fine and only the request's value is wrong.
+ */
+export function validateParameterReferences(tree: SchemaTree, io: ContainerNode, params: YangObject, data: YangObject): RestconfError[] {
+  const c = new ReferenceChecker(tree, 'invalid-value');
+  // The parameters hang below the data root, as the operation's node does in RFC 7950 6.4.1's tree: '..' from one reaches its siblings, '../..' the root.
+  c.walk([{ node: undefined, value: data, at: [] }, { node: io, value: params, at: [{ node: io }] }]);
   return c.errors;
 }

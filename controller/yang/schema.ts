@@ -182,16 +182,51 @@ export interface LeafListNode extends LeafBase {
   readonly maxElements: number;
 }
 
+/**
+ * An operation (YANG `rpc`, RFC 8040 3.6). Its input and output are
+ * container-like nodes so the codec treats parameters as it treats data:
+ * each is a non-presence ContainerNode without a parent whose children are
+ * the parameters. Such a node is named after the rpc, not 'input' or
+ * 'output', because in the tree XPath and instance-identifiers see (RFC
+ * 7950 6.4.1) the operation's node holds the parameters directly: error
+ * paths read /esfc-intent:rekey/chain, and a leafref's '..' from a
+ * parameter reaches its sibling parameters, '../..' the data root. Their
+ * schemaPath keeps the statement: /esfc-intent:rekey/input. Parameters are
+ * not configuration (a `config` statement among them is ignored, as pyang
+ * does), so they are config false: leaf-lists may repeat values, leafrefs
+ * may point at state, and the codec takes them with allowState.
+ */
+export interface RpcNode {
+  readonly kind: 'rpc';
+  readonly name: string;
+  readonly module: ModuleInfo;
+  readonly description: string | undefined;
+  /** Schema node identifier, e.g. /esfc-intent:rekey. */
+  readonly schemaPath: string;
+  readonly loc: SourceLocation;
+  /** undefined when the rpc has no `input` statement: a request then has no body (RFC 8040 3.6.1). */
+  readonly input: ContainerNode | undefined;
+  /** undefined when the rpc has no `output` statement: a success is then 204 (RFC 8040 3.6.2). */
+  readonly output: ContainerNode | undefined;
+}
+
 export interface SchemaTree {
   readonly modules: readonly ModuleInfo[];
   /** Top-level data nodes of every module, module by module in file order. */
   readonly roots: readonly DataNode[];
+  /** The rpcs of every module, module by module in file order. */
+  readonly operations: readonly RpcNode[];
 }
 
 /** A child of `parent` (or a top-level node when parent is undefined) by module and name. */
 export function findChild(tree: SchemaTree, parent: InnerNode | undefined, module: string, name: string): DataNode | undefined {
   const list = parent ? parent.children : tree.roots;
   return list.find((c) => c.name === name && c.module.name === module);
+}
+
+/** An rpc by module and name. */
+export function findOperation(tree: SchemaTree, module: string, name: string): RpcNode | undefined {
+  return tree.operations.find((o) => o.name === name && o.module.name === module);
 }
 
 export function findModule(tree: SchemaTree, name: string): ModuleInfo | undefined {

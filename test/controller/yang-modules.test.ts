@@ -62,24 +62,38 @@ test('pyang --strict compiles every module with no error and no warning', () => 
   assert.equal(r.status, 0);
 });
 
-/** One line of `pyang -f tree`, reduced to what both sides know: depth, rw/ro, name, flags, keys, type. */
-interface TreeLine { depth: number; access: 'rw' | 'ro'; name: string; flag: string; keys: string; type: string }
+/**
+ * One line of `pyang -f tree`, reduced to what both sides know: depth, access (rw/ro for data; in the rpcs
+ * section x for an rpc, w for its input, ro for its output), name, flags, keys, type.
+ */
+type Access = 'rw' | 'ro' | 'x' | 'w';
+interface TreeLine { depth: number; access: Access; name: string; flag: string; keys: string; type: string }
 
-function pyangTree(pyang: string, module: string): TreeLine[] {
+/** The data nodes and the rpcs section of pyang's tree, each with depth 0 at its top level. */
+function pyangTree(pyang: string, module: string): { data: TreeLine[]; rpcs: TreeLine[] } {
   const r = spawnSync(pyang, ['-f', 'tree', '--tree-line-length', '250', '-p', dir, join(dir, `${module}.yang`)], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
-  const out: TreeLine[] = [];
+  const out = { data: [] as TreeLine[], rpcs: [] as TreeLine[] };
+  let section: TreeLine[] = out.data;
+  // Data lines are indented by 2 before the first '+', the rpcs section's by 4.
+  let indent = 2;
   for (const line of r.stdout.split('\n')) {
-    const m = /^([ |]*)\+--(rw|ro) ([A-Za-z0-9_.-]+)([*!?]?)(?: \[([^\]]*)\])?\s*(.*)$/.exec(line);
+    if (/^ {2}rpcs:$/.test(line)) {
+      section = out.rpcs;
+      indent = 4;
+      continue;
+    }
+    assert.ok(!/^ {2}[a-z-]+:$/.test(line), `a tree section this test does not compare: ${line}`);
+    const m = /^([ |]*)\+--(rw|ro|-x|-w) ([A-Za-z0-9_.-]+)([*!?]?)(?: \[([^\]]*)\])?\s*(.*)$/.exec(line);
     if (!m) continue;
-    out.push({ depth: (m[1]!.length - 2) / 3, access: m[2] as 'rw' | 'ro', name: m[3]!, flag: m[4]!, keys: m[5] ?? '', type: m[6]!.trim() });
+    section.push({ depth: (m[1]!.length - indent) / 3, access: m[2]!.replace('-', '') as Access, name: m[3]!, flag: m[4]!, keys: m[5] ?? '', type: m[6]!.trim() });
   }
   return out;
 }
 
-function ourTree(tree: SchemaTree, module: string): TreeLine[] {
+function ourTree(tree: SchemaTree, module: string): { data: TreeLine[]; rpcs: TreeLine[] } {
   const out: TreeLine[] = [];
-  const visit = (n: DataNode, depth: number): void => {
+  const visit = (n: DataNode, depth: number, access?: Access): void => {
     let flag = '';
     let keys = '';
     let type = '';
@@ -94,20 +108,33 @@ function ourTree(tree: SchemaTree, module: string): TreeLine[] {
       // pyang writes typedefs of the module itself without prefix and a plain leafref as '-> path'.
       type = n.type.kind === 'leafref' && n.type.name === 'leafref' ? '->' : n.type.name.replace(new RegExp(`^${n.module.prefix}:`), '');
     }
-    out.push({ depth, access: n.config ? 'rw' : 'ro', name: n.name, flag, keys, type });
-    if (n.kind === 'container' || n.kind === 'list') for (const c of n.children) visit(c, depth + 1);
+    out.push({ depth, access: access ?? (n.config ? 'rw' : 'ro'), name: n.name, flag, keys, type });
+    if (n.kind === 'container' || n.kind === 'list') for (const c of n.children) visit(c, depth + 1, access);
   };
   for (const r of tree.roots.filter((r) => r.module.name === module)) visit(r, 0);
-  return out;
+  const data = out.splice(0);
+  for (const op of tree.operations.filter((o) => o.module.name === module)) {
+    out.push({ depth: 0, access: 'x', name: op.name, flag: '', keys: '', type: '' });
+    for (const [io, access] of [[op.input, 'w'], [op.output, 'ro']] as const) {
+      if (!io) continue;
+      out.push({ depth: 1, access, name: access === 'w' ? 'input' : 'output', flag: '', keys: '', type: '' });
+      for (const c of io.children) visit(c, 2, access);
+    }
+  }
+  return { data, rpcs: out };
 }
 
 test('our parser reads the same tree as pyang: nesting, config, optional/mandatory, keys, types', () => {
   const pyang = findPyang();
   const tree = loadSchema();
   for (const module of ['esfc-intent', 'esfc-state']) {
-    const theirs = pyangTree(pyang, module).map((l) => ({ ...l, type: l.type.startsWith('->') ? '->' : l.type }));
-    assert.ok(theirs.length > 20, `pyang printed a tree for ${module}`);
-    assert.deepEqual(ourTree(tree, module), theirs);
+    const t = pyangTree(pyang, module);
+    const plain = (lines: TreeLine[]): TreeLine[] => lines.map((l) => ({ ...l, type: l.type.startsWith('->') ? '->' : l.type }));
+    assert.ok(t.data.length > 20, `pyang printed a tree for ${module}`);
+    const ours = ourTree(tree, module);
+    assert.deepEqual(ours.data, plain(t.data));
+    assert.deepEqual(ours.rpcs, plain(t.rpcs));
+    if (module === 'esfc-intent') assert.ok(t.rpcs.length >= 7, 'pyang printed the rpcs');
   }
 });
 
@@ -164,6 +191,15 @@ test('the parser reads every module: modules, node counts, keys, defaults, manda
   assert.equal(leaf('/esfc-intent:nodes/node/underlay/mac').mandatory, false);
   assert.equal(leaf('/esfc-intent:flows/flow/match/destination-ports/from').mandatory, true);
   assert.equal((byPath(tree, '/esfc-intent:flows/flow/match/destination-ports') as { presence: boolean }).presence, true);
+
+  // The one rpc: its parameters are container children named after it, not configuration, leafrefs resolved into the data.
+  assert.deepEqual(tree.operations.map((o) => [o.module.name, o.name, o.schemaPath]), [['esfc-intent', 'rekey', '/esfc-intent:rekey']]);
+  const rekey = tree.operations[0]!;
+  assert.deepEqual(rekey.input?.children.map((c) => [c.kind, c.name, c.schemaPath, c.config]), [
+    ['leaf', 'chain', '/esfc-intent:rekey/input/chain', false], ['leaf', 'flow', '/esfc-intent:rekey/input/flow', false],
+  ]);
+  assert.deepEqual(rekey.input?.children.map((c) => (c as LeafNode).leafref?.target.schemaPath), ['/esfc-intent:chains/chain/name', '/esfc-intent:flows/flow/name']);
+  assert.deepEqual(rekey.output?.children.map((c) => [c.kind, c.name, (c as LeafNode).valueType.name]), [['leaf', 'pairs', 'uint32'], ['leaf-list', 'e-spi', 'uint32']]);
 
   const chainSfs = byPath(tree, '/esfc-intent:chains/chain/service-function');
   assert.ok(chainSfs.kind === 'leaf-list' && chainSfs.orderedBy === 'user' && chainSfs.minElements === 1);

@@ -7,8 +7,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  buildSchema, compileXsdPattern, decode, fromLexical, parseStatements, XsdPatternError, YangSchemaError, YangSyntaxError,
-  type LeafNode, type ModuleSource, type SchemaTree,
+  buildSchema, compileXsdPattern, decode, decodeInput, encodeOutput, fromLexical, parseStatements, validateParameterReferences, XsdPatternError,
+  YangEncodeError, YangSchemaError, YangSyntaxError, type LeafNode, type ModuleSource, type SchemaTree,
 } from '../../controller/yang/index.js';
 
 const argOf = (text: string, keyword: string): string | undefined => {
@@ -126,4 +126,106 @@ test('schema builder refuses what it does not support or what is wrong, with fil
     assert.throws(() => build(...mods), (e: unknown) => e instanceof YangSchemaError && message.test(e.message), String(message));
   }
   assert.throws(() => build({ file: '/m/s.yang', text: 'submodule s { belongs-to a { prefix a; } }' }), /submodules are not supported/);
+});
+
+const ops = mod('ops', `
+  container things { list thing { key name; leaf name { type string; } } }
+  grouping window { leaf from { type uint8; } leaf to { type uint8; } }
+  rpc start {
+    description "Starts things.";
+    typedef level { type uint8 { range "1..3"; } }
+    input {
+      leaf thing { type leafref { path "/ops:things/ops:thing/ops:name"; } mandatory true; }
+      leaf also { type leafref { path "../thing"; } }
+      leaf level { type level; default "2"; }
+      leaf-list tag { type string; config true; }
+      container when { uses window; }
+      list step { key id; leaf id { type uint16; } leaf wait { type uint32; } }
+    }
+    output {
+      leaf count { type uint64; }
+      leaf-list ids { type uint32; }
+      leaf done { type empty; }
+    }
+  }
+  rpc ping;`);
+
+test('rpc: input and output hold data definitions (uses, typedefs in the rpc, config ignored), named and located like data', () => {
+  const tree = build(ops);
+  assert.deepEqual(tree.roots.map((r) => r.name), ['things'], 'rpcs are not data');
+  assert.deepEqual(tree.operations.map((o) => [o.name, o.schemaPath, o.description, o.input === undefined, o.output === undefined]), [
+    ['start', '/ops:start', 'Starts things.', false, false], ['ping', '/ops:ping', undefined, true, true],
+  ]);
+  const start = tree.operations[0]!;
+  assert.deepEqual(start.loc, { file: '/m/ops.yang', line: 8, column: 3 });
+  const input = start.input!;
+  assert.deepEqual([input.kind, input.name, input.schemaPath, input.parent, input.config, input.presence], ['container', 'start', '/ops:start/input', undefined, false, false]);
+  assert.deepEqual(input.children.map((c) => [c.kind, c.name, c.schemaPath, c.config]), [
+    ['leaf', 'thing', '/ops:start/input/thing', false], ['leaf', 'also', '/ops:start/input/also', false], ['leaf', 'level', '/ops:start/input/level', false],
+    ['leaf-list', 'tag', '/ops:start/input/tag', false], ['container', 'when', '/ops:start/input/when', false], ['list', 'step', '/ops:start/input/step', false],
+  ]);
+  const [thing, also, level] = input.children as LeafNode[];
+  assert.equal(thing!.mandatory, true);
+  assert.equal(thing!.leafref?.target.schemaPath, '/ops:things/thing/name');
+  assert.equal(also!.leafref?.target, thing, "'..' from a parameter reaches its sibling parameters");
+  assert.equal(level!.valueType.name, 'ops:level', "the rpc's own typedef");
+  assert.deepEqual(start.output!.children.map((c) => [c.name, c.schemaPath, (c as LeafNode).valueType.name]), [
+    ['count', '/ops:start/output/count', 'uint64'], ['ids', '/ops:start/output/ids', 'uint32'], ['done', '/ops:start/output/done', 'empty'],
+  ]);
+});
+
+test('rpc input decodes like data (defaults filled, errors with the path below the operation); leafrefs against a datastore; output encodes per RFC 7951', () => {
+  const tree = build(ops);
+  const start = tree.operations[0]!;
+  const d = decodeInput(tree, start, { 'ops:input': { thing: 'a', tag: ['x', 'x'], when: { from: 1 }, step: [{ id: 1, wait: 5 }] } });
+  assert.deepEqual(d, { ok: true, value: { thing: 'a', level: 2, tag: ['x', 'x'], when: { from: 1 }, step: [{ id: 1, wait: 5 }] } }, 'level defaults; a parameter leaf-list may repeat');
+  const bad = decodeInput(tree, start, { 'ops:input': { thing: 7, colour: 'red', level: 4, step: [{ wait: 1 }] } });
+  assert.ok(!bad.ok);
+  assert.deepEqual(bad.errors.map((e) => [e.type, e.tag, e.path]), [
+    ['application', 'invalid-value', '/ops:start/thing'],
+    ['application', 'unknown-element', '/ops:start'],
+    ['application', 'invalid-value', '/ops:start/level'],
+    ['application', 'missing-element', '/ops:start/step'],
+  ]);
+  assert.match(bad.errors[1]!.message, /no "colour" in \/ops:start; expected one of: thing, also, level, tag, when, step/);
+  const missing = decodeInput(tree, start, undefined);
+  assert.ok(!missing.ok && missing.errors[0]!.tag === 'missing-element' && /mandatory leaf 'thing'/.test(missing.errors[0]!.message), 'no body: a mandatory parameter is missing');
+  for (const body of [{ input: {} }, { 'ops:input': {}, 'ops:output': {} }, { 'ops:input': [] }, []]) {
+    const r = decodeInput(tree, start, body);
+    assert.ok(!r.ok && r.errors[0]!.tag === 'malformed-message' && r.errors[0]!.type === 'rpc', JSON.stringify(body));
+  }
+  assert.deepEqual(decodeInput(tree, tree.operations[1]!, undefined), { ok: true, value: {} });
+  assert.ok(!decodeInput(tree, tree.operations[1]!, { 'ops:input': {} }).ok, 'an rpc without input takes no body');
+
+  const data = { 'ops:things': { thing: [{ name: 'a' }] } };
+  assert.deepEqual(validateParameterReferences(tree, start.input!, { thing: 'a', also: 'a' }, data), []);
+  const refs = validateParameterReferences(tree, start.input!, { thing: 'b', also: 'a' }, data);
+  assert.deepEqual(refs.map((e) => [e.type, e.tag, e.appTag, e.path]), [
+    ['application', 'invalid-value', 'instance-required', '/ops:start/thing'], ['application', 'invalid-value', 'instance-required', '/ops:start/also'],
+  ]);
+  assert.match(refs[0]!.message, /thing "b" does not exist: it must be one of \/ops:things\/thing\/name \(existing: a\)/);
+
+  assert.deepEqual(encodeOutput(tree, start, { count: 2n ** 60n, ids: [1, 2], done: null }), { 'ops:output': { count: '1152921504606846976', ids: [1, 2], done: [null] } });
+  assert.deepEqual(encodeOutput(tree, start, { ids: [3], count: 1 }), { 'ops:output': { count: '1', ids: [3] } }, 'schema order; number or bigint for uint64');
+  assert.throws(() => encodeOutput(tree, start, { count: -1 }), (e: unknown) => e instanceof YangEncodeError && /\/ops:start\/count/.test(e.message));
+  assert.throws(() => encodeOutput(tree, start, { extra: 1 }), YangEncodeError);
+  assert.throws(() => encodeOutput(tree, tree.operations[1]!, {}), /the rpc has no output/);
+});
+
+test('rpc: what the builder does not support or what is wrong is refused with file and line', () => {
+  const cases: [string, RegExp][] = [
+    ['  rpc r { input { must "x"; } }', /\/m\/a\.yang:5:19: 'must' under 'input' is not supported by controller\/yang/],
+    ['  rpc r { input { leaf x { type string; } } input { leaf y { type string; } } }', /\/m\/a\.yang:5:45: rpc r has a second 'input'/],
+    ['  rpc r { output x { leaf y { type string; } } }', /\/m\/a\.yang:5:11: 'output' takes no argument/],
+    ['  rpc r { if-feature f; }', /'if-feature' under 'rpc' is not supported/],
+    ['  rpc r { input { leaf x { type string; } leaf x { type string; } } }', /a second data node named 'x'/],
+    ['  container r; rpc r;', /\/m\/a\.yang:5:16: rpc r: module a already has a top-level data node named 'r'/],
+    ['  rpc r; rpc r;', /\/m\/a\.yang:5:10: a second rpc named 'r' in module a/],
+    ['  rpc r { input { leaf x { type leafref { path "../nowhere"; } } } }', /leafref path '\.\.\/nowhere': no node 'a:nowhere' under \/a:r\/input/],
+    ['  container c { action go; }', /'action' under 'container' is not supported/],
+    ['  notification n;', /'notification' under 'module' is not supported/],
+  ];
+  for (const [body, message] of cases) {
+    assert.throws(() => build(mod('a', body)), (e: unknown) => e instanceof YangSchemaError && message.test(e.message), String(message));
+  }
 });
