@@ -14,6 +14,7 @@ import { Controller } from './controller.js';
 import { Kek } from './keys/kek.js';
 import { Auc } from './keys/auc.js';
 import { KeyStore } from './keys/key-store.js';
+import { REKEY_OPERATION, rekeyOperation } from './keys/rekey-operation.js';
 import { openDb } from './store/db.js';
 import { CertificateAuthority, canonicalSerial, controllerEndpoint, readBundle, writeBundle } from './pki/index.js';
 import { RestconfServer } from './restconf/server.js';
@@ -39,6 +40,8 @@ export const CTL_USAGE = `usage (--controller URL --cert BUNDLE, or ESFC_CONTROL
   esfc ctl put PATH FILE              create or replace one resource
   esfc ctl delete PATH
   esfc ctl status [--json]            every node: connected, generation desired vs applied, last error
+  esfc ctl rekey [--chain C] [--flow F] [--json]
+                                      change the keys of those EF pairs now (all of them without a filter)
 `;
 
 class CliError extends Error {}
@@ -124,6 +127,7 @@ async function runController(dir: string, listen: string, unix: string | undefin
   const revoked = db.prepare('SELECT 1 FROM revoked WHERE serial = ?');
   const server = new RestconfServer({
     controller, trust: ca.trust, credential: readBundle(join(dir, 'server.pem')), log,
+    operations: new Map([[REKEY_OPERATION, rekeyOperation(controller, auc)]]),
     isRevoked: (serial) => revoked.get(canonicalSerial(serial)) !== undefined,
   });
   const port = await server.listen(Number(m[2]), m[1]!);
@@ -181,6 +185,7 @@ export async function ctlCommand(argv: string[]): Promise<number> {
     options: {
       controller: { type: 'string' }, cert: { type: 'string' }, json: { type: 'boolean' }, replace: { type: 'boolean' },
       depth: { type: 'string' }, fields: { type: 'string' }, content: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      chain: { type: 'string' }, flow: { type: 'string' },
     },
   });
   const [sub, ...args] = positionals;
@@ -242,6 +247,14 @@ export async function ctlCommand(argv: string[]): Promise<number> {
       for (const n of nodes) {
         process.stdout.write(`${String(n.name).padEnd(16)}${(n.connected ? 'yes' : 'no').padEnd(11)}${String(n['desired-generation'] ?? '-').padStart(8)}${String(n['applied-generation'] ?? '-').padStart(9)}  ${String(n['last-error'] ?? '')}\n`);
       }
+      return 0;
+    }
+    case 'rekey': {
+      const input = { ...(values.chain ? { chain: values.chain } : {}), ...(values.flow ? { flow: values.flow } : {}) };
+      const r = await call(conn, 'POST', '/restconf/operations/esfc-intent:rekey', JSON.stringify({ 'esfc-intent:input': input }));
+      if (done(r, 'rekey')) return 1;
+      const out = (JSON.parse(r.text) as { 'esfc-intent:output'?: { pairs?: number; 'e-spi'?: number[] } })['esfc-intent:output'] ?? {};
+      process.stdout.write(values.json ? `${r.text}\n` : `key change started for ${out.pairs ?? 0} EF pair(s)${out['e-spi']?.length ? ` (E-SPI ${out['e-spi'].join(', ')})` : ''}\n`);
       return 0;
     }
     default:

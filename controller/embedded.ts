@@ -9,7 +9,9 @@ import { join } from 'node:path';
 import type { Logger } from '../agent/log.js';
 import { Controller } from './controller.js';
 import { Kek } from './keys/kek.js';
+import { Auc } from './keys/auc.js';
 import { KeyStore } from './keys/key-store.js';
+import { REKEY_OPERATION, rekeyOperation } from './keys/rekey-operation.js';
 import { CertificateAuthority, canonicalSerial, readBundle, writeBundle } from './pki/index.js';
 import type { PrincipalKind } from './restconf/principal.js';
 import { RestconfServer } from './restconf/server.js';
@@ -22,13 +24,24 @@ export interface Embedded {
   db: Db;
   controller: Controller;
   server: RestconfServer;
+  /** The key changes (schedule and on demand), running. */
+  auc: Auc;
   /** A client bundle (0600) for a principal, written under the state directory; returns its path. */
   enroll(kind: PrincipalKind, name: string, opts?: { days?: number; notBefore?: Date; notAfter?: Date }): Promise<string>;
   revoke(bundlePath: string): void;
   close(): Promise<void>;
 }
 
-export async function startController(dir: string, log: Logger, opts: { port?: number; host?: string; unix?: string } = {}): Promise<Embedded> {
+export interface EmbeddedOptions {
+  port?: number;
+  host?: string;
+  unix?: string;
+  /** As esfc controller --rekey-interval / --key-lifetime (defaults 3600 and twice that). */
+  rekeyIntervalS?: number;
+  keyLifetimeS?: number;
+}
+
+export async function startController(dir: string, log: Logger, opts: EmbeddedOptions = {}): Promise<Embedded> {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const host = opts.host ?? '127.0.0.1';
   if (!existsSync(join(dir, 'ca'))) {
@@ -38,10 +51,14 @@ export async function startController(dir: string, log: Logger, opts: { port?: n
   }
   const ca = await CertificateAuthority.load(join(dir, 'ca'));
   const db = openDb(join(dir, 'controller.db'));
-  const controller = new Controller(db, new KeyStore(db, Kek.load(join(dir, 'kek'))), log);
+  const rekeyIntervalS = opts.rekeyIntervalS ?? 3600;
+  const keys = new KeyStore(db, Kek.load(join(dir, 'kek')), { lifetimeS: opts.keyLifetimeS ?? 2 * rekeyIntervalS });
+  const controller = new Controller(db, keys, log);
+  const auc = new Auc(controller, keys, log, { rekeyIntervalS });
   const revoked = db.prepare('SELECT 1 FROM revoked WHERE serial = ?');
   const server = new RestconfServer({
     controller, trust: ca.trust, credential: readBundle(join(dir, 'server.pem')), log,
+    operations: new Map([[REKEY_OPERATION, rekeyOperation(controller, auc)]]),
     isRevoked: (serial) => revoked.get(canonicalSerial(serial)) !== undefined,
   });
   const port = await server.listen(opts.port ?? 0, host);
@@ -50,8 +67,9 @@ export async function startController(dir: string, log: Logger, opts: { port?: n
     await server.listenUnix(opts.unix);
   }
   mkdirSync(join(dir, 'clients'), { recursive: true, mode: 0o700 });
+  auc.start();
   return {
-    url: `https://${host}:${port}`, port, ca, db, controller, server,
+    url: `https://${host}:${port}`, port, ca, db, controller, server, auc,
     async enroll(kind, name, o = {}) {
       const path = join(dir, 'clients', `${kind}-${name}.pem`);
       writeBundle(path, await ca.issueClient({ kind, name }, o), { overwrite: true });
@@ -61,6 +79,7 @@ export async function startController(dir: string, log: Logger, opts: { port?: n
       db.prepare('INSERT OR IGNORE INTO revoked (serial, at) VALUES (?, ?)').run(readBundle(bundlePath).serial, new Date().toISOString());
     },
     async close() {
+      await auc.stop();
       await server.close();
       controller.close();
       db.close();

@@ -77,6 +77,11 @@ export class Auc {
     return out;
   }
 
+  /** Whether a key change of this pair is under way. */
+  isChanging(espi: number): boolean {
+    return this.running.has(espi);
+  }
+
   /** Resolves when no key change is under way. */
   async idle(): Promise<void> {
     while (this.running.size) await Promise.allSettled([...this.running.values()]);

@@ -59,7 +59,7 @@ describe('RESTCONF (RFC 8040) over mutual TLS', () => {
     assert.equal(hm.status, 200);
     assert.match(hm.text, /<Link rel="restconf" href="\/restconf"\/>/);
     assert.deepEqual((await call('op', 'GET', '/restconf')).json(), { 'ietf-restconf:restconf': { data: {}, operations: {}, 'yang-library-version': '2019-01-04' } });
-    assert.deepEqual((await call('op', 'GET', '/restconf/operations')).json(), { 'ietf-restconf:operations': {} });
+    assert.deepEqual((await call('op', 'GET', '/restconf/operations')).json(), { 'ietf-restconf:operations': { 'esfc-intent:rekey': [null] } });
     const lib = (await call('op', 'GET', '/restconf/data/ietf-yang-library:yang-library')).json()['ietf-yang-library:yang-library'] as { 'module-set': { module: { name: string; location: string[] }[]; 'import-only-module': { name: string }[] }[] };
     const set = lib['module-set'][0]!;
     assert.deepEqual(set.module.map((m) => m.name).sort(), ['esfc-intent', 'esfc-state', 'ietf-netconf-notifications', 'ietf-restconf', 'ietf-restconf-monitoring', 'ietf-yang-library']);
