@@ -373,7 +373,9 @@ if (!inLab && !hostHasEsp()) {
         if (!existsSync(d)) return;
         for (const e of readdirSync(d)) {
           const f = join(d, e);
-          if (statSync(f).isDirectory()) walk(f); else files.push(readFileSync(f, 'latin1'));
+          const st = statSync(f);
+          // Only regular files: the controller's Unix socket is in its directory.
+          if (st.isDirectory()) walk(f); else if (st.isFile()) files.push(readFileSync(f, 'latin1'));
         }
       };
       walk('/run/esfc');
@@ -453,7 +455,9 @@ if (!inLab && !hostHasEsp()) {
         if (!existsSync(d)) return;
         for (const e of readdirSync(d)) {
           const f = join(d, e);
-          if (statSync(f).isDirectory()) walk(f); else files.push(readFileSync(f, 'latin1'));
+          const st = statSync(f);
+          // Only regular files: the controller's Unix socket is in its directory.
+          if (st.isDirectory()) walk(f); else if (st.isFile()) files.push(readFileSync(f, 'latin1'));
         }
       };
       walk('/run/esfc');
