@@ -14,7 +14,7 @@ import { startController } from '../controller/embedded.js';
 import { controllerEndpoint, readBundle } from '../controller/pki/index.js';
 import type { PrincipalKind } from '../controller/restconf/principal.js';
 import { CLI } from './net.js';
-import { stopProcess, waitForLine } from './sh.js';
+import { collectJsonLines, stopProcess, waitForLine } from './sh.js';
 
 export class ControllerProcess {
   private proc: ChildProcess | undefined;
@@ -47,16 +47,7 @@ export class ControllerProcess {
     const p = spawn(process.execPath, [CLI, 'controller', '--state', this.dir, '--listen', '127.0.0.1:0', '--unix', this.socket], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.proc = p;
     const ready = waitForLine(p, (l) => l.includes('"event":"controller_ready"'), 30_000);
-    let buf = '';
-    p.stdout!.on('data', (d: Buffer) => {
-      buf += d.toString();
-      let i: number;
-      while ((i = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, i);
-        buf = buf.slice(i + 1);
-        try { this.logs.push(JSON.parse(line) as Record<string, unknown>); } catch { /* not JSON */ }
-      }
-    });
+    collectJsonLines(p, this.logs);
     await ready;
   }
 

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import type { HookChoice, NodeConfig } from '../agent/config/types.js';
 import { scenarioConfigs, type ScenarioPlan } from './plan.js';
 import { encryptedConfigs, type EncryptedPlan } from './encrypted.js';
-import { nsh, sh, spawnInNs, stopProcess, waitForLine } from './sh.js';
+import { collectJsonLines, nsh, sh, spawnInNs, stopProcess, waitForLine } from './sh.js';
 
 export const CLI = fileURLToPath(new URL('../agent/cli.js', import.meta.url));
 const PREFIX = 'esfc-t';
@@ -187,19 +187,9 @@ export class ScenarioNet {
     const p = spawnInNs(this.ns(node), [process.execPath, CLI, 'agent', '--config', this.configPath(node), '--metrics-port', '9464', ...args], env);
     this.agents.set(node, p);
     const ready = waitForLine(p, (l) => l.includes('"event":"agent_ready"'), 30_000);
-    // Keep draining stdout so the agent never blocks on a full pipe.
     const log = this.logs.get(node) ?? [];
     this.logs.set(node, log);
-    let buf = '';
-    p.stdout!.on('data', (d: Buffer) => {
-      buf += d.toString();
-      let i: number;
-      while ((i = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, i);
-        buf = buf.slice(i + 1);
-        try { log.push(JSON.parse(line) as Record<string, unknown>); } catch { /* not JSON */ }
-      }
-    });
+    collectJsonLines(p, log);
     await ready;
     return p;
   }
@@ -215,16 +205,7 @@ export class ScenarioNet {
     const log = this.logs.get(node) ?? [];
     this.logs.set(node, log);
     const ready = waitForLine(p, (l) => l.includes('"event":"agent_ready"'), 30_000);
-    let buf = '';
-    p.stdout!.on('data', (d: Buffer) => {
-      buf += d.toString();
-      let i: number;
-      while ((i = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, i);
-        buf = buf.slice(i + 1);
-        try { log.push(JSON.parse(line) as Record<string, unknown>); } catch { /* not JSON */ }
-      }
-    });
+    collectJsonLines(p, log);
     await ready;
     return p;
   }

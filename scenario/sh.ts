@@ -57,6 +57,24 @@ export function waitForLine(p: ChildProcess, match: (line: string) => boolean, t
   });
 }
 
+/**
+ * Every JSON line the process writes on stdout, parsed, appended to `into`
+ * (other lines are skipped). Also keeps the pipe drained, so the process
+ * never blocks on a full one.
+ */
+export function collectJsonLines(p: ChildProcess, into: Record<string, unknown>[]): void {
+  let buf = '';
+  p.stdout!.on('data', (d: Buffer) => {
+    buf += d.toString();
+    let i: number;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      try { into.push(JSON.parse(line) as Record<string, unknown>); } catch { /* not JSON */ }
+    }
+  });
+}
+
 export function stopProcess(p: ChildProcess, signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 5000): Promise<number | null> {
   if (p.exitCode !== null || p.signalCode !== null) return Promise.resolve(p.exitCode);
   return new Promise((resolve) => {

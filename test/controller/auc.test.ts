@@ -73,27 +73,30 @@ function history(seen: Seen[], espi: number): [number[], number[]][] {
   return out;
 }
 
-function setup(db: Db, log: Logger, lifetimeS = 60): { c: Controller; keys: KeyStore } {
-  const keys = new KeyStore(db, kek, { lifetimeS });
+interface Provisioned { c: Controller; keys: KeyStore; seen: Seen[]; a: ReturnType<typeof agents> }
+
+/** A controller on `db` with the encrypted scenario committed (unless the database has it) and its nodes' agents in step. */
+async function provisioned(db: Db, log: Logger, keysSeen = new Set<string>()): Promise<Provisioned> {
+  const keys = new KeyStore(db, kek, { lifetimeS: 60 });
   const c = new Controller(db, keys, log);
   c.drainMs = 20;
-  return { c, keys };
+  const ep = planEncryptedScenario();
+  if (!c.datastore.revision) c.commit({ principal: 'operator:test', method: 'PUT', path: '/' }, scenarioIntent(ep.base, { efs: ep.efs, flows: DESIGN_FLOWS }), []);
+  const seen: Seen[] = [];
+  const a = agents(c, seen, keysSeen);
+  await c.settled();
+  await sleep(200);
+  return { c, keys, seen, a };
 }
 
 test('a key change goes in the RFC 9061 order at both ends of every pair, each step after the agents acknowledged the last, and nothing of a key is in a log line, the instruction log or the database', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'esfc-auc-'));
   const db = openDb(join(dir, 'controller.db'));
   const { log, text } = lines();
-  const { c, keys } = setup(db, log);
-  const seen: Seen[] = [];
   const keysSeen = new Set<string>();
-  const ep = planEncryptedScenario();
-  c.commit({ principal: 'operator:test', method: 'PUT', path: '/' }, scenarioIntent(ep.base, { efs: ep.efs, flows: DESIGN_FLOWS }), []);
-  const a = agents(c, seen, keysSeen);
+  const { c, keys, seen, a } = await provisioned(db, log, keysSeen);
   const auc = new Auc(c, keys, log, { rekeyIntervalS: 3600, drainMs: 20, stepTimeoutMs: 200 });
   try {
-    await c.settled();
-    await sleep(200);
     const pairs = c.deployedPairs();
     assert.ok(pairs.length >= 4, `pairs: ${pairs.length}`);
     for (const p of pairs) assert.deepEqual(keys.info(p.espi).map((k) => k.epoch), [1]);
@@ -149,15 +152,9 @@ test('an agent that does not acknowledge holds its pair at the step it missed; i
   const dir = mkdtempSync(join(tmpdir(), 'esfc-auc-'));
   const db = openDb(join(dir, 'controller.db'));
   const { log, text } = lines();
-  const { c, keys } = setup(db, log);
-  const seen: Seen[] = [];
-  const ep = planEncryptedScenario();
-  c.commit({ principal: 'operator:test', method: 'PUT', path: '/' }, scenarioIntent(ep.base, { efs: ep.efs, flows: DESIGN_FLOWS }), []);
-  const a = agents(c, seen, new Set());
+  const { c, keys, seen, a } = await provisioned(db, log);
   const auc = new Auc(c, keys, log, { rekeyIntervalS: 3600, drainMs: 20, stepTimeoutMs: 100 });
   try {
-    await c.settled();
-    await sleep(200);
     const p = c.deployedPairs()[0]!;
     // The decrypting end is away: step 1 is published but not acknowledged.
     a.paused.add(p.dec.node);
@@ -183,14 +180,8 @@ test('an agent that does not acknowledge holds its pair at the step it missed; i
 test('a controller restarted in the middle of a key change resumes it from the step it was at; the schedule changes keys by itself', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'esfc-auc-'));
   const path = join(dir, 'controller.db');
-  const ep = planEncryptedScenario();
   let db = openDb(path);
-  let { c, keys } = setup(db, lines().log);
-  c.commit({ principal: 'operator:test', method: 'PUT', path: '/' }, scenarioIntent(ep.base, { efs: ep.efs, flows: DESIGN_FLOWS }), []);
-  let seen: Seen[] = [];
-  let a = agents(c, seen, new Set());
-  await c.settled();
-  await sleep(200);
+  let { c, keys, a } = await provisioned(db, lines().log);
   const p = c.deployedPairs()[0]!;
   // Stopped after step 1 (what kill -9 between two steps leaves behind).
   keys.begin(p.espi);
@@ -199,9 +190,7 @@ test('a controller restarted in the middle of a key change resumes it from the s
   db.close();
 
   db = openDb(path);
-  ({ c, keys } = setup(db, lines().log));
-  seen = [];
-  a = agents(c, seen, new Set());
+  ({ c, keys, a } = await provisioned(db, lines().log));
   // A schedule of 2 s: the resumed pair finishes, then every pair changes on its own.
   const auc = new Auc(c, keys, lines().log, { rekeyIntervalS: 2, drainMs: 20, stepTimeoutMs: 200, tickMs: 100 });
   try {
