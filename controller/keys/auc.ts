@@ -59,11 +59,13 @@ export class Auc {
     const now = Date.now();
     for (const p of this.controller.deployedPairs()) {
       if (this.running.has(p.espi)) continue;
+      const gens = this.keys.info(p.espi);
       // A pair gets its first key when its agents first ask; the schedule starts from there.
-      if (!this.keys.info(p.espi).length) continue;
-      const created = this.keys.newestCreated(p.espi);
-      const due = created === undefined || now - created >= this.o.rekeyIntervalS * 1000;
-      if (due || this.keys.stage(p.espi) !== 'steady') this.start1(p, due ? 'schedule' : 'resume');
+      const newest = gens.at(-1);
+      if (!newest) continue;
+      const due = !newest.created || now - Date.parse(newest.created) >= this.o.rekeyIntervalS * 1000;
+      // More than one generation: a change was left half done (e.g. by a restart).
+      if (due || gens.length > 1) this.start1(p, due ? 'schedule' : 'resume');
     }
   }
 

@@ -87,13 +87,6 @@ export class KeyStore {
     return newest.at_enc ? 'outbound-switched' : 'inbound-added';
   }
 
-  /** When the pair's newest generation was made (undefined: no keys yet, or made before this was recorded). */
-  newestCreated(espi: number): number | undefined {
-    const rows = this.rows(espi);
-    const c = rows[rows.length - 1]?.created;
-    return c ? Date.parse(c) : undefined;
-  }
-
   /** A new generation from the CSPRNG, with an ESP SPI no other stored key has and the next epoch. */
   private add(espi: number, at: { atDecrypt: boolean; atEncrypt: boolean }, now = Date.now()): KeyGenerationInfo {
     const taken = this.db.prepare('SELECT 1 FROM ef_keys WHERE esp_spi = ?');
