@@ -39,6 +39,31 @@ const echoClient = (port: number, text: string): string =>
 
 const probe = (net: ScenarioNet, port: number, seconds: number, during: () => Promise<void>) => runProbe(net, '172.16.2.1', port, seconds, during, SLOW);
 
+/** The contents of every regular file under these directories (sockets and the like are skipped). */
+function filesUnder(...dirs: string[]): string[] {
+  const out: string[] = [];
+  const walk = (d: string): void => {
+    if (!existsSync(d)) return;
+    for (const e of readdirSync(d)) {
+      const f = join(d, e);
+      const st = statSync(f);
+      if (st.isDirectory()) walk(f); else if (st.isFile()) out.push(readFileSync(f, 'latin1'));
+    }
+  };
+  dirs.forEach(walk);
+  return out;
+}
+
+/** No key (hex either case, base64, or its first 12 bytes in hex) appears in `haystack`. */
+function assertNoKeyIn(keys: ReadonlySet<string>, haystack: string, where: string): void {
+  for (const k of keys) {
+    const raw = Buffer.from(k, 'hex');
+    for (const needle of [k, k.toUpperCase(), raw.toString('base64'), raw.subarray(0, 12).toString('hex')]) {
+      assert.ok(!haystack.includes(needle), `key material (${needle.slice(0, 6)}...) found in ${where}`);
+    }
+  }
+}
+
 interface EfStatusJson { name: string; counters: { stat: string; packets: number }[]; sas: { spi: number; dir: string; espi: number; packets: number; replayErrors: number; integrityFailed: number }[] }
 interface StatusJson { counters: { port: string; stat: string; packets: number }[]; efs: EfStatusJson[] }
 
@@ -368,24 +393,7 @@ if (!inLab && !hostHasEsp()) {
         await net.cli(n.name, ['agent', 'status', '--json', '--config', net.configPath(n.name)]),
         await net.cli(n.name, ['agent', 'status', '--config', net.configPath(n.name)]),
       ]))).flat().join('\n');
-      const files: string[] = [];
-      const walk = (d: string): void => {
-        if (!existsSync(d)) return;
-        for (const e of readdirSync(d)) {
-          const f = join(d, e);
-          const st = statSync(f);
-          // Only regular files: the controller's Unix socket is in its directory.
-          if (st.isDirectory()) walk(f); else if (st.isFile()) files.push(readFileSync(f, 'latin1'));
-        }
-      };
-      walk('/run/esfc');
-      const haystack = [logs, statuses, ...files].join('\n');
-      for (const k of keysUsed) {
-        const raw = Buffer.from(k, 'hex');
-        for (const needle of [k, k.toUpperCase(), raw.toString('base64'), raw.subarray(0, 12).toString('hex')]) {
-          assert.ok(!haystack.includes(needle), `key material (${needle.slice(0, 6)}...) found`);
-        }
-      }
+      assertNoKeyIn(keysUsed, [logs, statuses, ...filesUnder('/run/esfc')].join('\n'), 'a log, status or file the agents wrote');
     });
 
     test('esfc agent --uninstall removes the EFs\' glue, pins and SAs', async () => {
@@ -443,33 +451,69 @@ if (!inLab && !hostHasEsp()) {
         await stopProcess(server);
       }
       // The keys the controller generated, as the kernel holds them in the EFs (ip shows them; nothing of ours may).
+      const keys = await efKeys();
+      assert.ok(keys.size >= 4, `the EFs hold the pairs' keys (${keys.size} found)`);
+      await assertKeysNowhere(keys);
+    });
+
+    test('the AuC changes the mail pairs\' keys on request, three times, under a 64 pps probe: RFC 9061 order, 0 lost, every epoch on the wire, old SAs gone, no key anywhere', { timeout: 20 * 60_000 }, async () => {
+      const before = await efKeys();
+      const espis: number[] = [];
+      let result = { total: 0, lost: -1, lostSeqs: [] as number[] };
+      const seconds = inLab ? 240 : 30;
+      const done = (espi: number): number => ctl.logs.filter((l) => l.event === 'rekey_done' && l.espi === espi).length;
+      const cap = await captureUnderlay(net, SLOW, async () => {
+        result = await probe(net, 110, seconds, async () => {
+          for (let i = 1; i <= 3; i++) {
+            const r = JSON.parse((await op.ok('POST', '/restconf/operations/esfc-intent:rekey', { 'esfc-intent:input': { flow: 'mail' } })).text) as { 'esfc-intent:output': { pairs: number; 'e-spi': number[] } };
+            const out = r['esfc-intent:output'];
+            assert.equal(out.pairs, 2, 'the mail flow has a pair each way');
+            if (i === 1) espis.push(...out['e-spi']);
+            const deadline = Date.now() + 60_000 * SLOW;
+            while (!espis.every((e) => done(e) >= i)) {
+              assert.ok(Date.now() < deadline, `key change ${i} did not finish: ${JSON.stringify(ctl.logs.filter((l) => String(l.event).startsWith('rekey')).slice(-6))}`);
+              await sleep(100);
+            }
+          }
+        });
+      });
+      try {
+        process.stdout.write(`# AuC rekey on request: 3 changes of ${espis.length} pairs, ${result.total} probe packets at 64 pps, ${result.lost} lost ${JSON.stringify(result.lostSeqs)}\n`);
+        assert.equal(result.lost, 0, `lost ${result.lost}: ${JSON.stringify(result.lostSeqs)}`);
+        // The steps in the log, in order for each pair: inbound, outbound, retire.
+        for (const e of espis) {
+          const steps = ctl.logs.filter((l) => l.event === 'rekey_step' && l.espi === e).map((l) => l.step);
+          assert.deepEqual(steps, ['inbound', 'outbound', 'retire', 'inbound', 'outbound', 'retire', 'inbound', 'outbound', 'retire']);
+        }
+        // The forward pair carried every epoch, in order (the reverse one carries only the replies).
+        const seen = cap.records.map(parseUl).filter((x): x is Ul => x !== undefined && espis.includes(x.espi)).map((u) => u.epoch);
+        assert.deepEqual([...new Set(seen)], [1, 2, 3, 4], `epochs on the wire: ${[...new Set(seen)].join(',')}`);
+        assert.ok(cap.records.every((r) => !r.frame.includes(PROBE_MARKER)));
+      } finally {
+        cap.cleanup();
+      }
+      // Only the newest generation is left in the EFs (one key per pair, held by both of its EFs).
+      const after = await efKeys();
+      const stale = [...after].filter((k) => before.has(k));
+      assert.equal(after.size, before.size, 'as many SAs as before the changes');
+      assert.equal(stale.length, before.size - 2, `the keys of the two mail pairs are new, the others untouched (${stale.length} of ${before.size} unchanged)`);
+      await assertKeysNowhere(new Set([...before, ...after]));
+    });
+
+    /** Keys as the kernel holds them in the EFs' SAs. */
+    async function efKeys(): Promise<Set<string>> {
       const keys = new Set<string>();
       for (const ef of ep.efs) {
         for (const m of (await nsh(net.ns(ef.name), ['ip', 'xfrm', 'state'])).matchAll(/aead rfc4106\(gcm\(aes\)\) 0x([0-9a-f]+)/g)) keys.add(m[1]!);
       }
-      assert.ok(keys.size >= 4, `the EFs hold the pairs' keys (${keys.size} found)`);
+      return keys;
+    }
+
+    async function assertKeysNowhere(keys: ReadonlySet<string>): Promise<void> {
       const statuses = (await Promise.all(ep.base.nodes.map((n) => net.cli(n.name, ['agent', 'status', '--json', '--pin-dir', net.configs.get(n.name)!.node.pinDir])))).join('\n');
       const state = (await op.ok('GET', '/restconf/data')).text + (await op.ok('GET', '/restconf/data/esfc-state:nodes-state')).text;
-      const files: string[] = [];
-      const walk = (d: string): void => {
-        if (!existsSync(d)) return;
-        for (const e of readdirSync(d)) {
-          const f = join(d, e);
-          const st = statSync(f);
-          // Only regular files: the controller's Unix socket is in its directory.
-          if (st.isDirectory()) walk(f); else if (st.isFile()) files.push(readFileSync(f, 'latin1'));
-        }
-      };
-      walk('/run/esfc');
-      walk(ctl.dir);
       const logs = [...net.logs.values(), ctl.logs].map((l) => JSON.stringify(l)).join('\n');
-      const haystack = [logs, statuses, state, ...files].join('\n');
-      for (const k of keys) {
-        const raw = Buffer.from(k, 'hex');
-        for (const needle of [k, k.toUpperCase(), raw.toString('base64'), raw.subarray(0, 12).toString('hex')]) {
-          assert.ok(!haystack.includes(needle), `key material (${needle.slice(0, 6)}...) found in a log, status, RESTCONF answer or file`);
-        }
-      }
-    });
+      assertNoKeyIn(keys, [logs, statuses, state, ...filesUnder('/run/esfc', ctl.dir)].join('\n'), 'a log, status, RESTCONF answer or file');
+    }
   });
 }
