@@ -171,6 +171,8 @@ export class Controller {
     const target = this.target;
     if (!target) return;
     const current = new Map([...this.desired].map(([n, d]) => [n, d.config]));
+    // Keys exist before any agent can be handed a pair (desiredFor only reads them).
+    for (const p of target.pairs) this.keys.ensure(p.espi);
     const steps = phases(current, target.nodes);
     for (const [i, step] of steps.entries()) {
       if (this.target !== target) return; // a newer commit took over; it starts from here

@@ -60,10 +60,9 @@ export class Auc {
     for (const p of this.controller.deployedPairs()) {
       if (this.running.has(p.espi)) continue;
       const gens = this.keys.info(p.espi);
-      // A pair gets its first key when its agents first ask; the schedule starts from there.
       const newest = gens.at(-1);
-      if (!newest) continue;
-      const due = !newest.created || now - Date.parse(newest.created) >= this.o.rekeyIntervalS * 1000;
+      // Keys made by a controller before it recorded when (created is null) are due now.
+      const due = !newest?.created || now - Date.parse(newest.created) >= this.o.rekeyIntervalS * 1000;
       // More than one generation: a change was left half done (e.g. by a restart).
       if (due || gens.length > 1) this.start1(p, due ? 'schedule' : 'resume');
     }

@@ -4,7 +4,7 @@
  * ESFC_KEK environment variable; a controller without one refuses to start.
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readSecretFile, writeSecretFile } from '../pki/files.js';
 
 export class KekError extends Error {
   readonly code = 'ESFC_KEK';
@@ -19,17 +19,16 @@ export class Kek {
     return new Kek(Buffer.from(t, 'hex'));
   }
 
-  /** From --kek-file (must be 0600) or ESFC_KEK; says how to make one when neither is there. */
+  /** From --kek-file (a regular 0600 file of this user or root) or ESFC_KEK; says how to make one when neither is there. */
   static load(file: string | undefined, env: NodeJS.ProcessEnv = process.env): Kek {
     if (file) {
-      let mode: number;
+      let text: string;
       try {
-        mode = statSync(file).mode & 0o777;
+        text = readSecretFile(file, 'the key-encryption key file');
       } catch (e) {
-        throw new KekError(`cannot read the key-encryption key file ${file}: ${(e as Error).message}`);
+        throw new KekError((e as Error).message);
       }
-      if (mode & 0o077) throw new KekError(`${file} is readable by group or others (mode ${mode.toString(8).padStart(4, '0')}): chmod 600 ${file}`);
-      return Kek.fromHex(readFileSync(file, 'utf8'), file);
+      return Kek.fromHex(text, file);
     }
     if (env.ESFC_KEK) return Kek.fromHex(env.ESFC_KEK, 'ESFC_KEK');
     throw new KekError('no key-encryption key: give --kek-file FILE (64 hex digits, mode 0600; `esfc controller init` makes one) or set ESFC_KEK; EF keys are never stored in clear');
@@ -37,7 +36,7 @@ export class Kek {
 
   /** A new random KEK written to `file` with mode 0600 (refuses to overwrite). */
   static create(file: string): void {
-    writeFileSync(file, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
+    writeSecretFile(file, `${randomBytes(32).toString('hex')}\n`);
   }
 
   /** iv(12) | tag(16) | ciphertext; `aad` binds the blob to what it is (it cannot be swapped for another key's). */

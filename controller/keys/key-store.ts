@@ -55,17 +55,14 @@ export class KeyStore {
     return this.db.prepare('SELECT rowid, * FROM ef_keys WHERE espi = ? ORDER BY rowid').all(espi) as Row[];
   }
 
-  /**
-   * Key generations one end of a pair carries, oldest first (an encrypting
-   * end sends with the last); a pair without keys gets its first now.
-   */
-  keysFor(espi: number, role: EncryptedHopConfig['role'] = 'decrypt'): HopKeyConfig[] {
-    let rows = this.rows(espi);
-    if (!rows.length) {
-      this.add(espi, { atDecrypt: true, atEncrypt: true });
-      rows = this.rows(espi);
-    }
-    return rows.filter((r) => (role === 'decrypt' ? r.at_dec : r.at_enc)).map((r) => ({
+  /** A pair about to be published gets its first generation, at both ends (no-op when it has keys). */
+  ensure(espi: number): void {
+    if (!this.rows(espi).length) this.add(espi, { atDecrypt: true, atEncrypt: true });
+  }
+
+  /** Key generations one end of a pair carries, oldest first (an encrypting end sends with the last). */
+  keysFor(espi: number, role: EncryptedHopConfig['role']): HopKeyConfig[] {
+    return this.rows(espi).filter((r) => (role === 'decrypt' ? r.at_dec : r.at_enc)).map((r) => ({
       spi: r.esp_spi, epoch: r.epoch,
       key: this.kek.unseal(r.sealed, this.aad(espi, r.epoch)).toString('hex'),
       ...(r.not_after ? { notAfter: r.not_after } : {}),
@@ -82,9 +79,8 @@ export class KeyStore {
 
   stage(espi: number): RekeyStage {
     const rows = this.rows(espi);
-    const newest = rows[rows.length - 1];
-    if (!newest || rows.length === 1) return 'steady';
-    return newest.at_enc ? 'outbound-switched' : 'inbound-added';
+    if (rows.some((r) => !r.at_enc)) return 'inbound-added';
+    return rows.length > 1 ? 'outbound-switched' : 'steady';
   }
 
   /** A new generation from the CSPRNG, with an ESP SPI no other stored key has and the next epoch. */
@@ -106,6 +102,7 @@ export class KeyStore {
 
   /** Step 1: a new generation at the decrypting end only. */
   begin(espi: number, now = Date.now()): KeyGenerationInfo {
+    if (!this.rows(espi).length) throw new Error(`pair ${espi} has no key to change yet (it gets its first when it is published)`);
     if (this.stage(espi) !== 'steady') throw new Error(`pair ${espi} is already changing keys (${this.stage(espi)})`);
     return this.add(espi, { atDecrypt: true, atEncrypt: false }, now);
   }

@@ -1,7 +1,7 @@
 /**
  * The `esfc-intent:rekey` operation: a key change now for the EF pairs of a
  * chain, a flow, or all of them. Operators may ask for any; a tenant only for
- * its own chains and flows (RFC 8341 access-denied otherwise); agents never.
+ * its own chains and flows (RFC 8341 access-denied otherwise).
  */
 import type { Controller } from '../controller.js';
 import { intentFromDoc } from '../intent/from-doc.js';
@@ -12,10 +12,8 @@ import type { Auc } from './auc.js';
 export const REKEY_OPERATION = 'esfc-intent:rekey';
 
 export function rekeyOperation(controller: Controller, auc: Auc): OperationHandler {
+  // Agents never get here: the operations API refuses them before any handler.
   return (p, input) => {
-    if (p.kind === 'agent') {
-      throw RestconfFailure.of('access-denied', `agent ${p.name} may not change keys`, { type: 'application', status: 403 });
-    }
     const chain = typeof input.chain === 'string' ? input.chain : undefined;
     const flow = typeof input.flow === 'string' ? input.flow : undefined;
     const flows = intentFromDoc(controller.datastore.doc).flows

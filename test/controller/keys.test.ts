@@ -15,7 +15,7 @@ test('the key-encryption key comes from a 0600 file or ESFC_KEK, and its absence
     Kek.create(f);
     assert.equal(readFileSync(f, 'utf8').trim().length, 64);
     assert.ok(Kek.load(f));
-    assert.throws(() => Kek.create(f), /EEXIST/, 'never overwritten');
+    assert.throws(() => Kek.create(f), /already exists/, 'never overwritten');
     chmodSync(f, 0o644);
     assert.throws(() => Kek.load(f), (e: unknown) => e instanceof KekError && /chmod 600/.test(e.message));
     assert.throws(() => Kek.load(undefined, {}), /no key-encryption key: give --kek-file/);
@@ -33,13 +33,18 @@ test('EF keys: CSPRNG, one generation per pair, unique ESP SPIs, sealed at rest,
     const db = openDb(dbPath);
     const kek = Kek.fromHex('11'.repeat(32), 'test');
     const ks = new KeyStore(db, kek);
-    const a = ks.keysFor(1000);
-    const b = ks.keysFor(2000);
+    assert.deepEqual(ks.keysFor(1000, 'decrypt'), [], 'no key until the pair is published');
+    ks.ensure(1000);
+    ks.ensure(2000);
+    ks.ensure(1000);
+    const a = ks.keysFor(1000, 'decrypt');
+    const b = ks.keysFor(2000, 'decrypt');
+    assert.deepEqual(ks.keysFor(1000, 'encrypt'), a, 'the first generation is at both ends');
     assert.equal(a.length, 1);
     assert.match(a[0]!.key, /^[0-9a-f]{72}$/);
     assert.notEqual(a[0]!.key, b[0]!.key);
     assert.notEqual(a[0]!.spi, b[0]!.spi);
-    assert.deepEqual(ks.keysFor(1000), a, 'stable across calls');
+    assert.deepEqual(ks.keysFor(1000, 'decrypt'), a, 'stable across calls');
     db.close();
     // Nothing of a key is in the database files.
     const bytes = readdirSync(dir).map((f) => readFileSync(join(dir, f)));
@@ -51,11 +56,11 @@ test('EF keys: CSPRNG, one generation per pair, unique ESP SPIs, sealed at rest,
       }
     }
     const db2 = openDb(dbPath);
-    assert.deepEqual(new KeyStore(db2, kek).keysFor(1000), a, 'the same after a restart');
-    assert.throws(() => new KeyStore(db2, Kek.fromHex('22'.repeat(32), 'other')).keysFor(1000), /does not open with this key-encryption key/);
+    assert.deepEqual(new KeyStore(db2, kek).keysFor(1000, 'decrypt'), a, 'the same after a restart');
+    assert.throws(() => new KeyStore(db2, Kek.fromHex('22'.repeat(32), 'other')).keysFor(1000, 'decrypt'), /does not open with this key-encryption key/);
     // A sealed blob moved to another pair does not open (it is bound to its E-SPI).
     db2.prepare('UPDATE ef_keys SET espi = 3000 WHERE espi = 1000').run();
-    assert.throws(() => new KeyStore(db2, kek).keysFor(3000), /does not open/);
+    assert.throws(() => new KeyStore(db2, kek).keysFor(3000, 'decrypt'), /does not open/);
     db2.close();
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -53,7 +53,11 @@ test('an operator changes the keys of one flow\'s pairs; the answer names them (
   const r = await call('operator:noc', { 'esfc-intent:input': { flow: 'mail' } });
   assert.equal(r.status, 200, JSON.stringify(r.json));
   assert.deepEqual(r.json, { 'esfc-intent:output': { pairs: 2, 'e-spi': pairs } });
-  for (const e of pairs) assert.equal(c.auc.isChanging(e), true);
+  // No agent is connected: each pair waits at step 1, the new key at the decrypting end only.
+  for (const e of pairs) {
+    assert.equal(c.auc.isChanging(e), true);
+    assert.deepEqual(c.controller.keys.info(e).map((k) => [k.epoch, k.atDecrypt, k.atEncrypt]), [[1, true, true], [2, true, false]]);
+  }
 });
 
 test('a tenant may change the keys of its own chains and flows only; an agent of none', async () => {
