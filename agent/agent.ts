@@ -21,7 +21,7 @@ import type { NodeConfig } from './config/types.js';
 import { ConfigError, validateConfig } from './config/validate-config.js';
 import type { ControllerLink, NodeDesiredState, NodeReport } from './controller-link.js';
 import { compile, type DesiredState } from './datapath/compile.js';
-import { planMaps, tablesAfter, type ActualTables } from './datapath/plan.js';
+import { planMaps, tablesAfter, type ActualTables, type MapOp } from './datapath/plan.js';
 import { applyOps, purgeProxyFlows, readGenerations, readState, writeState } from './datapath/tables.js';
 import type { Logger } from './log.js';
 import { gatherEnvironment, VethPeerCache } from './node/environment.js';
@@ -32,6 +32,9 @@ import { compileEfs, SOFT_LIFETIME_MARGIN_S, type EfDesired } from './ef/compile
 import { efLink, EfRuntime, readEfStatus } from './ef/ef-runtime.js';
 import { LongTimer } from './timers.js';
 import { readFaults, ReconcileError, Transaction } from './transaction.js';
+
+/** A key's reapply runs this long after its notAfter: the kernel has deleted the SA by then. */
+const AFTER_EXPIRY_MS = 20;
 
 /** Where the node's configuration comes from: a file an operator edits, or the controller. */
 export type AgentSource =
@@ -66,8 +69,11 @@ interface Staged {
   /** Generation packets read now, and the one they read before the switch (with its tables). */
   active: number;
   previous: number;
-  /** Both generations' tables before this reconcile. */
+  /** Both generations' tables before this reconcile, and the active one's after it. */
   gens: ActualTables[];
+  after: ActualTables;
+  /** What brings the previous generation to the new tables (written after the switch). */
+  mirrorOps: MapOp[];
   tableWrites: number;
 }
 
@@ -227,7 +233,7 @@ export class Agent {
       throw tx.fail(e);
     }
     // The new generation is in force; the other one still holds what it held.
-    this.known = staged.gens.map((g, i) => (i === staged.active ? tablesAfter(staged.desired) : g));
+    this.known = staged.gens.map((g, i) => (i === staged.active ? staged.after : g));
     this.cfg = staged.cfg;
     this.generation++;
     this.dp!.slotNames = staged.desired.slotNames;
@@ -257,7 +263,9 @@ export class Agent {
     const efs = compileEfs(cfg, efIfindex, Date.now());
 
     tx.enter('stage-tables');
-    const changed = planMaps(desired, gens[state.active]!, state.active).length > 0;
+    // The diff against the generation in force: whether anything changes, and later the mirror.
+    const mirrorOps = planMaps(desired, gens[state.active]!, state.active);
+    const changed = mirrorOps.length > 0;
     const target = changed ? 1 - state.active : state.active;
     let tableWrites = 0;
     if (changed) {
@@ -301,7 +309,7 @@ export class Agent {
     tx.enter('switch');
     tx.fault('switch');
     writeState(dp.maps, { active: target, generation: BigInt(this.generation + 1) });
-    return { cfg, desired, efs, active: target, previous: state.active, gens, tableWrites };
+    return { cfg, desired, efs, active: target, previous: state.active, gens, after: tablesAfter(desired), mirrorOps, tableWrites };
   }
 
   /** After the switch: the new generation is in force; clean up behind it. Failures here are logged and retried by the next reconcile. */
@@ -317,17 +325,14 @@ export class Agent {
         return false;
       }
     };
-    const before = s.gens[s.previous]!;
-    const now = tablesAfter(s.desired);
     if (s.active !== s.previous) {
       const mirrored = attempt('mirror the tables into the previous generation', () => {
         // Nothing may still be forwarding with the old copy when it is rewritten.
         dp.barrier();
-        const ops = planMaps(s.desired, before, s.previous);
-        applyOps(dp.maps, ops);
-        if (ops.length) log.log('info', 'tables_mirrored', { generation: s.previous, writes: ops.length });
+        applyOps(dp.maps, s.mirrorOps);
+        if (s.mirrorOps.length) log.log('info', 'tables_mirrored', { generation: s.previous, writes: s.mirrorOps.length });
       });
-      this.known = mirrored ? [now, now] : undefined;
+      this.known = mirrored ? [s.after, s.after] : undefined;
     }
     const want = new Set(s.desired.attachments.map((a) => `${a.ifname}/${a.hook}`));
     for (const h of dp.attachments()) {
@@ -348,7 +353,7 @@ export class Agent {
     });
     // Proxy state of an SF that is gone must not restore paths for whatever comes next.
     const ids = new Set([...s.desired.ports.values()].map((p) => p.sf_id));
-    const gone = new Set([...before.ports.values()].map((p) => p.sf_id).filter((id) => id && !ids.has(id)));
+    const gone = new Set([...s.gens[s.previous]!.ports.values()].map((p) => p.sf_id).filter((id) => id && !ids.has(id)));
     if (gone.size) attempt('purge proxy state of removed SFs', () => log.log('info', 'proxy_state_purged', { sfIds: [...gone], flows: purgeProxyFlows(dp.maps, gone) }));
 
     this.armTimers(s.efs);
@@ -365,18 +370,16 @@ export class Agent {
     for (const t of this.timers) t.cancel();
     this.timers = [];
     const log = this.opts.log;
+    let first = Infinity;
     for (const ef of efs) {
       if (ef.nextExpiry === undefined) continue;
       const at = ef.nextExpiry;
+      first = Math.min(first, at);
       const soft = at - SOFT_LIFETIME_MARGIN_S * 1000;
       if (soft > Date.now()) this.timers.push(new LongTimer(soft, () => log.log('warn', 'ef_key_expiring', { ef: ef.name, notAfter: new Date(at).toISOString() })));
-      this.timers.push(new LongTimer(at + 20, () => void this.reapply()));
     }
-  }
-
-  /** Timers armed for key expiry, for status and tests. */
-  get expiryTimers(): readonly LongTimer[] {
-    return this.timers;
+    // One reapply covers every EF (it arms the next expiry again); just after the kernel deleted the SA.
+    if (first !== Infinity) this.timers.push(new LongTimer(first + AFTER_EXPIRY_MS, () => void this.reapply()));
   }
 
   private watchConfig(path: string): void {
@@ -462,7 +465,7 @@ export class Agent {
 }
 
 /** Log fields of a rejected configuration: which step, what, what was undone. Never a secret value. */
-export function rejection(e: unknown): Record<string, unknown> {
+function rejection(e: unknown): Record<string, unknown> {
   const cause = e instanceof ReconcileError ? e.cause : e;
   const fields: Record<string, unknown> = { error: (cause as Error).message };
   if (e instanceof ReconcileError) {

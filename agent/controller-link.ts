@@ -7,6 +7,7 @@
  * stays in memory.
  */
 import { request, type Dispatcher } from 'undici';
+import { parseJson } from './config/load-config.js';
 import type { Logger } from './log.js';
 
 export interface ControllerLinkOptions {
@@ -66,10 +67,6 @@ export class ControllerLink {
     tick();
   }
 
-  get isConnected(): boolean {
-    return this.connected;
-  }
-
   private async subscribe(apply: (d: NodeDesiredState) => Promise<void>): Promise<void> {
     const { baseMs, maxMs } = this.o.backoff ?? { baseMs: 200, maxMs: 10_000 };
     let failures = 0;
@@ -86,7 +83,8 @@ export class ControllerLink {
         this.connected = true;
         failures = 0;
         if (res.statusCode === 304) continue;
-        const d = JSON.parse(text) as NodeDesiredState;
+        // parseJson: V8's syntax error would quote the body around the fault, keys included.
+        const d = parseJson(text, 'the desired state from the controller') as NodeDesiredState;
         this.generation = d.generation;
         await apply(d);
       } catch (e) {

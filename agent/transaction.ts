@@ -45,10 +45,6 @@ export class Transaction {
 
   constructor(private readonly faults: ReadonlySet<string> = new Set()) {}
 
-  get step(): string {
-    return this.current;
-  }
-
   enter(step: ReconcileStep | `ef:${string}` | 'report' | 'retire'): void {
     this.close();
     this.current = step;

@@ -109,10 +109,15 @@ function saSeen(s: Sa): { src: string; dst: string; spi: number; reqid: number; 
   return { src: s.src, dst: s.dst, spi: s.spi, reqid: s.reqid, ...(s.mark ? { mark: s.mark } : {}), ...(s.aead ? { key: s.aead.key } : {}) };
 }
 
+let efNames: Map<number, StatName> | undefined;
+
+/** The EF counters' names from the object's BTF, read once per process (reports and scrapes ask often). */
 export function efStatNames(): Map<number, StatName> {
+  if (efNames) return efNames;
   const values = new Btf(readFileSync(EF_OBJECT())).enumValues('esfc_ef_stat');
   if (!values) throw new Error(`${EF_OBJECT()} has no enum esfc_ef_stat in its BTF`);
-  return statNamesFromEnum(values, 'ESFC_EF_STAT_');
+  efNames = statNamesFromEnum(values, 'ESFC_EF_STAT_');
+  return efNames;
 }
 
 /** One EF's state read from its pins and its namespace: works with no agent running. */

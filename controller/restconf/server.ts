@@ -94,11 +94,6 @@ export class RestconfServer {
     });
   }
 
-  /** When each node's agent was last heard from (subscription or report). */
-  lastSeen(node: string): number | undefined {
-    return this.seen.get(node);
-  }
-
   async close(): Promise<void> {
     for (const s of this.streams) s.end();
     await Promise.all(this.servers.map((server) => {

@@ -1,4 +1,4 @@
-/** The Prometheus rendering of a node snapshot: datapath counters, EF glue counters and SA state, never a key. */
+/** The Prometheus rendering of a node snapshot: datapath counters, EF glue counters and SA state (that no key gets there is checked against real SAs in the kernel lab, test/encryption). */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { renderPrometheus, type NodeSnapshot } from '../../agent/status/snapshot.js';
