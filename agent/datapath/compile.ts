@@ -317,7 +317,7 @@ function checkXdpDelivery(cfg: NodeConfig, env: Environment, out: DesiredState, 
     const where = info ? `${info.ifname}${info.netns ? ` (netns ${info.netns})` : ''}` : undefined;
     const inNs = info?.netns ? ` in netns ${info.netns}` : '';
     const peerFix = xdpTx
-      ? `attach an XDP program to ${info?.ifname ?? 'its peer'}${inNs} (one that passes frames, e.g. ip link set dev ${info?.ifname ?? 'PEER'} xdp object bpf/build/bench_progs.o program bench_pass)`
+      ? `attach an XDP program to ${info?.ifname ?? 'its peer'}${inNs} (one that passes frames, e.g. ip link set dev ${info?.ifname ?? 'PEER'} xdp object bpf/build/esfc_xdp_pass.o program esfc_xdp_pass)`
       : `ethtool -K ${info?.ifname ?? 'PEER'} gro on${inNs} (or an XDP program there)`;
     const fix = `${peerFix}, or use "hook": "tc" on the underlay`;
     if (!info) {

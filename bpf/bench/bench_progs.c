@@ -70,15 +70,4 @@ int bench_bare_fwd(struct xdp_md *ctx)
 	return XDP_TX;
 }
 
-/*
- * Passes everything. On the far end of a veth it makes frames that an XDP
- * program sends back out of the veth (XDP_TX) arrive: veth delivers them only
- * to a peer with an XDP program of its own (GRO on is not enough for XDP_TX).
- */
-SEC("xdp")
-int bench_pass(struct xdp_md *ctx)
-{
-	return XDP_PASS;
-}
-
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -22,7 +22,7 @@ import { nsh, sh, spawnInNs, stopProcess, waitForLine } from '../../scenario/sh.
 import { gpe, ipv4, nsh as nshHeader, udp } from '../../scenario/frames.js';
 
 const isRoot = process.getuid?.() === 0;
-const BENCH_OBJECT = fileURLToPath(new URL('../../../bpf/build/bench_progs.o', import.meta.url));
+const PASS_OBJECT = fileURLToPath(new URL('../../../bpf/build/esfc_xdp_pass.o', import.meta.url));
 const skip = isRoot ? false : 'needs root (namespaces, BPF)';
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -229,7 +229,7 @@ describe('a pure transit node (remote in, remote out)', { skip }, () => {
       // GRO on the peer does not help XDP_TX (it does for XDP_REDIRECT): still refused.
       await nsh(net.ns('ul'), ['ethtool', '-K', 'p1', 'gro', 'on']);
       await assert.rejects(net.startAgent('node-b'), /has no XDP program/);
-      await sh(['ip', '-n', net.ns('ul'), 'link', 'set', 'dev', 'p1', 'xdp', 'object', BENCH_OBJECT, 'program', 'bench_pass']);
+      await sh(['ip', '-n', net.ns('ul'), 'link', 'set', 'dev', 'p1', 'xdp', 'object', PASS_OBJECT, 'program', 'esfc_xdp_pass']);
       await net.startAgent('node-b');
       assert.equal(await ping(net), 3, 'delivered through the XDP transit hop');
       const st = await status(net, 'node-b');
