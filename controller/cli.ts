@@ -5,19 +5,16 @@
  * State directory (default /var/lib/esfc): ca/ (the CA, key 0600), server.pem
  * (its TLS bundle), kek (key-encryption key, 0600), controller.db (SQLite).
  */
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { request } from 'undici';
 import { jsonLogger } from '../agent/log.js';
-import { Controller } from './controller.js';
+import { NoControllerState, startController, type Embedded } from './embedded.js';
 import { Kek } from './keys/kek.js';
-import { Auc } from './keys/auc.js';
-import { KeyStore } from './keys/key-store.js';
-import { REKEY_OPERATION, rekeyOperation } from './keys/rekey-operation.js';
 import { openDb } from './store/db.js';
-import { CertificateAuthority, canonicalSerial, controllerEndpoint, readBundle, writeBundle } from './pki/index.js';
-import { RestconfServer } from './restconf/server.js';
+import { SqliteRevocations } from './store/revocations.js';
+import { CertificateAuthority, controllerEndpoint, readBundle, writeBundle } from './pki/index.js';
 
 export const CONTROLLER_USAGE = `usage:
   esfc controller init [--state DIR] [--dns NAME]... [--ip ADDR]...
@@ -91,9 +88,9 @@ export async function controllerCommand(argv: string[]): Promise<number> {
     const serial = values.serial ?? (values.bundle ? readBundle(values.bundle).serial : undefined);
     if (!serial) throw new CliError('revoke needs --bundle FILE or --serial HEX');
     const db = openDb(join(dir, 'controller.db'));
-    db.prepare('INSERT OR IGNORE INTO revoked (serial, at) VALUES (?, ?)').run(canonicalSerial(serial), new Date().toISOString());
+    const revoked = new SqliteRevocations(db).revoke(serial);
     db.close();
-    process.stdout.write(`revoked ${canonicalSerial(serial)}\n`);
+    process.stdout.write(`revoked ${revoked}\n`);
     return 0;
   }
   if (sub !== undefined) throw new CliError(`unknown subcommand ${sub}`);
@@ -117,30 +114,21 @@ async function runController(dir: string, listen: string, unix: string | undefin
   const m = /^(.*):(\d+)$/.exec(listen);
   if (!m || Number(m[2]) > 65535) throw new CliError(`--listen ${listen} is not HOST:PORT`);
   const log = jsonLogger({ component: 'controller' });
-  if (!existsSync(join(dir, 'ca'))) throw new CliError(`no controller state in ${dir}: run esfc controller init --state ${dir}`);
-  const kek = Kek.load(kekFile ?? (existsSync(join(dir, 'kek')) ? join(dir, 'kek') : undefined));
-  const ca = await CertificateAuthority.load(join(dir, 'ca'));
-  const db = openDb(join(dir, 'controller.db'));
-  const keys = new KeyStore(db, kek, { lifetimeS: timing.lifetimeS });
-  const controller = new Controller(db, keys, log);
-  const auc = new Auc(controller, keys, log, { rekeyIntervalS: timing.rekeyIntervalS });
-  const revoked = db.prepare('SELECT 1 FROM revoked WHERE serial = ?');
-  const server = new RestconfServer({
-    controller, trust: ca.trust, credential: readBundle(join(dir, 'server.pem')), log,
-    operations: new Map([[REKEY_OPERATION, rekeyOperation(controller, auc)]]),
-    isRevoked: (serial) => revoked.get(canonicalSerial(serial)) !== undefined,
-  });
-  const port = await server.listen(Number(m[2]), m[1]!);
-  if (unix) {
-    rmSync(unix, { force: true });
-    await server.listenUnix(unix);
+  let c: Embedded;
+  try {
+    c = await startController(dir, log, {
+      create: false, host: m[1]!, port: Number(m[2]), ...(unix ? { unix } : {}), ...(kekFile ? { kekFile } : {}),
+      rekeyIntervalS: timing.rekeyIntervalS, keyLifetimeS: timing.lifetimeS,
+    });
+  } catch (e) {
+    if (e instanceof NoControllerState) throw new CliError(e.message);
+    throw e;
   }
-  auc.start();
-  log.log('info', 'controller_ready', { address: `${m[1]}:${port}`, ...(unix ? { unix } : {}), pid: process.pid, state: dir, revision: controller.datastore.revision, ...timing });
+  log.log('info', 'controller_ready', { address: `${m[1]}:${c.port}`, ...(unix ? { unix } : {}), pid: process.pid, state: dir, revision: c.controller.datastore.revision, ...timing });
   await new Promise<void>((resolve) => {
     const stop = (signal: string): void => {
       log.log('info', 'controller_stopping', { signal });
-      void auc.stop().then(() => server.close()).then(() => { controller.close(); db.close(); resolve(); });
+      void c.close().then(resolve);
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));

@@ -12,10 +12,11 @@ import { Kek } from './keys/kek.js';
 import { Auc } from './keys/auc.js';
 import { KeyStore } from './keys/key-store.js';
 import { REKEY_OPERATION, rekeyOperation } from './keys/rekey-operation.js';
-import { CertificateAuthority, canonicalSerial, readBundle, writeBundle } from './pki/index.js';
+import { CertificateAuthority, readBundle, writeBundle } from './pki/index.js';
 import type { PrincipalKind } from './restconf/principal.js';
 import { RestconfServer } from './restconf/server.js';
 import { openDb, type Db } from './store/db.js';
+import { SqliteRevocations } from './store/revocations.js';
 
 export interface Embedded {
   url: string;
@@ -36,47 +37,55 @@ export interface EmbeddedOptions {
   port?: number;
   host?: string;
   unix?: string;
+  /** Key-encryption key file (default: `kek` in the state directory, or ESFC_KEK). */
+  kekFile?: string;
+  /** Make the state (CA, server certificate, KEK) when the directory has none; `esfc controller` wants `init` instead. */
+  create?: boolean;
   /** As esfc controller --rekey-interval / --key-lifetime (defaults 3600 and twice that). */
   rekeyIntervalS?: number;
   keyLifetimeS?: number;
 }
 
+export class NoControllerState extends Error {}
+
 export async function startController(dir: string, log: Logger, opts: EmbeddedOptions = {}): Promise<Embedded> {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
   const host = opts.host ?? '127.0.0.1';
   if (!existsSync(join(dir, 'ca'))) {
+    if (opts.create === false) throw new NoControllerState(`no controller state in ${dir}: run esfc controller init --state ${dir}`);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
     const ca = await CertificateAuthority.create(join(dir, 'ca'));
     writeBundle(join(dir, 'server.pem'), await ca.issueServer({ dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] }));
     Kek.create(join(dir, 'kek'));
   }
+  const kek = Kek.load(opts.kekFile ?? (existsSync(join(dir, 'kek')) ? join(dir, 'kek') : undefined));
   const ca = await CertificateAuthority.load(join(dir, 'ca'));
   const db = openDb(join(dir, 'controller.db'));
   const rekeyIntervalS = opts.rekeyIntervalS ?? 3600;
-  const keys = new KeyStore(db, Kek.load(join(dir, 'kek')), { lifetimeS: opts.keyLifetimeS ?? 2 * rekeyIntervalS });
+  const keys = new KeyStore(db, kek, { lifetimeS: opts.keyLifetimeS ?? 2 * rekeyIntervalS });
   const controller = new Controller(db, keys, log);
   const auc = new Auc(controller, keys, log, { rekeyIntervalS });
-  const revoked = db.prepare('SELECT 1 FROM revoked WHERE serial = ?');
+  const revocations = new SqliteRevocations(db);
   const server = new RestconfServer({
     controller, trust: ca.trust, credential: readBundle(join(dir, 'server.pem')), log,
     operations: new Map([[REKEY_OPERATION, rekeyOperation(controller, auc)]]),
-    isRevoked: (serial) => revoked.get(canonicalSerial(serial)) !== undefined,
+    isRevoked: (serial) => revocations.isRevoked(serial),
   });
   const port = await server.listen(opts.port ?? 0, host);
   if (opts.unix) {
     rmSync(opts.unix, { force: true });
     await server.listenUnix(opts.unix);
   }
-  mkdirSync(join(dir, 'clients'), { recursive: true, mode: 0o700 });
   auc.start();
   return {
     url: `https://${host}:${port}`, port, ca, db, controller, server, auc,
     async enroll(kind, name, o = {}) {
+      mkdirSync(join(dir, 'clients'), { recursive: true, mode: 0o700 });
       const path = join(dir, 'clients', `${kind}-${name}.pem`);
       writeBundle(path, await ca.issueClient({ kind, name }, o), { overwrite: true });
       return path;
     },
     revoke(bundlePath) {
-      db.prepare('INSERT OR IGNORE INTO revoked (serial, at) VALUES (?, ?)').run(readBundle(bundlePath).serial, new Date().toISOString());
+      revocations.revoke(readBundle(bundlePath).serial);
     },
     async close() {
       await auc.stop();

@@ -55,11 +55,7 @@ export class ControllerProcess {
   async kill9(): Promise<void> {
     const p = this.proc;
     this.proc = undefined;
-    if (p && p.exitCode === null && p.signalCode === null) {
-      const gone = new Promise((r) => p.once('exit', r));
-      p.kill('SIGKILL');
-      await gone;
-    }
+    if (p) await stopProcess(p, 'SIGKILL');
   }
 
   async stop(): Promise<void> {

@@ -13,7 +13,7 @@ export {
   PRINCIPAL_KINDS, principalUri, parsePrincipalUri, type Principal, type PrincipalKind, type PrincipalName,
 } from './principal-name.js';
 export { principalOf, checkPeer, sanUris, type PeerCheck, type PeerInput } from './principal.js';
-export { RevocationFile, RevokedSerials, parseRevocationText, type RevocationList } from './revocation.js';
+export { RevokedSerials, type RevocationList } from './revocation.js';
 export { canonicalSerial } from './serial.js';
 export { serverTlsOptions, clientDispatcher, controllerEndpoint, type ClientDispatcherOptions } from './tls.js';
 export { TrustAnchor, type TrustInput } from './trust.js';

@@ -16,10 +16,12 @@ import { join } from 'node:path';
 import { inspect } from 'node:util';
 import {
   CA_CERT_FILE, CA_KEY_FILE, canonicalSerial, CertificateAuthority, checkPeer, Credential, parsePrincipalUri, PkiError, principalOf, sanUris,
-  principalUri, readBundle, RevocationFile, RevokedSerials, writeBundle,
+  principalUri, readBundle, RevokedSerials, writeBundle,
 } from '../../controller/pki/index.js';
 import { generateKeyPair, importSigningKey, SIGNING_ALGORITHM, webcrypto } from '../../controller/pki/keys.js';
 import { x509 } from '../../controller/pki/x509.js';
+import { openDb } from '../../controller/store/db.js';
+import { SqliteRevocations } from '../../controller/store/revocations.js';
 
 const DAY = 86_400_000;
 const hasOpenssl = spawnSync('openssl', ['version']).status === 0;
@@ -408,31 +410,27 @@ test('readBundle refuses malformed bundles with a reason and without quoting the
   }
 });
 
-test('revocation: serials compared canonically; a file list re-read on change, failing closed', async () => {
+test('revocation: serials compared canonically; the controller\'s list in its database, a revocation by another process seen at the next check', async () => {
   const set = new RevokedSerials(['4A:0B:CD']);
   assert.ok(set.isRevoked('4a0bcd'));
   assert.ok(set.isRevoked('004A0BCD'));
   assert.ok(!set.isRevoked('4a0bce'));
   pkiError(() => set.isRevoked('zz'), 'invalid_serial');
 
-  const path = join(dir, 'revoked.txt');
-  const list = RevocationFile.open(path);
-  assert.equal(mode(path), 0o644);
-  assert.deepEqual(list.serials(), []);
-  const c = await ca.issueClient({ kind: 'tenant', name: 'acme' });
-  assert.ok(!list.isRevoked(c.serial));
-  RevocationFile.open(path).revoke(c.serial.toUpperCase(), 'tenant acme\nleft');
-  assert.ok(list.isRevoked(c.serial), 'a revocation by another instance is seen at the next check');
-  assert.match(readFileSync(path, 'utf8'), new RegExp(`^${c.serial}  # tenant acme left\\n$`));
-  writeFileSync(path, `# comment\n\n  ${c.serial.toUpperCase()}  # edited by hand\n4a01\n`);
-  assert.deepEqual(list.serials(), [c.serial, '4a01']);
-
-  chmodSync(path, 0o666);
-  pkiError(() => list.isRevoked(c.serial), 'revocation_unavailable', /writable by group or others/);
-  chmodSync(path, 0o644);
-  writeFileSync(path, 'oops not hex\n');
-  pkiError(() => list.isRevoked(c.serial), 'revocation_unavailable', /line 1/);
-  unlinkSync(path);
-  pkiError(() => list.isRevoked(c.serial), 'revocation_unavailable', /ENOENT.*refusing requests/);
-  pkiError(() => RevocationFile.open(join(dir, 'absent.txt'), { create: false }), 'revocation_unavailable');
+  const path = join(dir, 'revocations.db');
+  const db = openDb(path);
+  const other = openDb(path);
+  try {
+    const list = new SqliteRevocations(db);
+    const c = await ca.issueClient({ kind: 'tenant', name: 'acme' });
+    assert.ok(!list.isRevoked(c.serial));
+    // esfc controller revoke: another connection (process) on the same database, any spelling of the serial.
+    assert.equal(new SqliteRevocations(other).revoke(c.serial.toUpperCase()), canonicalSerial(c.serial));
+    assert.ok(list.isRevoked(c.serial), 'a revocation by another instance is seen at the next check');
+    assert.ok(list.isRevoked(`00${c.serial}`));
+    pkiError(() => list.isRevoked('zz'), 'invalid_serial');
+  } finally {
+    db.close();
+    other.close();
+  }
 });

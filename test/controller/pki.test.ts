@@ -6,7 +6,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -14,9 +14,11 @@ import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { Agent, request } from 'undici';
 import {
-  CertificateAuthority, checkPeer, clientDispatcher, Credential, PkiError, readBundle, RevocationFile, RevokedSerials,
+  CertificateAuthority, checkPeer, clientDispatcher, Credential, PkiError, readBundle, RevokedSerials,
   serverTlsOptions, writeBundle, type RevocationList,
 } from '../../controller/pki/index.js';
+import { openDb } from '../../controller/store/db.js';
+import { SqliteRevocations } from '../../controller/store/revocations.js';
 
 let dir: string;
 let ca: CertificateAuthority;
@@ -238,28 +240,27 @@ test('a revoked certificate gets 403 from the handler; others still pass', async
   }
 });
 
-test('revocation in a file takes effect on the next request of a kept-alive connection', async () => {
-  const list = RevocationFile.open(join(dir, 'revoked.txt'));
-  const h = await startServer(list);
+test('a revocation in the controller\'s database takes effect on the next request of a kept-alive connection', async () => {
+  const path = join(dir, 'revoked.db');
+  const db = openDb(path);
+  const h = await startServer(new SqliteRevocations(db));
   const dispatcher = clientDispatcher(creds.operator!);
   try {
     const first = await request(h.url, { dispatcher });
     assert.equal(first.statusCode, 200);
     await first.body.dump();
-    // Another process (esfc ctl) revokes: a second RevocationFile on the same path.
-    RevocationFile.open(list.path).revoke(creds.operator!.serial, 'test: key lost');
+    // Another process (esfc controller revoke) on the same database.
+    const other = openDb(path);
+    new SqliteRevocations(other).revoke(creds.operator!.serial);
+    other.close();
     const second = await request(h.url, { dispatcher });
     assert.equal(second.statusCode, 403);
     await second.body.dump();
     assert.equal(h.tlsErrors.length, 0);
-    // An unreadable list denies instead of allowing.
-    writeFileSync(list.path, 'not-a-serial\n');
-    const third = await request(h.url, { dispatcher });
-    assert.equal(third.statusCode, 503);
-    assert.deepEqual(await third.body.json(), { error: 'revocation_unavailable' });
   } finally {
     await dispatcher.close();
     await h.close();
+    db.close();
   }
 });
 

@@ -14,8 +14,8 @@ import { join } from 'node:path';
 import { ControllerProcess, type RestconfClient } from '../../scenario/controller-process.js';
 import { PLAIN_FLOW, scenarioIntent } from '../../scenario/intent.js';
 import { planScenario } from '../../scenario/plan.js';
-import { ScenarioNet } from '../../scenario/net.js';
-import { nsh } from '../../scenario/sh.js';
+import { CLI, ScenarioNet } from '../../scenario/net.js';
+import { collectJsonLines, nsh, spawnInNs, stopProcess } from '../../scenario/sh.js';
 import { runProbe } from '../../scenario/udp-probe.js';
 import { iperf } from '../../scenario/iperf.js';
 
@@ -100,13 +100,12 @@ describe('controller + three agents: the scenario from RESTCONF alone', { skip: 
     try {
       const foreign = (await other.enroll([['agent', 'node-b']])).get('agent:node-b')!;
       const log: Record<string, unknown>[] = [];
-      const { spawnInNs } = await import('../../scenario/sh.js');
-      const { CLI } = await import('../../scenario/net.js');
       const pinDir = `${net.configs.get('node-b')!.node.pinDir}-foreign`;
       const p = spawnInNs(net.ns('node-b'), [process.execPath, CLI, 'agent', '--controller', ctl.endpoint, '--node', 'node-b', '--cert', foreign, '--pin-dir', pinDir, '--metrics-port', '0']);
-      p.stdout!.on('data', (d: Buffer) => { for (const l of d.toString().split('\n')) { try { log.push(JSON.parse(l) as Record<string, unknown>); } catch { /* partial */ } } });
-      await new Promise((res) => setTimeout(res, 3000));
-      p.kill('SIGTERM');
+      collectJsonLines(p, log);
+      const deadline = Date.now() + 15_000;
+      while (!log.some((l) => l.event === 'controller_unreachable') && Date.now() < deadline) await new Promise((res) => setTimeout(res, 100));
+      await stopProcess(p);
       assert.ok(log.some((l) => l.event === 'controller_unreachable'), 'it cannot get through the handshake');
       assert.ok(!log.some((l) => l.event === 'config_applied'), 'it got no desired state');
       await nsh(net.ns('node-b'), [process.execPath, CLI, 'agent', '--uninstall', '--pin-dir', pinDir]).catch(() => undefined);
