@@ -69,11 +69,22 @@ export async function demoEncrypted(slow: number): Promise<number> {
     const st = await net.cli('node-a', ['agent', 'status', '--pin-dir', net.configs.get('node-a')!.node.pinDir]);
     out(st.slice(st.indexOf('\nef ') + 1));
 
-    out('\nUDP to port 110 (the e-mail flow) at 64 pps for 3 s:\n');
-    const r = await runProbe(net, '172.16.2.1', 110, 3, async () => undefined, slow);
-    out(`  probe: ${r.total} sent, ${r.lost} lost\n`);
-    out('  (rekeying under traffic comes with the Authentication Centre; esfc bench encryption measures make-before-break rekeys)\n');
-    return replies.every((x) => x.includes(PROBE_MARKER.toString())) && !leaked ? 0 : 1;
+    out('\n$ esfc ctl rekey --flow mail   (while UDP to port 110, the e-mail flow, runs at 64 pps)\n');
+    let espis: number[] = [];
+    const done = (e: number): boolean => ctl.logs.some((l) => l.event === 'rekey_done' && l.espi === e);
+    const r = await runProbe(net, '172.16.2.1', 110, Math.round(15 * slow), async () => {
+      const res = JSON.parse((await op.ok('POST', '/restconf/operations/esfc-intent:rekey', { 'esfc-intent:input': { flow: 'mail' } })).text) as { 'esfc-intent:output': { 'e-spi': number[] } };
+      espis = res['esfc-intent:output']['e-spi'];
+      out(`  key change started for E-SPI ${espis.join(', ')}\n`);
+      const deadline = Date.now() + 60_000 * slow;
+      while (!espis.every(done) && Date.now() < deadline) await new Promise((res2) => setTimeout(res2, 100));
+    }, slow);
+    for (const l of ctl.logs.filter((x) => String(x.event).startsWith('rekey_') && espis.includes(x.espi as number))) {
+      out(`  ${String(l.event).padEnd(13)} E-SPI ${String(l.espi)}${l.step ? ` ${String(l.step).padEnd(8)} nodes ${JSON.stringify(l.nodes)}` : ''}${l.epoch !== undefined ? ` epoch ${String(l.epoch)}` : ''}${l.ms !== undefined ? ` ${String(l.ms)} ms` : ''}\n`);
+    }
+    const rekeyed = espis.length > 0 && espis.every(done);
+    out(`  probe: ${r.total} sent, ${r.lost} lost; keys changed (new inbound at the decrypting end, new outbound at the encrypting end, old removed): ${rekeyed ? 'yes' : 'NO'}\n`);
+    return replies.every((x) => x.includes(PROBE_MARKER.toString())) && !leaked && rekeyed && r.lost === 0 ? 0 : 1;
   } finally {
     out('\ncleaning up the encrypted scenario\n');
     await net.destroy();
