@@ -31,6 +31,8 @@ import { takeSnapshot } from './status/take-snapshot.js';
 import { compileEfs, SOFT_LIFETIME_MARGIN_S, type EfDesired } from './ef/compile-ef.js';
 import { efLink, EfRuntime, readEfStatus } from './ef/ef-runtime.js';
 import { LongTimer } from './timers.js';
+import { switchesId, withFailover, type Switched } from './liveness/failover.js';
+import { Liveness, type FunctionLiveness } from './liveness/liveness.js';
 import { readFaults, ReconcileError, Transaction } from './transaction.js';
 
 /** A key's reapply runs this long after its notAfter: the kernel has deleted the SA by then. */
@@ -75,6 +77,9 @@ interface Staged {
   /** What brings the previous generation to the new tables (written after the switch). */
   mirrorOps: MapOp[];
   tableWrites: number;
+  /** Protected positions sent to their standby, and unprotected ones whose SF is down. */
+  switched: Switched[];
+  stranded: { spi: number; si: number; function: string }[];
 }
 
 export class Agent {
@@ -101,6 +106,9 @@ export class Agent {
   private known: ActualTables[] | undefined;
   private driftTimer: NodeJS.Timeout | undefined;
   private readonly veths = new VethPeerCache();
+  private readonly liveness = new Liveness({ onChange: (c) => this.onLiveness(c) });
+  /** The protection switches the datapath runs with (switchesId). */
+  private switches = '';
 
   constructor(private readonly opts: AgentOptions) {}
 
@@ -218,14 +226,39 @@ export class Agent {
       ...(this.desiredGeneration !== undefined ? { desiredGeneration: this.desiredGeneration } : {}),
       ...(this.appliedGeneration !== undefined ? { appliedGeneration: this.appliedGeneration } : {}),
       ...(this.lastError ? { error: this.lastError } : {}),
+      functions: this.liveness.states(),
       ...(status ? { status } : {}),
     };
+  }
+
+  /**
+   * An SF failed or came back (after its hold-down): the positions it
+   * protects move at once, locally; then the controller hears of it (it
+   * re-provisions what has no standby, and fixes other nodes).
+   */
+  private onLiveness(changed: FunctionLiveness[]): void {
+    const detected = Date.now();
+    const log = this.opts.log;
+    for (const f of changed) log.log(f.live ? 'info' : 'warn', f.live ? 'sf_up' : 'sf_down', { function: f.name, ...(f.reason ? { reason: f.reason } : {}) });
+    const cfg = this.cfg;
+    const src = this.opts.source;
+    if (cfg && switchesId(withFailover(cfg, this.liveness.down(), () => true).switched) !== this.switches) {
+      this.pending = this.pending.then(() => this.reconcile(cfg, () => {
+        log.log('info', 'failover_switched', { functions: changed.map((f) => ({ name: f.name, live: f.live })), ms: Date.now() - detected });
+        return Promise.resolve();
+      }).catch((e: unknown) => {
+        log.log('error', 'config_rejected', { ...rejection(e), keeping: this.generation, why: 'failover' });
+      }));
+    }
+    if (src.kind === 'controller') this.pending = this.pending.then(() => src.link.send(this.report(false)));
   }
 
   /** Apply a configuration; on failure (ReconcileError) the previous state stays in force. */
   async reconcile(cfg: NodeConfig, switched?: () => Promise<void>): Promise<void> {
     const tx = new Transaction(readFaults());
     let staged: Staged;
+    // SFs new to this configuration are judged before it is compiled: one already down starts on its standby.
+    this.liveness.watch(cfg);
     try {
       staged = await this.stage(cfg, tx);
     } catch (e) {
@@ -235,6 +268,7 @@ export class Agent {
     // The new generation is in force; the other one still holds what it held.
     this.known = staged.gens.map((g, i) => (i === staged.active ? staged.after : g));
     this.cfg = staged.cfg;
+    this.switches = switchesId(staged.switched);
     this.generation++;
     this.dp!.slotNames = staged.desired.slotNames;
     tx.enter('report');
@@ -257,10 +291,12 @@ export class Agent {
 
     tx.enter('compile');
     tx.fault('compile');
-    const desired = compile(cfg, env);
+    // What runs: the configuration with the positions of failed SFs on their standbys.
+    const fo = withFailover(cfg, this.liveness.down(), (ifname) => env.links.has(ifname));
+    const desired = compile(fo.cfg, env);
     for (const w of desired.warnings) log.log('warn', w.event, w.fields);
     const efIfindex = new Map(cfg.efs.map((ef) => [ef.name, efLink(ef.netns, ef.interface)?.ifindex ?? 0]));
-    const efs = compileEfs(cfg, efIfindex, Date.now());
+    const efs = compileEfs(fo.cfg, efIfindex, Date.now());
 
     tx.enter('stage-tables');
     // The diff against the generation in force: whether anything changes, and later the mirror.
@@ -309,7 +345,7 @@ export class Agent {
     tx.enter('switch');
     tx.fault('switch');
     writeState(dp.maps, { active: target, generation: BigInt(this.generation + 1) });
-    return { cfg, desired, efs, active: target, previous: state.active, gens, after: tablesAfter(desired), mirrorOps, tableWrites };
+    return { cfg, desired, efs, active: target, previous: state.active, gens, after: tablesAfter(desired), mirrorOps, tableWrites, switched: fo.switched, stranded: fo.stranded };
   }
 
   /** After the switch: the new generation is in force; clean up behind it. Failures here are logged and retried by the next reconcile. */
@@ -357,7 +393,10 @@ export class Agent {
     if (gone.size) attempt('purge proxy state of removed SFs', () => log.log('info', 'proxy_state_purged', { sfIds: [...gone], flows: purgeProxyFlows(dp.maps, gone) }));
 
     this.armTimers(s.efs);
-    log.log('info', 'config_applied', { generation: this.generation, writes: s.tableWrites, switched: s.active !== s.previous, attachments: s.desired.attachments.length, ms: tx.timings() });
+    log.log('info', 'config_applied', {
+      generation: this.generation, writes: s.tableWrites, switched: s.active !== s.previous, attachments: s.desired.attachments.length, ms: tx.timings(),
+      ...(s.switched.length ? { onStandby: s.switched } : {}), ...(s.stranded.length ? { stranded: s.stranded } : {}),
+    });
   }
 
   /**
@@ -459,6 +498,7 @@ export class Agent {
     clearInterval(this.driftTimer);
     await this.pending;
     for (const t of this.timers) t.cancel();
+    this.liveness.stop();
     this.efs?.close();
     this.dp?.close();
   }

@@ -9,6 +9,7 @@
 import { request, type Dispatcher } from 'undici';
 import { parseJson } from './config/load-config.js';
 import type { Logger } from './log.js';
+import type { FunctionLiveness } from './liveness/liveness.js';
 
 export interface ControllerLinkOptions {
   /** https://host:port of the controller. */
@@ -29,6 +30,8 @@ export interface NodeReport {
   desiredGeneration?: number;
   appliedGeneration?: number;
   error?: Record<string, unknown>;
+  /** The SFs behind this node's ports as the agent judges them (protection and re-provisioning act on it). */
+  functions?: FunctionLiveness[];
   /** Hooks, tables, counters, EFs: on the heartbeat; reports right after an apply carry only generations. */
   status?: Record<string, unknown>;
 }

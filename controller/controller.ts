@@ -14,6 +14,7 @@
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { NodeConfig } from '../agent/config/types.js';
+import type { FunctionLiveness } from '../agent/liveness/liveness.js';
 import type { Logger } from '../agent/log.js';
 import { compileIntent, type Compiled, type EfPair } from './intent/compile.js';
 import { phases } from './rollout.js';
@@ -69,6 +70,11 @@ export class Controller {
   private readonly reports = new Map<string, NodeReportRow>();
   private readonly unsaved = new Set<string>();
   private flushTimer: NodeJS.Timeout | undefined;
+  /** SFs their own node's agent reports down: compiled around (standby or another SF of the kind). */
+  private failed = new Set<string>();
+  private readonly sfHealth = new Map<string, FunctionLiveness>();
+  /** Which node each SF of the intent runs on (per revision: reports come every few seconds from every agent). */
+  private sfNodes: { revision: number; of: Map<string, string> } = { revision: -1, of: new Map() };
   /** Whether a node's agent is there to wait for (the server knows); others are not waited for. */
   connected: (node: string) => boolean = () => true;
   /** How long a phase waits for agents, and how long in-flight packets get before old paths go. */
@@ -119,7 +125,48 @@ export class Controller {
 
   /** Compile a candidate document without changing anything (throws IntentError with the reasons). */
   compile(doc: Doc): Compiled {
-    return compileIntent(intentFromDoc(doc), this.allocations);
+    const c = compileIntent(intentFromDoc(doc), this.allocations, { failed: this.failed });
+    if (c.notes.length) this.log.log('warn', 'intent_notes', { notes: c.notes });
+    return c;
+  }
+
+  /** SFs reported down now. */
+  failedFunctions(): string[] {
+    return [...this.failed].sort();
+  }
+
+  /**
+   * An agent's view of the SFs behind its ports. Only a node's own agent
+   * speaks for its SFs. When the set of failed SFs changes, the intent is
+   * compiled around them and rolled out (make before break): the standby or
+   * another SF of the kind takes the position for good, and a primary back up
+   * (after its node's hold-down) gets it back.
+   */
+  private sfReport(node: string, functions: readonly FunctionLiveness[]): void {
+    if (this.sfNodes.revision !== this.revision) {
+      this.sfNodes = { revision: this.revision, of: new Map(intentFromDoc(this.doc).serviceFunctions.map((x) => [x.name, x.node])) };
+    }
+    for (const f of functions) if (this.sfNodes.of.get(f.name) === node) this.sfHealth.set(f.name, f);
+    for (const name of [...this.sfHealth.keys()]) if (!this.sfNodes.of.has(name)) this.sfHealth.delete(name);
+    const failed = new Set([...this.sfHealth.values()].filter((f) => !f.live).map((f) => f.name));
+    if ([...failed].sort().join() === [...this.failed].sort().join()) return;
+    const was = this.failed;
+    this.failed = failed;
+    let compiled: Compiled;
+    try {
+      compiled = this.compile(this.doc);
+    } catch (e) {
+      this.log.log('error', 'reprovision_failed', { error: (e as Error).message, failed: [...failed] });
+      return;
+    }
+    this.db.prepare('INSERT INTO allocations (id, doc) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET doc = excluded.doc').run(JSON.stringify(compiled.allocations));
+    this.allocations = compiled.allocations;
+    this.target = compiled;
+    this.log.log('warn', 'sf_reprovision', {
+      node, down: [...failed].filter((n) => !was.has(n)), up: [...was].filter((n) => !failed.has(n)), failed: [...failed],
+      nodesToChange: [...compiled.nodes.keys()].filter((n) => this.desired.get(n)?.hash !== sha(JSON.stringify(compiled.nodes.get(n)))),
+    });
+    void this.converge();
   }
 
   /**
@@ -302,7 +349,7 @@ export class Controller {
    * heartbeat, and a thousand of them must not each wait for an fsync. A
    * report lost in a crash is sent again by the next heartbeat.
    */
-  report(node: string, r: { appliedGeneration?: number; desiredGeneration?: number; error?: Record<string, unknown>; status?: Record<string, unknown> }): void {
+  report(node: string, r: { appliedGeneration?: number; desiredGeneration?: number; error?: Record<string, unknown>; status?: Record<string, unknown>; functions?: FunctionLiveness[] }): void {
     const lastError = r.error ? String(r.error.error ?? JSON.stringify(r.error)) : undefined;
     // A report without status (an agent saying "applied" between heartbeats) keeps the last one's.
     const previous = { ...this.reports.get(node)?.report };
@@ -316,9 +363,11 @@ export class Controller {
       report: { ...status, ...(r.error ? { error: r.error } : {}), ...(r.desiredGeneration !== undefined ? { desiredGeneration: r.desiredGeneration } : {}) },
       at: new Date().toISOString(),
     });
+    if (r.functions) this.reports.get(node)!.report.functions = r.functions;
     this.unsaved.add(node);
     this.flushTimer ??= setTimeout(() => this.flushReports(), REPORT_FLUSH_MS);
     this.events.emit('report', node);
+    if (r.functions) this.sfReport(node, r.functions);
   }
 
   reportOf(node: string): NodeReportRow | undefined {

@@ -26,6 +26,14 @@ export interface ScenarioIntentOptions {
   nsOf?: (ef: string) => string;
   flows: FlowIntent[];
   tenant?: string;
+  /** SF kind by name (default: DESIGN.md's vcpe, cache, firewall for sf1..sf3). */
+  kinds?: Record<string, string>;
+  /** Protected SF -> its standby, in every chain that has the SF. */
+  protection?: Record<string, string>;
+  /** Liveness probes through every SF (client address to server address), at this interval (ms). */
+  probeIntervalMs?: number;
+  /** Hold-down of every node (ms). */
+  holdDownMs?: number;
 }
 
 export type IntentDoc = Record<string, unknown>;
@@ -66,6 +74,7 @@ export function scenarioIntent(plan: ScenarioPlan, o: ScenarioIntentOptions): In
       node: plan.nodes.map((n) => ({
         name: n.name, domain: domainOf(n.name),
         underlay: { interface: 'ul0', address: n.ulIp, mac: n.ulMac },
+        ...(o.holdDownMs !== undefined ? { 'hold-down': o.holdDownMs } : {}),
         port: [
           ...(n.name === plan.client.node ? [{ name: 'client', interface: 'edge-c', kind: 'edge', 'peer-mac': plan.client.mac }] : []),
           ...(n.name === plan.server.node ? [{ name: 'server', interface: 'edge-s', kind: 'edge', 'peer-mac': plan.server.mac }] : []),
@@ -79,12 +88,16 @@ export function scenarioIntent(plan: ScenarioPlan, o: ScenarioIntentOptions): In
     },
     'esfc-intent:service-functions': {
       'service-function': sfs.map((sf) => ({
-        name: sf.name, kind: SF_KIND[Number(sf.name.slice(2)) - 1] ?? 'sf', node: sf.node, 'nsh-aware': false,
+        name: sf.name, kind: o.kinds?.[sf.name] ?? SF_KIND[Number(sf.name.slice(2)) - 1] ?? 'sf', node: sf.node, 'nsh-aware': false,
         'ingress-port': sf.armA.host, 'egress-port': sf.armB.host,
+        ...(o.probeIntervalMs ? { 'liveness-probe': { source: plan.client.ip, destination: plan.server.ip, interval: o.probeIntervalMs } } : {}),
       })),
     },
     'esfc-intent:chains': {
-      chain: o.flows.map((f) => ({ name: `${f.name}-chain`, tenant, 'service-function': f.chain })),
+      chain: o.flows.map((f) => {
+        const protection = f.chain.filter((sf) => o.protection?.[sf]).map((sf) => ({ 'service-function': sf, standby: o.protection![sf]! }));
+        return { name: `${f.name}-chain`, tenant, 'service-function': f.chain, ...(protection.length ? { protection } : {}) };
+      }),
     },
     'esfc-intent:flows': {
       flow: o.flows.map((f) => ({

@@ -58,6 +58,13 @@ export interface HopConfig {
    * counted (drop_peer_source): the transit network cannot inject into a chain.
    */
   from?: string[];
+  /**
+   * Protection: where this position goes while the function behind `to`
+   * (an sf or sf-proxy port) is down. The agent switches by itself the
+   * moment it sees the failure (link state, liveness probe) and back after
+   * the hold-down; sources for the standby are installed in advance.
+   */
+  standby?: HopTarget;
 }
 
 /** Which table a path programs: SF layer (NSH SPI/SI) or EF layer (MD type 3 E-SPI/E-SI). */
@@ -135,6 +142,26 @@ export interface EncryptedHopConfig {
   replayWindow: number;
 }
 
+/** A liveness probe through an NSH-unaware SF: a UDP datagram sent into it that it must forward back to us. */
+export interface ProbeConfig {
+  /** The SF (ports[].function) probed. */
+  function: string;
+  /** Its port the probe is sent into (the chain's way in); it must come back out of another of its ports. */
+  port: string;
+  /** IPv4 source and destination of the probe: an address the SF forwards towards its egress port. */
+  source: string;
+  destination: string;
+  /** Milliseconds between probes; the SF is down after 3 unanswered ones. */
+  intervalMs: number;
+}
+
+/** How the agent judges the SFs behind its ports (protection). */
+export interface LivenessConfig {
+  /** A function that failed is used again only after it has been up this long (ms): no flapping. */
+  holdDownMs: number;
+  probes: ProbeConfig[];
+}
+
 export interface NodeConfig {
   apiVersion: typeof CONFIG_API_VERSION;
   node: {
@@ -153,4 +180,6 @@ export interface NodeConfig {
   classifier: ClassifierRule[];
   efs: EfConfig[];
   encryptedHops: EncryptedHopConfig[];
+  /** Absent: link state only, with the default hold-down. */
+  liveness?: LivenessConfig;
 }

@@ -6,7 +6,7 @@
 import {
   CONFIG_API_VERSION, type ClassifierRule, type HookChoice, type HopConfig, type HopTarget,
   type NodeConfig, type PathConfig, type PeerConfig, type PortConfig, type PortKind, type PortRange,
-  type UnderlayConfig,
+  type UnderlayConfig, type LivenessConfig, type ProbeConfig,
 } from './types.js';
 import { checkEncryption, encryptionSections } from './validate-encryption.js';
 
@@ -128,7 +128,7 @@ export function validateConfig(input: Json, source = 'config'): NodeConfig {
   const c = new Checker();
   const root = c.obj(input, '(root)');
   if (!root) throw new ConfigError(c.problems, source);
-  c.unknownKeys(root, '', ['apiVersion', 'node', 'underlay', 'peers', 'ports', 'paths', 'classifier', 'efs', 'encryptedHops']);
+  c.unknownKeys(root, '', ['apiVersion', 'node', 'underlay', 'peers', 'ports', 'paths', 'classifier', 'efs', 'encryptedHops', 'liveness']);
   if (root.apiVersion !== CONFIG_API_VERSION) {
     c.fail('apiVersion', `expected "${CONFIG_API_VERSION}", got ${describe(root.apiVersion)}`, `set "apiVersion": "${CONFIG_API_VERSION}"`);
   }
@@ -207,32 +207,63 @@ export function validateConfig(input: Json, source = 'config'): NodeConfig {
     ...encryptionSections(c, root),
   };
   if (underlay) cfg.underlay = underlay;
+  if (root.liveness !== undefined) cfg.liveness = liveness(c, root.liveness);
   crossCheck(c, cfg);
   checkEncryption(c, cfg);
   if (c.problems.length) throw new ConfigError(c.problems, source);
   return cfg;
 }
 
+function target(c: Checker, v: Json, path: string): HopTarget {
+  const t = c.obj(v, path) ?? {};
+  const keys = Object.keys(t);
+  if (keys.length !== 1 || !['port', 'node', 'deliver'].includes(keys[0]!)) {
+    c.fail(path, `expected exactly one of port, node, deliver; got ${describe(t)}`, 'write {"port": name}, {"node": peer} or {"deliver": edge port}');
+    return { port: '' };
+  }
+  const k = keys[0] as 'port' | 'node' | 'deliver';
+  const name = c.str(t[k], `${path}.${k}`, NAME, 'a name') ?? '';
+  return k === 'port' ? { port: name } : k === 'node' ? { node: name } : { deliver: name };
+}
+
 function hop(c: Checker, h: Json, path: string): HopConfig {
   const o = c.obj(h, path) ?? {};
-  c.unknownKeys(o, path, ['si', 'to', 'from']);
+  c.unknownKeys(o, path, ['si', 'to', 'from', 'standby']);
   const si = c.int(o.si, `${path}.si`, 1, 255) ?? 0;
-  const t = c.obj(o.to, `${path}.to`) ?? {};
-  const keys = Object.keys(t);
-  let to: HopTarget = { port: '' };
-  if (keys.length !== 1 || !['port', 'node', 'deliver'].includes(keys[0]!)) {
-    c.fail(`${path}.to`, `expected exactly one of port, node, deliver; got ${describe(t)}`, 'write {"port": name}, {"node": peer} or {"deliver": edge port}');
-  } else {
-    const k = keys[0] as 'port' | 'node' | 'deliver';
-    const v = c.str(t[k], `${path}.to.${k}`, NAME, 'a name') ?? '';
-    to = k === 'port' ? { port: v } : k === 'node' ? { node: v } : { deliver: v };
-  }
-  const out: HopConfig = { si, to };
+  const out: HopConfig = { si, to: target(c, o.to, `${path}.to`) };
   if (o.from !== undefined) {
     const list = typeof o.from === 'string' ? [o.from] : c.arr(o.from, `${path}.from`);
     out.from = list.map((f, k) => c.str(f, `${path}.from${typeof o.from === 'string' ? '' : `[${k}]`}`, NAME, 'a peer name') ?? '');
   }
+  if (o.standby !== undefined) out.standby = target(c, o.standby, `${path}.standby`);
   return out;
+}
+
+/** Default hold-down before a function that failed is used again. */
+export const DEFAULT_HOLD_DOWN_MS = 1000;
+
+function liveness(c: Checker, v: Json): LivenessConfig {
+  const o = c.obj(v, 'liveness') ?? {};
+  c.unknownKeys(o, 'liveness', ['holdDownMs', 'probes']);
+  return {
+    holdDownMs: o.holdDownMs === undefined ? DEFAULT_HOLD_DOWN_MS : c.int(o.holdDownMs, 'liveness.holdDownMs', 0, 3_600_000) ?? DEFAULT_HOLD_DOWN_MS,
+    probes: c.arr(o.probes, 'liveness.probes').map((p, i): ProbeConfig => {
+      const path = `liveness.probes[${i}]`;
+      const q = c.obj(p, path) ?? {};
+      c.unknownKeys(q, path, ['function', 'port', 'source', 'destination', 'intervalMs']);
+      const out: ProbeConfig = {
+        function: c.str(q.function, `${path}.function`, NAME, 'an SF name (ports[].function)') ?? '',
+        port: c.str(q.port, `${path}.port`, NAME, 'the name of the SF\'s ingress port') ?? '',
+        source: c.str(q.source, `${path}.source`, /./, 'an IPv4 address') ?? '',
+        destination: c.str(q.destination, `${path}.destination`, /./, 'an IPv4 address') ?? '',
+        intervalMs: q.intervalMs === undefined ? 10 : c.int(q.intervalMs, `${path}.intervalMs`, 1, 60_000) ?? 10,
+      };
+      for (const k of ['source', 'destination'] as const) {
+        if (out[k] && !isIpv4(out[k])) c.fail(`${path}.${k}`, `not an IPv4 address: ${out[k]}`, 'write a.b.c.d');
+      }
+      return out;
+    }),
+  };
 }
 
 function range(c: Checker, v: Json, path: string): PortRange | undefined {
@@ -271,6 +302,30 @@ function rule(c: Checker, r: Json, path: string): ClassifierRule {
     c.fail(`${path}.protocol`, 'port ranges need a protocol with ports', 'set "protocol": "tcp" or "udp"');
   }
   return out;
+}
+
+/**
+ * A standby takes over a position whose SF failed: it only makes sense on an
+ * SF-layer hop to an SF port (whose function is watched), and it must lead
+ * somewhere else that can carry the position: another SF, or another node.
+ */
+function checkStandby(c: Checker, cfg: NodeConfig, ports: ReadonlyMap<string, PortConfig>, peers: ReadonlySet<string>, layer: PathConfig['layer'], h: HopConfig, at: string): void {
+  const primary = 'port' in h.to ? ports.get(h.to.port) : undefined;
+  if (layer !== 'sf' || !primary || (primary.kind !== 'sf' && primary.kind !== 'sf-proxy')) {
+    c.fail(`${at}.standby`, 'a standby protects an SF-layer hop to an sf or sf-proxy port', 'remove the standby, or put it on the hop that enters the protected SF');
+    return;
+  }
+  const s = h.standby!;
+  if ('port' in s) {
+    const p = ports.get(s.port);
+    if (!p || (p.kind !== 'sf' && p.kind !== 'sf-proxy')) c.fail(`${at}.standby.port`, `${s.port} is not an sf or sf-proxy port`, 'name the port of the standby SF');
+    else if (p.function === primary.function) c.fail(`${at}.standby.port`, `${s.port} belongs to ${p.function}, the SF it should stand in for`, 'name a port of another SF');
+  } else if ('node' in s) {
+    if (!cfg.underlay) c.fail(`${at}.standby.node`, 'a standby on another node needs an underlay', 'add the underlay section');
+    if (!peers.has(s.node)) c.fail(`${at}.standby.node`, `no peer named ${s.node}`, 'declare it under peers');
+  } else {
+    c.fail(`${at}.standby`, 'a standby stands in for an SF; it cannot end the chain', 'name the standby SF\'s port or its node');
+  }
 }
 
 /** References between sections: names exist, are unique, and hops make sense. */
@@ -326,7 +381,16 @@ function crossCheck(c: Checker, cfg: NodeConfig): void {
         if (!p || p.kind !== 'edge') c.fail(`${at}.to.deliver`, `${h.to.deliver} is not an edge port`, 'deliver through a port of kind edge');
         else if (!p.peerMac) c.fail(`ports[${cfg.ports.indexOf(p)}].peerMac`, `edge port ${p.name} delivers packets but has no peerMac`, 'add the MAC of the host behind it');
       }
+      if (h.standby) checkStandby(c, cfg, portByName, peerNames, path.layer, h, at);
     });
+  });
+  cfg.liveness?.probes.forEach((p, i) => {
+    const arms = cfg.ports.filter((x) => x.function === p.function);
+    if (!arms.length || arms.some((x) => x.kind !== 'sf-proxy')) {
+      c.fail(`liveness.probes[${i}].function`, `${p.function} is not an SF behind sf-proxy ports of this node`, 'probe NSH-unaware SFs (link state watches NSH-aware ones), or name the function its ports carry');
+    } else if (!arms.some((x) => x.name === p.port) || arms.length < 2) {
+      c.fail(`liveness.probes[${i}].port`, `the probe goes into ${p.function} through one of its ports and comes back through another; ${p.function} has ${arms.map((x) => x.name).join(', ')}`, `name one of ${arms.map((x) => x.name).join(', ')} (the SF needs two ports to be probed through)`);
+    }
   });
   cfg.classifier.forEach((r, i) => {
     if (r.port !== undefined) {

@@ -188,10 +188,25 @@ export function compile(cfg: NodeConfig, env: Environment): DesiredState {
   });
 
   const portByName = new Map(cfg.ports.map((p) => [p.name, p]));
+  // Every port of the SF behind a hop may hand the packet back with SI-1;
+  // what an EF may emit follows from its encrypted hops (below).
+  const sfReturns = (port: string, spi: number, si: number): void => {
+    const p = portByName.get(port);
+    if (!p || p.kind === 'ef') return;
+    for (const q of cfg.ports) {
+      const ql = portIfindex.get(q.name);
+      if (q.function !== p.function || !ql) continue;
+      const key: EsfcSrcKey = { ifindex: ql.ifindex, spi, si: si - 1 };
+      out.sources.set(srcKeyId(key), key);
+    }
+  };
   let hasRemote = false;
   for (const path of cfg.paths) {
     for (const h of path.hops) {
       let nh: EsfcNextHop | undefined;
+      // The other SF of a protected position may return packets too: sent to it before a
+      // switch, or still inside it after one, they are not dropped at the way back.
+      if (path.layer === 'sf' && h.standby && 'port' in h.standby) sfReturns(h.standby.port, path.spi, h.si);
       if ('port' in h.to) {
         const p = portByName.get(h.to.port)!;
         const l = portIfindex.get(p.name);
@@ -202,14 +217,7 @@ export function compile(cfg: NodeConfig, env: Environment): DesiredState {
           flags: (l.kind === 'veth' ? NH_F_PEER : 0) | (p.kind === 'ef' ? NH_F_EF : 0),
           smac: l.mac, dmac: p.peerMac ?? '00:00:00:00:00:00', sf_id: p.function ? sfIdOf(p.function) : 0,
         };
-        // Every port of the SF behind this hop may hand the packet back with SI-1;
-        // what an EF may emit follows from its encrypted hops (below).
-        for (const q of path.layer === 'sf' && p.kind !== 'ef' ? cfg.ports : []) {
-          const ql = portIfindex.get(q.name);
-          if (q.function !== p.function || !ql || h.si === 0) continue;
-          const key: EsfcSrcKey = { ifindex: ql.ifindex, spi: path.spi, si: h.si - 1 };
-          out.sources.set(srcKeyId(key), key);
-        }
+        if (path.layer === 'sf') sfReturns(p.name, path.spi, h.si);
       } else if ('node' in h.to) {
         hasRemote = true;
         const peer = cfg.peers.find((x) => x.name === (h.to as { node: string }).node)!;

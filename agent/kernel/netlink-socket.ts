@@ -7,7 +7,7 @@
  */
 import { closeSync, openSync } from 'node:fs';
 import koffi from 'koffi';
-import { decodeSockaddrNl, encodeNlmsg, encodeSockaddrNl, Layout, NlFlag, ReplyCollector, type NlMessage } from '../xfrm/xfrm-codec.js';
+import { decodeSockaddrNl, encodeNlmsg, encodeSockaddrNl, Layout, NlFlag, parseMessages, ReplyCollector, type NlMessage } from '../xfrm/xfrm-codec.js';
 import { errnoName, strerror, XfrmError, type XfrmErrorDetail } from '../xfrm/xfrm-errors.js';
 
 const libc = koffi.load('libc.so.6');
@@ -25,12 +25,12 @@ const c = {
 /** Values from the C headers; a test compiles them and compares. */
 export const NETLINK_CONSTANTS = {
   AF_NETLINK: 16, SOCK_RAW: 3, SOCK_CLOEXEC: 0o2000000, NETLINK_ROUTE: 0, NETLINK_XFRM: 6, SOL_SOCKET: 1, SO_RCVTIMEO: 20, SOL_NETLINK: 270,
-  NETLINK_CAP_ACK: 10, NETLINK_EXT_ACK: 11, MSG_TRUNC: 0x20, CLONE_NEWNET: 0x40000000,
+  NETLINK_CAP_ACK: 10, NETLINK_EXT_ACK: 11, MSG_TRUNC: 0x20, MSG_DONTWAIT: 0x40, CLONE_NEWNET: 0x40000000, ENOBUFS: 105,
   EINTR: 4, EBADF: 9, EAGAIN: 11, EBUSY: 16, EMSGSIZE: 90,
 } as const;
 const {
   AF_NETLINK, SOCK_RAW, SOCK_CLOEXEC, NETLINK_ROUTE, NETLINK_XFRM, SOL_SOCKET, SO_RCVTIMEO, SOL_NETLINK, NETLINK_CAP_ACK, NETLINK_EXT_ACK,
-  MSG_TRUNC, CLONE_NEWNET, EINTR, EBADF, EAGAIN, EBUSY, EMSGSIZE,
+  MSG_TRUNC, MSG_DONTWAIT, CLONE_NEWNET, EINTR, EBADF, EAGAIN, EBUSY, EMSGSIZE, ENOBUFS,
 } = NETLINK_CONSTANTS;
 /** Dumps come in datagrams of at most 32 KiB; single answers are one SA or policy. */
 const RECV_BUF = 1 << 16;
@@ -60,6 +60,8 @@ export interface NetlinkSocketOptions {
   netns?: string;
   /** How long to wait for each datagram of an answer before giving up (default 5000). */
   timeoutMs?: number;
+  /** Multicast groups to listen to (a bit mask of 1 << (group - 1)); read them with drain(). */
+  groups?: number;
 }
 
 const errnoOf = (e: unknown): number => Math.abs((e as { errno?: number }).errno ?? 0) || 2;
@@ -107,8 +109,8 @@ function setReceiveTimeout(fd: number, ms: number, fail: NetlinkFailure): void {
 }
 
 /** Port id 0 lets the kernel pick ours; we learn it to recognise the answers addressed to us. */
-function bindAndLearnPort(fd: number, fail: NetlinkFailure): number {
-  const addr = encodeSockaddrNl(0, 0);
+function bindAndLearnPort(fd: number, groups: number, fail: NetlinkFailure): number {
+  const addr = encodeSockaddrNl(0, groups);
   if (c.bind(fd, addr, addr.length) !== 0) throw fail('bind the netlink socket', koffi.errno());
   const out = Buffer.alloc(Layout.sockaddr_nl.sizeof);
   const len = [out.length];
@@ -116,12 +118,12 @@ function bindAndLearnPort(fd: number, fail: NetlinkFailure): number {
   return decodeSockaddrNl(out).pid;
 }
 
-function configure(fd: number, timeoutMs: number, fail: NetlinkFailure): number {
+function configure(fd: number, timeoutMs: number, groups: number, fail: NetlinkFailure): number {
   // Errors then carry the kernel's text, and not a copy of the whole request.
   setIntOption(fd, SOL_NETLINK, NETLINK_EXT_ACK, 'NETLINK_EXT_ACK', fail);
   setIntOption(fd, SOL_NETLINK, NETLINK_CAP_ACK, 'NETLINK_CAP_ACK', fail);
   setReceiveTimeout(fd, timeoutMs, fail);
-  return bindAndLearnPort(fd, fail);
+  return bindAndLearnPort(fd, groups, fail);
 }
 
 export class NetlinkSocket {
@@ -144,7 +146,7 @@ export class NetlinkSocket {
     };
     const fd = netns ? inNetns(netns, make, fail) : make();
     try {
-      return new NetlinkSocket(fd, configure(fd, opts.timeoutMs ?? 5000, fail), netns, fail);
+      return new NetlinkSocket(fd, configure(fd, opts.timeoutMs ?? 5000, opts.groups ?? 0, fail), netns, fail);
     } catch (e) {
       c.close(fd);
       throw e;
@@ -197,6 +199,30 @@ export class NetlinkSocket {
       const e = koffi.errno();
       if (e === EINTR) continue;
       throw this.fail(op, e, { note: e === EAGAIN ? 'no answer from the kernel before the receive timeout' : 'recv' });
+    }
+  }
+
+  /**
+   * The multicast notifications queued so far, without waiting. `overrun` says
+   * the kernel dropped some (the socket's buffer was full): the caller must
+   * look at the whole state again rather than trust the events.
+   */
+  drain(op: string): { messages: NlMessage[]; overrun: boolean } {
+    const messages: NlMessage[] = [];
+    let overrun = false;
+    for (;;) {
+      if (this.fd < 0) throw this.fail(op, EBADF, { note: 'socket closed' });
+      const n = Number(c.recv(this.fd, this.buf, this.buf.length, MSG_DONTWAIT | MSG_TRUNC));
+      if (n > this.buf.length) throw this.fail(op, EMSGSIZE, { note: `notification of ${n} bytes exceeds the ${this.buf.length}-byte buffer` });
+      if (n >= 0) {
+        messages.push(...parseMessages(Buffer.from(this.buf.subarray(0, n))));
+        continue;
+      }
+      const e = koffi.errno();
+      if (e === EINTR) continue;
+      if (e === EAGAIN) return { messages, overrun };
+      if (e === ENOBUFS) { overrun = true; continue; }
+      throw this.fail(op, e, { note: 'recv' });
     }
   }
 

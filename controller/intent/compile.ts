@@ -10,18 +10,26 @@
  * (the route between them included), and the flow is sensitive, an EF pair is
  * inserted: the encrypting EF on the node of the element before the hop, the
  * decrypting EF on the node of the element after it (invariant 2 by
- * construction), the pair taking one SI. Keys are not the compiler's business:
+ * construction), the pair taking one SI.
+ *
+ * Protection: an SF its agent reports down (`failed`) is replaced in the
+ * chain by its standby, or (unprotected) by another SF of the same kind. A
+ * protected SF that is up gets a detour compiled beside its path, on the
+ * same SPI: its node's hop into it names a standby target (the standby's
+ * port, or the standby's node over the underlay), and the standby's own hops
+ * (and EF pairs after it) are installed in advance, so the agent that sees
+ * the primary fail switches one entry. Keys are not the compiler's business:
  * `encryptedHops[].keys` is left empty and filled, per node, by whoever sends
  * the state to the node's agent.
  */
 import {
-  CONFIG_API_VERSION, type ClassifierRule, type EncryptedHopConfig, type HopTarget, type NodeConfig, type PathConfig,
-  type PortConfig,
+  CONFIG_API_VERSION, type ClassifierRule, type EncryptedHopConfig, type HopConfig, type HopTarget, type NodeConfig, type PathConfig,
+  type PortConfig, type ProbeConfig,
 } from '../../agent/config/types.js';
 import { MAX_CLASS_RULES as MAX_CLASSIFIER_RULES } from '../../agent/datapath/layout.js';
 import { Allocator, type Allocations } from './allocations.js';
 import { domainRoute } from './routes.js';
-import type { Intent, IntentEfSlot, IntentFlow, IntentMatch, IntentNode, IntentServiceFunction } from './types.js';
+import type { Intent, IntentChain, IntentEfSlot, IntentFlow, IntentMatch, IntentNode, IntentServiceFunction } from './types.js';
 
 export interface IntentProblem {
   /** RESTCONF data path of the offending node, e.g. /esfc-intent:flows/flow=web/chain. */
@@ -51,6 +59,13 @@ export interface Compiled {
   /** Every EF pair, for the key source. */
   pairs: EfPair[];
   allocations: Allocations;
+  /** What an operator should know that does not stop the intent (SFs replaced, detours not possible). */
+  notes: IntentProblem[];
+}
+
+export interface CompileOptions {
+  /** SFs their agents report down: their positions go to the standby, or to another SF of the same kind. */
+  failed?: ReadonlySet<string>;
 }
 
 export type Direction = 'forward' | 'reverse';
@@ -67,8 +82,11 @@ const P = {
   domain: (d: string, leaf?: string) => `/esfc-intent:domains/domain=${q(d)}${leaf ? `/${leaf}` : ''}`,
 };
 
-/** One element of a path: an edge port or an SF arm, on a node. */
-interface Element { name: string; node: string; port: string; sf?: IntentServiceFunction }
+/** One element of a path: an edge port, an SF arm, or (transit) a node the path only passes through. */
+interface Element { name: string; node: string; port: string; sf?: IntentServiceFunction; transit?: boolean }
+
+/** Where an SF's hop went on a walked path: the entry its node's agent switches on failure. */
+interface SfHopAt { node: string; si: number }
 
 class NodeParts {
   readonly paths = new Map<string, PathConfig>();
@@ -82,15 +100,24 @@ class NodeParts {
     if (!this.paths.has(id)) this.paths.set(id, { spi, layer, hops: [] });
     this.paths.get(id)!.hops.push({ si, to, ...(from ? { from: [from] } : {}) });
   }
+
+  find(layer: 'sf' | 'ef', spi: number, si: number): HopConfig | undefined {
+    return this.paths.get(`${layer}/${spi}`)?.hops.find((h) => h.si === si);
+  }
 }
 
-export function compileIntent(intent: Intent, prev: Allocations): Compiled {
+const sameTarget = (a: HopTarget, b: HopTarget): boolean => JSON.stringify(a) === JSON.stringify(b);
+
+export function compileIntent(intent: Intent, prev: Allocations, opts: CompileOptions = {}): Compiled {
   const problems: IntentProblem[] = [];
+  const notes: IntentProblem[] = [];
+  const failed = opts.failed ?? new Set<string>();
   const nodes = new Map(intent.nodes.map((n) => [n.name, n]));
   const domains = new Map(intent.domains.map((d) => [d.name, d]));
   const sfs = new Map(intent.serviceFunctions.map((s) => [s.name, s]));
   const chains = new Map(intent.chains.map((c) => [c.name, c]));
   checkInfrastructure(intent, nodes, domains, problems);
+  for (const c of intent.chains) checkProtection(c, sfs, problems);
   const flows = [...intent.flows].sort((a, b) => a.name.localeCompare(b.name));
   for (const f of flows) checkFlow(f, nodes, sfs, chains, problems);
   if (problems.length) throw new IntentError(problems);
@@ -119,89 +146,140 @@ export function compileIntent(intent: Intent, prev: Allocations): Compiled {
     if (node?.efs.some((e) => e.name === name)) load.set(`${node.name}/${name}`, (load.get(`${node.name}/${name}`) ?? 0) + 1);
   }
 
+  /**
+   * One path along `elements` on SPI `spi`, its hops and EF pairs written to
+   * `out`. Returns where each SF's hop went.
+   */
+  const walk = (f: IntentFlow, direction: Direction, spi: number, elements: Element[], out: Map<string, NodeParts>, outPairs: EfPair[]): Map<string, SfHopAt> => {
+    const sfHops = new Map<string, SfHopAt>();
+    let si = 255;
+    let at = elements[0]!.node;
+    let from: string | undefined;
+    const goTo = (node: string): void => {
+      if (node === at) return;
+      // Passing through (a detour) keeps who handed the position to this node.
+      out.get(at)!.hop('sf', spi, si, { node }, from);
+      from = at;
+      at = node;
+    };
+    for (let i = 1; i < elements.length; i++) {
+      const prevEl = elements[i - 1]!;
+      const el = elements[i]!;
+      if (needsPair(f, prevEl, el, crossesUntrusted)) {
+        const pairId = `${f.name}/${[prevEl.name, el.name].sort().join('~')}`;
+        const encNode = nodes.get(prevEl.node)!;
+        const decNode = nodes.get(el.node)!;
+        const enc = slotFor(encNode, pairId);
+        const dec = slotFor(decNode, pairId);
+        const route = domainRoute(intent.domains, encNode.domain, decNode.domain)!.join(' -> ');
+        for (const [node, slot] of [[encNode, enc], [decNode, dec]] as const) {
+          if (!slot) {
+            problems.push({
+              path: P.node(node.name, 'encryption-function'),
+              problem: `flow ${f.name} goes from ${prevEl.name} on ${prevEl.node} to ${el.name} on ${el.node} through ${route}, which is not all trusted: it needs an encryption function on ${node.name}, which offers none`,
+              fix: `declare an encryption-function (netns, interface, address, ef port) on ${node.name}, or mark the flow "sensitive": false`,
+            });
+          }
+        }
+        if (!enc || !dec) continue;
+        const espi = alloc.espi(`${f.name}/${direction}/${prevEl.name}>${el.name}`);
+        const encParts = out.get(encNode.name)!;
+        const decParts = out.get(decNode.name)!;
+        goTo(encNode.name);
+        encParts.hop('sf', spi, si, { port: enc.port }, from);
+        encParts.hops.push({ ef: enc.name, role: 'encrypt', spi, si, espi, peer: dec.address, keys: [], replayWindow: 128 });
+        encParts.hop('ef', espi, 255, encNode === decNode ? { port: dec.port } : { node: decNode.name });
+        if (encNode !== decNode) decParts.hop('ef', espi, 255, { port: dec.port }, encNode.name);
+        decParts.hops.push({ ef: dec.name, role: 'decrypt', spi, si, espi, peer: enc.address, keys: [], replayWindow: 128 });
+        encParts.efs.set(enc.name, enc);
+        decParts.efs.set(dec.name, dec);
+        encParts.functions.set(enc.port, enc.name);
+        decParts.functions.set(dec.port, dec.name);
+        outPairs.push({ espi, flow: f.name, direction, enc: { node: encNode.name, ef: enc.name }, dec: { node: decNode.name, ef: dec.name } });
+        // The plaintext comes out of the decrypting EF on its node.
+        si--;
+        at = decNode.name;
+        from = undefined;
+      }
+      goTo(el.node);
+      if (el.transit) continue;
+      const p = out.get(el.node)!;
+      if (el.sf) {
+        p.hop('sf', spi, si, { port: el.port }, from);
+        sfHops.set(el.sf.name, { node: el.node, si });
+        p.functions.set(el.sf.ingressPort, el.sf.name);
+        p.functions.set(el.sf.egressPort, el.sf.name);
+        si--;
+        from = undefined;
+      } else {
+        p.hop('sf', spi, si, { deliver: el.port }, from);
+      }
+    }
+    return sfHops;
+  };
+
+  // SFs whose agents must watch them: every SF of a chain that carries a flow, primary or standby.
+  const watched = new Set<string>();
   for (const f of flows) {
     const chain = chains.get(f.chain)!;
+    const placement = place(chain, sfs, nodes, failed, notes);
+    for (const n of [...chain.serviceFunctions, ...chain.protection.map((p) => p.standby), ...placement.map((x) => x.sf.name)]) watched.add(n);
     for (const direction of (f.bidirectional ? ['forward', 'reverse'] : ['forward']) as Direction[]) {
       const fwd = direction === 'forward';
       const start = fwd ? f.ingress : f.egress;
       const end = fwd ? f.egress : f.ingress;
-      const seq = chain.serviceFunctions.map((n) => sfs.get(n)!);
-      if (!fwd) seq.reverse();
+      const seq = fwd ? placement : [...placement].reverse();
+      const arm = (sf: IntentServiceFunction): string => (fwd ? sf.ingressPort : sf.egressPort);
       const elements: Element[] = [
         { name: fwd ? 'ingress' : 'egress', node: start.node, port: start.port },
-        ...seq.map((sf) => ({ name: sf.name, node: sf.node, port: fwd ? sf.ingressPort : sf.egressPort, sf })),
+        ...seq.map(({ sf }) => ({ name: sf.name, node: sf.node, port: arm(sf), sf })),
         { name: fwd ? 'egress' : 'ingress', node: end.node, port: end.port },
       ];
       const signature = elements.map((e, i) => `${e.name}@${e.node}${i && needsPair(f, elements[i - 1]!, e, crossesUntrusted) ? '+ef' : ''}`).join('>');
       const spi = alloc.spi(`${f.name}/${direction}`, signature);
-      let si = 255;
-      let at = start.node;
-      let from: string | undefined;
-      const goTo = (node: string): void => {
-        from = undefined;
-        if (node === at) return;
-        parts.get(at)!.hop('sf', spi, si, { node });
-        from = at;
-        at = node;
-      };
       const positions = seq.length + elements.slice(1).filter((el, i) => needsPair(f, elements[i]!, el, crossesUntrusted)).length;
       if (positions > MAX_POSITIONS) {
         problems.push({ path: P.chain(chain.name, 'service-function'), problem: `flow ${f.name} needs ${positions} path positions (SFs and EF pairs); NSH has ${MAX_POSITIONS}`, fix: 'shorten the chain' });
         continue;
       }
-      for (let i = 1; i < elements.length; i++) {
-        const prevEl = elements[i - 1]!;
-        const el = elements[i]!;
-        if (needsPair(f, prevEl, el, crossesUntrusted)) {
-          const pairId = `${f.name}/${[prevEl.name, el.name].sort().join('~')}`;
-          const encNode = nodes.get(prevEl.node)!;
-          const decNode = nodes.get(el.node)!;
-          const enc = slotFor(encNode, pairId);
-          const dec = slotFor(decNode, pairId);
-          const route = domainRoute(intent.domains, encNode.domain, decNode.domain)!.join(' -> ');
-          for (const [node, slot] of [[encNode, enc], [decNode, dec]] as const) {
-            if (!slot) {
-              problems.push({
-                path: P.node(node.name, 'encryption-function'),
-                problem: `flow ${f.name} goes from ${prevEl.name} on ${prevEl.node} to ${el.name} on ${el.node} through ${route}, which is not all trusted: it needs an encryption function on ${node.name}, which offers none`,
-                fix: `declare an encryption-function (netns, interface, address, ef port) on ${node.name}, or mark the flow "sensitive": false`,
-              });
-            }
-          }
-          if (!enc || !dec) continue;
-          const espi = alloc.espi(`${f.name}/${direction}/${prevEl.name}>${el.name}`);
-          const encParts = parts.get(encNode.name)!;
-          const decParts = parts.get(decNode.name)!;
-          encParts.hop('sf', spi, si, { port: enc.port }, from);
-          encParts.hops.push({ ef: enc.name, role: 'encrypt', spi, si, espi, peer: dec.address, keys: [], replayWindow: 128 });
-          encParts.hop('ef', espi, 255, encNode === decNode ? { port: dec.port } : { node: decNode.name });
-          if (encNode !== decNode) decParts.hop('ef', espi, 255, { port: dec.port }, encNode.name);
-          decParts.hops.push({ ef: dec.name, role: 'decrypt', spi, si, espi, peer: enc.address, keys: [], replayWindow: 128 });
-          encParts.efs.set(enc.name, enc);
-          decParts.efs.set(dec.name, dec);
-          encParts.functions.set(enc.port, enc.name);
-          decParts.functions.set(dec.port, dec.name);
-          pairs.push({ espi, flow: f.name, direction, enc: { node: encNode.name, ef: enc.name }, dec: { node: decNode.name, ef: dec.name } });
-          // The plaintext comes out of the decrypting EF on its node.
-          si--;
-          at = decNode.name;
-          from = undefined;
+      const sfHops = walk(f, direction, spi, elements, parts, pairs);
+      // Detours: the path with each protected SF's position handed on by its node to the standby.
+      seq.forEach(({ sf, standby }, k) => {
+        const switchAt = sfHops.get(sf.name);
+        if (!standby || !switchAt) return;
+        const via: Element = { name: `via-${sf.name}`, node: sf.node, port: '', transit: true };
+        const standbyEl: Element = { name: standby.name, node: standby.node, port: arm(standby), sf: standby };
+        const variant = [...elements.slice(0, k + 1), via, standbyEl, ...elements.slice(k + 2)];
+        const scratch = new Map(intent.nodes.map((n) => [n.name, new NodeParts()]));
+        const scratchPairs: EfPair[] = [];
+        const problemsBefore = problems.length;
+        let conflict: string | undefined;
+        // The detour starts where the plaintext arrived from another node: it cannot be encrypted there (invariant 2).
+        if (needsPair(f, via, standbyEl, crossesUntrusted)) conflict = `the way from ${sf.node} to ${standby.node} crosses an untrusted domain`;
+        else {
+          walk(f, direction, spi, variant, scratch, scratchPairs);
+          conflict = problems.length > problemsBefore ? 'it needs an encryption function that is not there' : mergeDetour(parts, scratch, switchAt, spi);
+          problems.length = problemsBefore;
         }
-        if (el.sf) {
-          goTo(el.node);
-          const p = parts.get(el.node)!;
-          p.hop('sf', spi, si, { port: el.port }, from);
-          p.functions.set(el.sf.ingressPort, el.sf.name);
-          p.functions.set(el.sf.egressPort, el.sf.name);
-          si--;
-          from = undefined;
-        } else {
-          goTo(el.node);
-          parts.get(el.node)!.hop('sf', spi, si, { deliver: el.port }, from);
+        if (conflict) {
+          notes.push({ path: `${P.chain(chain.name)}/protection=${q(sf.name)}`, problem: `flow ${f.name} (${direction}): ${standby.name} cannot take over from ${sf.name} on its own (${conflict})`, fix: `the controller places ${standby.name} when ${sf.name} is reported down (slower); a standby on ${sf.node} or in its domain switches at once` });
+          return;
         }
-      }
+        pairs.push(...scratchPairs.filter((x) => !pairs.some((y) => y.espi === x.espi)));
+      });
       const rules = parts.get(start.node)!.classifier;
       for (const m of f.match) rules.push(classifierRule(start.port, fwd ? m : mirror(m), spi));
+    }
+  }
+  // Watched SFs keep their ports (and probes) on their nodes even while no path uses them.
+  const probes = new Map<string, ProbeConfig[]>();
+  for (const name of [...watched].sort()) {
+    const sf = sfs.get(name)!;
+    const p = parts.get(sf.node)!;
+    p.functions.set(sf.ingressPort, sf.name);
+    p.functions.set(sf.egressPort, sf.name);
+    if (sf.livenessProbe && !sf.nshAware && sf.ingressPort !== sf.egressPort) {
+      probes.set(sf.node, [...(probes.get(sf.node) ?? []), { function: sf.name, port: sf.ingressPort, ...sf.livenessProbe }]);
     }
   }
   for (const [name, p] of parts) {
@@ -212,8 +290,93 @@ export function compileIntent(intent: Intent, prev: Allocations): Compiled {
   if (problems.length) throw new IntentError(problems);
 
   const out = new Map<string, NodeConfig>();
-  for (const n of intent.nodes) out.set(n.name, nodeConfig(n, intent.nodes, parts.get(n.name)!));
-  return { nodes: out, pairs, allocations: alloc.result() };
+  for (const n of intent.nodes) out.set(n.name, nodeConfig(n, intent.nodes, parts.get(n.name)!, probes.get(n.name) ?? []));
+  return { nodes: out, pairs, allocations: alloc.result(), notes };
+}
+
+/** The default hold-down, which node configs leave out. */
+const DEFAULT_HOLD_DOWN_MS = 1000;
+
+/**
+ * The SF at each position of the chain, with the standby that can take over
+ * from it at once. A failed SF gives its place to its standby, or else to
+ * another SF of the same kind (same node first, then same domain); with none
+ * left it stays (its packets are dropped until something is up again).
+ */
+function place(chain: IntentChain, sfs: ReadonlyMap<string, IntentServiceFunction>, nodes: ReadonlyMap<string, IntentNode>, failed: ReadonlySet<string>, notes: IntentProblem[]): { sf: IntentServiceFunction; standby?: IntentServiceFunction }[] {
+  const inChain = new Set([...chain.serviceFunctions, ...chain.protection.map((p) => p.standby)]);
+  const taken = new Set<string>();
+  return chain.serviceFunctions.map((name) => {
+    const primary = sfs.get(name)!;
+    const standbyName = chain.protection.find((p) => p.serviceFunction === name)?.standby;
+    const standby = standbyName ? sfs.get(standbyName) : undefined;
+    if (!failed.has(name)) {
+      taken.add(name);
+      return { sf: primary, ...(standby && !failed.has(standby.name) ? { standby } : {}) };
+    }
+    let sf = standby && !failed.has(standby.name) ? standby : undefined;
+    if (!sf) {
+      const domain = nodes.get(primary.node)?.domain;
+      const rank = (x: IntentServiceFunction): number => (x.node === primary.node ? 0 : nodes.get(x.node)?.domain === domain ? 1 : 2);
+      sf = [...sfs.values()]
+        .filter((x) => x.kind === primary.kind && !failed.has(x.name) && !inChain.has(x.name) && !taken.has(x.name))
+        .sort((a, b) => rank(a) - rank(b) || a.name.localeCompare(b.name))[0];
+    }
+    notes.push({
+      path: P.chain(chain.name, 'service-function'),
+      problem: sf ? `${name} is reported down: ${sf.name} on ${sf.node} takes its place` : `${name} is reported down and no other SF of kind ${primary.kind} is up`,
+      fix: sf ? `none needed; ${name} gets its place back once its agent reports it up` : `bring ${name} back or declare another SF of kind ${primary.kind}`,
+    });
+    const chosen = sf ?? primary;
+    taken.add(chosen.name);
+    return { sf: chosen };
+  });
+}
+
+/**
+ * Adds a detour's hops to the path's. Both walks share the SPI, so a node
+ * can hold one target per position: the detour may only add positions, or
+ * agree with the path, except at the protected SF's own hop, which gets the
+ * standby target. Returns why it cannot, or undefined once merged.
+ */
+function mergeDetour(parts: Map<string, NodeParts>, detour: Map<string, NodeParts>, switchAt: SfHopAt, spi: number): string | undefined {
+  for (const [node, d] of detour) {
+    const p = parts.get(node)!;
+    for (const path of d.paths.values()) {
+      for (const h of path.hops) {
+        const had = p.find(path.layer, path.spi, h.si);
+        if (!had || sameTarget(had.to, h.to)) continue;
+        const isSwitch = node === switchAt.node && path.layer === 'sf' && path.spi === spi && h.si === switchAt.si;
+        if (!isSwitch) return `${node} would need two next hops for SPI ${path.spi} SI ${h.si}`;
+        if (had.standby && !sameTarget(had.standby, h.to)) return `${node} already has a standby for SPI ${spi} SI ${h.si}`;
+      }
+    }
+    for (const e of d.hops) {
+      if (p.hops.some((x) => x.ef === e.ef && x.role === e.role && (e.role === 'encrypt' ? x.spi === e.spi && x.si === e.si : x.espi === e.espi) && x.espi !== e.espi)) {
+        return `EF ${e.ef} on ${node} would encrypt SPI ${e.spi} SI ${e.si} for two pairs`;
+      }
+    }
+  }
+  for (const [node, d] of detour) {
+    const p = parts.get(node)!;
+    for (const path of d.paths.values()) {
+      for (const h of path.hops) {
+        const had = p.find(path.layer, path.spi, h.si);
+        if (!had) {
+          p.hop(path.layer, path.spi, h.si, h.to);
+          if (h.from) p.find(path.layer, path.spi, h.si)!.from = [...h.from];
+          continue;
+        }
+        if (!sameTarget(had.to, h.to)) had.standby = h.to;
+        const from = [...new Set([...(had.from ?? []), ...(h.from ?? [])])];
+        if (from.length) had.from = from;
+      }
+    }
+    for (const e of d.hops) if (!p.hops.some((x) => x.ef === e.ef && x.role === e.role && x.espi === e.espi)) p.hops.push(e);
+    for (const [k, v] of d.efs) p.efs.set(k, v);
+    for (const [k, v] of d.functions) p.functions.set(k, v);
+  }
+  return undefined;
 }
 
 function needsPair(f: IntentFlow, a: Element, b: Element, crossesUntrusted: (a: string, b: string) => boolean): boolean {
@@ -240,7 +403,7 @@ function classifierRule(port: string, m: IntentMatch, spi: number): ClassifierRu
   return r;
 }
 
-function nodeConfig(n: IntentNode, all: readonly IntentNode[], p: NodeParts): NodeConfig {
+function nodeConfig(n: IntentNode, all: readonly IntentNode[], p: NodeParts, probes: ProbeConfig[]): NodeConfig {
   // Ports: every edge and punt port; SF and EF ports only when something uses them (they need a function).
   const ports: PortConfig[] = n.ports
     .filter((x) => x.kind === 'edge' || x.kind === 'punt' || p.functions.has(x.name))
@@ -251,7 +414,10 @@ function nodeConfig(n: IntentNode, all: readonly IntentNode[], p: NodeParts): No
   const bySpi = (a: PathConfig, b: PathConfig): number => (a.layer === b.layer ? a.spi - b.spi : a.layer === 'sf' ? -1 : 1);
   const paths = [...p.paths.values()].sort(bySpi).map((path) => ({ ...path, hops: [...path.hops].sort((a, b) => b.si - a.si) }));
   // Only the nodes this one exchanges traffic with: a node's state does not grow with the size of the network.
-  const referenced = new Set(paths.flatMap((path) => path.hops.flatMap((h) => [...('node' in h.to ? [h.to.node] : []), ...(h.from ?? [])])));
+  const referenced = new Set(paths.flatMap((path) => path.hops.flatMap((h) => [
+    ...('node' in h.to ? [h.to.node] : []), ...(h.standby && 'node' in h.standby ? [h.standby.node] : []), ...(h.from ?? []),
+  ])));
+  const liveness = probes.length || n.holdDownMs !== DEFAULT_HOLD_DOWN_MS ? { liveness: { holdDownMs: n.holdDownMs, probes } } : {};
   return {
     apiVersion: CONFIG_API_VERSION,
     node: { name: n.name, pinDir: `/sys/fs/bpf/esfc/${n.name}`, nshTtl: n.nshTtl, md3Type: n.md3Type },
@@ -262,7 +428,23 @@ function nodeConfig(n: IntentNode, all: readonly IntentNode[], p: NodeParts): No
     classifier: p.classifier,
     efs: [...p.efs.values()].sort((a, b) => a.name.localeCompare(b.name)).map((e) => ({ name: e.name, netns: e.netns, interface: e.interface, address: e.address })),
     encryptedHops: [...p.hops].sort((a, b) => a.espi - b.espi || a.role.localeCompare(b.role)),
+    ...liveness,
   };
+}
+
+function checkProtection(c: IntentChain, sfs: ReadonlyMap<string, IntentServiceFunction>, problems: IntentProblem[]): void {
+  const standbys = new Set<string>();
+  for (const p of c.protection) {
+    const at = `${P.chain(c.name)}/protection=${q(p.serviceFunction)}`;
+    const sf = sfs.get(p.serviceFunction);
+    const sb = sfs.get(p.standby);
+    if (!c.serviceFunctions.includes(p.serviceFunction)) problems.push({ path: `${at}/service-function`, problem: `${p.serviceFunction} is not an SF of chain ${c.name}`, fix: `protect one of ${c.serviceFunctions.join(', ')}` });
+    if (!sb) continue;
+    if (c.serviceFunctions.includes(p.standby)) problems.push({ path: `${at}/standby`, problem: `${p.standby} is already in the chain`, fix: 'name an SF outside the chain (an SF appears once per chain)' });
+    if (standbys.has(p.standby)) problems.push({ path: `${at}/standby`, problem: `${p.standby} already stands in for another SF of the chain`, fix: 'one standby per protected SF' });
+    standbys.add(p.standby);
+    if (sf && sf.kind !== sb.kind) problems.push({ path: `${at}/standby`, problem: `${p.standby} is a ${sb.kind}, ${p.serviceFunction} a ${sf.kind}`, fix: `name an SF of kind ${sf.kind}` });
+  }
 }
 
 function checkInfrastructure(intent: Intent, nodes: Map<string, IntentNode>, domains: Map<string, unknown>, problems: IntentProblem[]): void {

@@ -19,6 +19,10 @@ const range = (o: unknown): PortRange | undefined => {
   return { from: num(r, 'from', 0), to: num(r, 'to', r.from === undefined ? 65535 : Number(r.from)) };
 };
 
+const probe = (p: J): { source: string; destination: string; intervalMs: number } => ({
+  source: str(p, 'source'), destination: str(p, 'destination'), intervalMs: num(p, 'interval', 10),
+});
+
 export const INTENT_MODULE = 'esfc-intent';
 
 export function intentFromDoc(doc: J): Intent {
@@ -30,7 +34,7 @@ export function intentFromDoc(doc: J): Intent {
     nodes: list(top('nodes'), 'node').map((n) => {
       const u = (n.underlay ?? {}) as J;
       return {
-        name: str(n, 'name'), domain: str(n, 'domain'), nshTtl: num(n, 'nsh-ttl', 63), md3Type: num(n, 'md3-type', 3),
+        name: str(n, 'name'), domain: str(n, 'domain'), nshTtl: num(n, 'nsh-ttl', 63), md3Type: num(n, 'md3-type', 3), holdDownMs: num(n, 'hold-down', 1000),
         underlay: { interface: str(u, 'interface'), address: str(u, 'address'), hook: (opt(u, 'hook') ?? 'auto') as HookChoice, ...(u.mac ? { mac: str(u, 'mac') } : {}) },
         ports: list(n, 'port').map((p) => ({
           name: str(p, 'name'), interface: str(p, 'interface'), kind: str(p, 'kind') as PortKind,
@@ -45,9 +49,11 @@ export function intentFromDoc(doc: J): Intent {
     serviceFunctions: list(top('service-functions'), 'service-function').map((s) => ({
       name: str(s, 'name'), kind: opt(s, 'kind') ?? 'sf', node: str(s, 'node'), nshAware: bool(s, 'nsh-aware', false),
       ingressPort: str(s, 'ingress-port'), egressPort: opt(s, 'egress-port') ?? str(s, 'ingress-port'),
+      ...(s['liveness-probe'] ? { livenessProbe: probe(s['liveness-probe'] as J) } : {}),
     })),
     chains: list(top('chains'), 'chain').map((c) => ({
       name: str(c, 'name'), tenant: str(c, 'tenant'), serviceFunctions: ((c['service-function'] ?? []) as string[]).map(String),
+      protection: list(c, 'protection').map((p) => ({ serviceFunction: str(p, 'service-function'), standby: str(p, 'standby') })),
     })),
     flows: list(top('flows'), 'flow').map((f) => ({
       name: str(f, 'name'), tenant: str(f, 'tenant'), chain: str(f, 'chain'),

@@ -40,6 +40,8 @@ export interface IntentNode {
   underlay: { interface: string; address: string; mac?: string; hook: HookChoice };
   nshTtl: number;
   md3Type: number;
+  /** How long a failed SF on this node must stay healthy before it is used again (ms). */
+  holdDownMs: number;
   ports: IntentPort[];
   efs: IntentEfSlot[];
 }
@@ -52,6 +54,8 @@ export interface IntentServiceFunction {
   /** Port the chain enters the SF through going forward (and leaves through coming back). */
   ingressPort: string;
   egressPort: string;
+  /** A probe through the SF (NSH-unaware SFs); absent: link state only. */
+  livenessProbe?: { source: string; destination: string; intervalMs: number };
 }
 
 export interface IntentChain {
@@ -59,6 +63,8 @@ export interface IntentChain {
   tenant: string;
   /** In chain order. */
   serviceFunctions: string[];
+  /** Protected SFs of the chain and their standbys. */
+  protection: { serviceFunction: string; standby: string }[];
 }
 
 export interface PortRange { from: number; to: number }

@@ -9,6 +9,7 @@
  *   POST /esfc-agent/v1/nodes/NODE/report           {desiredGeneration, appliedGeneration, error?, status?}
  *        (without status: the last report's status stands; agents send it on their heartbeat)
  */
+import type { FunctionLiveness } from '../../agent/liveness/liveness.js';
 import type { Controller } from '../controller.js';
 import { RestconfFailure } from './errors.js';
 import type { HttpReply } from './data.js';
@@ -57,7 +58,20 @@ export function agentReport(p: Principal, c: Controller, url: URL, method: strin
     ...(desired !== undefined ? { desiredGeneration: desired } : {}),
     ...(r.error && typeof r.error === 'object' ? { error: r.error as Record<string, unknown> } : {}),
     ...(r.status && typeof r.status === 'object' && !Array.isArray(r.status) ? { status: r.status as Record<string, unknown> } : {}),
+    ...(Array.isArray(r.functions) ? { functions: functionsOf(r.functions) } : {}),
   });
   seen(node);
   return { status: 204, headers: {} };
+}
+
+/** The SFs' liveness as the agent judged it; entries that are not well formed are left out. */
+function functionsOf(list: unknown[]): FunctionLiveness[] {
+  return list.flatMap((x): FunctionLiveness[] => {
+    const f = x as Record<string, unknown>;
+    if (typeof f !== 'object' || f === null || typeof f.name !== 'string' || !/^[a-z0-9][a-z0-9-]{0,62}$/.test(f.name) || typeof f.live !== 'boolean') return [];
+    return [{
+      name: f.name, live: f.live, since: typeof f.since === 'string' ? f.since.slice(0, 40) : '',
+      ...(typeof f.reason === 'string' ? { reason: f.reason.slice(0, 200) } : {}),
+    }];
+  });
 }

@@ -50,6 +50,14 @@ export function nodesState(c: Controller, lastSeen: (node: string) => number | u
       return { name: String(e.name), ...(sas.length ? { sa: sas } : {}) };
     });
     if (efs.length) entry['encryption-function'] = efs;
+    const sfs = ((status.functions ?? []) as R[])
+      .filter((f) => NAME.test(String(f.name)) && typeof f.live === 'boolean')
+      .map((f): YangObject => ({
+        name: String(f.name), live: f.live as boolean,
+        ...(typeof f.since === 'string' && !Number.isNaN(Date.parse(f.since)) ? { since: f.since.replace(/\.\d+Z$/, 'Z') } : {}),
+        ...(typeof f.reason === 'string' ? { reason: f.reason } : {}),
+      }));
+    if (sfs.length) entry['service-function'] = sfs;
     return entry;
   });
   return { 'esfc-state:nodes-state': { node: nodes } };

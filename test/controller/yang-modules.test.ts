@@ -169,8 +169,8 @@ test('the parser reads every module: modules, node counts, keys, defaults, manda
   ]);
 
   const count = (module: string, kind: DataNode['kind']): number => walk(tree).filter((n) => n.module.name === module && n.kind === kind).length;
-  assert.deepEqual(['container', 'list', 'leaf', 'leaf-list'].map((k) => count('esfc-intent', k as DataNode['kind'])), [10, 8, 48, 2]);
-  assert.deepEqual(['container', 'list', 'leaf', 'leaf-list'].map((k) => count('esfc-state', k as DataNode['kind'])), [1, 5, 24, 0]);
+  assert.deepEqual(['container', 'list', 'leaf', 'leaf-list'].map((k) => count('esfc-intent', k as DataNode['kind'])), [11, 9, 54, 2]);
+  assert.deepEqual(['container', 'list', 'leaf', 'leaf-list'].map((k) => count('esfc-state', k as DataNode['kind'])), [1, 6, 28, 0]);
   assert.ok(walk(tree).filter((n) => n.module.name === 'esfc-state').every((n) => !n.config), 'esfc-state is all config false');
   assert.ok(walk(tree).filter((n) => n.module.name === 'esfc-intent').every((n) => n.config), 'esfc-intent is all config true');
 
