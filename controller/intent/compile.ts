@@ -51,6 +51,8 @@ export interface EfPair {
   direction: Direction;
   enc: { node: string; ef: string };
   dec: { node: string; ef: string };
+  /** Its chain's rekey-interval (seconds), when the chain has one. */
+  rekeyIntervalS?: number;
 }
 
 export interface Compiled {
@@ -195,7 +197,8 @@ export function compileIntent(intent: Intent, prev: Allocations, opts: CompileOp
         decParts.efs.set(dec.name, dec);
         encParts.functions.set(enc.port, enc.name);
         decParts.functions.set(dec.port, dec.name);
-        outPairs.push({ espi, flow: f.name, direction, enc: { node: encNode.name, ef: enc.name }, dec: { node: decNode.name, ef: dec.name } });
+        const rekeyIntervalS = chains.get(f.chain)!.rekeyIntervalS;
+        outPairs.push({ espi, flow: f.name, direction, enc: { node: encNode.name, ef: enc.name }, dec: { node: decNode.name, ef: dec.name }, ...(rekeyIntervalS !== undefined ? { rekeyIntervalS } : {}) });
         // The plaintext comes out of the decrypting EF on its node.
         si--;
         at = decNode.name;

@@ -54,6 +54,7 @@ export function intentFromDoc(doc: J): Intent {
     chains: list(top('chains'), 'chain').map((c) => ({
       name: str(c, 'name'), tenant: str(c, 'tenant'), serviceFunctions: ((c['service-function'] ?? []) as string[]).map(String),
       protection: list(c, 'protection').map((p) => ({ serviceFunction: str(p, 'service-function'), standby: str(p, 'standby') })),
+      ...(c['rekey-interval'] !== undefined ? { rekeyIntervalS: Number(c['rekey-interval']) } : {}),
     })),
     flows: list(top('flows'), 'flow').map((f) => ({
       name: str(f, 'name'), tenant: str(f, 'tenant'), chain: str(f, 'chain'),

@@ -61,6 +61,8 @@ export interface IntentServiceFunction {
 export interface IntentChain {
   name: string;
   tenant: string;
+  /** Seconds between key changes of the chain's EF pairs; absent: the controller's global interval. */
+  rekeyIntervalS?: number;
   /** In chain order. */
   serviceFunctions: string[];
   /** Protected SFs of the chain and their standbys. */

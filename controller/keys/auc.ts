@@ -18,11 +18,12 @@ import type { Logger } from '../../agent/log.js';
 import type { Controller } from '../controller.js';
 import type { EfPair } from '../intent/compile.js';
 import type { KeyStore } from './key-store.js';
+import { changeDue, pairTiming, type KeyTiming } from './pair-timing.js';
 
 export interface AucOptions {
-  /** Seconds between key changes of a pair (counted from its newest key). */
+  /** Seconds between key changes of a pair (counted from its newest key), unless its chain has its own rekey-interval. */
   rekeyIntervalS: number;
-  /** How often the schedule is looked at. */
+  /** How often the schedule is looked at (default: a tenth of the shortest interval, 50 ms to 1 s). */
   tickMs?: number;
   /** Between the encrypting end's switch and the removal of the old inbound SA: packets in flight. */
   drainMs?: number;
@@ -40,17 +41,27 @@ export class Auc {
   constructor(private readonly controller: Controller, private readonly keys: KeyStore, private readonly log: Logger, private readonly o: AucOptions) {}
 
   start(): void {
-    const tick = this.o.tickMs ?? Math.min(1000, Math.max(50, (this.o.rekeyIntervalS * 1000) / 10));
-    this.timer = setInterval(() => this.tick(), tick);
-    this.timer.unref();
-    this.tick();
+    // Re-armed after every look, because the shortest interval changes with the chains.
+    const loop = (): void => {
+      if (this.stopped) return;
+      this.tick();
+      const shortest = this.controller.deployedPairs().reduce((m, p) => Math.min(m, this.timing(p).rekeyIntervalS), this.o.rekeyIntervalS);
+      this.timer = setTimeout(loop, this.o.tickMs ?? Math.min(1000, Math.max(50, (shortest * 1000) / 10)));
+      this.timer.unref();
+    };
+    loop();
+  }
+
+  /** The pair's interval and the lifetime of its new keys: its chain's, or the controller's. */
+  timing(p: EfPair): KeyTiming {
+    return pairTiming(p, { rekeyIntervalS: this.o.rekeyIntervalS, lifetimeS: this.keys.lifetimeS });
   }
 
   /** Stop scheduling; key changes under way stop at their next wait (and resume on the next start). */
   async stop(): Promise<void> {
     this.stopped = true;
     this.onStop();
-    clearInterval(this.timer);
+    clearTimeout(this.timer);
     await Promise.allSettled([...this.running.values()]);
   }
 
@@ -60,9 +71,7 @@ export class Auc {
     for (const p of this.controller.deployedPairs()) {
       if (this.running.has(p.espi)) continue;
       const gens = this.keys.info(p.espi);
-      const newest = gens.at(-1);
-      // Keys made by a controller before it recorded when (created is null) are due now.
-      const due = !newest?.created || now - Date.parse(newest.created) >= this.o.rekeyIntervalS * 1000;
+      const due = changeDue(gens.at(-1), this.timing(p), now);
       // More than one generation: a change was left half done (e.g. by a restart).
       if (due || gens.length > 1) this.start1(p, due ? 'schedule' : 'resume');
     }
@@ -108,7 +117,7 @@ export class Auc {
     };
     let stage = this.keys.stage(p.espi);
     if (stage === 'steady') {
-      const g = this.keys.begin(p.espi);
+      const g = this.keys.begin(p.espi, Date.now(), this.timing(p).lifetimeS);
       this.log.log('info', 'rekey_started', { espi: p.espi, flow: p.flow, why, epoch: g.epoch, spi: g.spi, notAfter: g.notAfter });
       stage = 'inbound-added';
     }

@@ -39,12 +39,20 @@ export interface KeyGenerationInfo {
 }
 
 export interface KeyPolicy {
-  /** How long a generation may be used: its SAs' hard lifetime. */
+  /**
+   * How long a generation may be used: its SAs' hard lifetime. A pair whose
+   * chain has its own rekey-interval gets twice that instead (the AuC passes it).
+   */
   lifetimeS: number;
 }
 
 export class KeyStore {
   constructor(private readonly db: Db, private readonly kek: Kek, private readonly policy: KeyPolicy = { lifetimeS: 7200 }) {}
+
+  /** The hard lifetime a new generation gets unless its pair has its own (a chain's rekey-interval). */
+  get lifetimeS(): number {
+    return this.policy.lifetimeS;
+  }
 
   private aad(espi: number, epoch: number): string {
     return `esfc-ef-key espi=${espi} epoch=${epoch}`;
@@ -56,8 +64,8 @@ export class KeyStore {
   }
 
   /** A pair about to be published gets its first generation, at both ends (no-op when it has keys). */
-  ensure(espi: number): void {
-    if (!this.rows(espi).length) this.add(espi, { atDecrypt: true, atEncrypt: true });
+  ensure(espi: number, lifetimeS = this.policy.lifetimeS): void {
+    if (!this.rows(espi).length) this.add(espi, { atDecrypt: true, atEncrypt: true }, Date.now(), lifetimeS);
   }
 
   /** Key generations one end of a pair carries, oldest first (an encrypting end sends with the last). */
@@ -84,7 +92,7 @@ export class KeyStore {
   }
 
   /** A new generation from the CSPRNG, with an ESP SPI no other stored key has and the next epoch. */
-  private add(espi: number, at: { atDecrypt: boolean; atEncrypt: boolean }, now = Date.now()): KeyGenerationInfo {
+  private add(espi: number, at: { atDecrypt: boolean; atEncrypt: boolean }, now: number, lifetimeS: number): KeyGenerationInfo {
     const taken = this.db.prepare('SELECT 1 FROM ef_keys WHERE esp_spi = ?');
     let spi: number;
     do spi = randomInt(0x1000, 0xffffffff); while (taken.get(spi));
@@ -93,18 +101,18 @@ export class KeyStore {
     const epoch = last >= EPOCH_MAX ? 1 : last + 1;
     const key = randomBytes(KEY_BYTES);
     const created = new Date(now).toISOString();
-    const notAfter = new Date(now + this.policy.lifetimeS * 1000).toISOString();
+    const notAfter = new Date(now + lifetimeS * 1000).toISOString();
     this.db.prepare('INSERT INTO ef_keys (espi, esp_spi, epoch, not_after, created, at_dec, at_enc, sealed) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
       .run(espi, spi, epoch, notAfter, created, at.atDecrypt ? 1 : 0, at.atEncrypt ? 1 : 0, this.kek.seal(key, this.aad(espi, epoch)));
     key.fill(0);
     return { spi, epoch, notAfter, created, atDecrypt: at.atDecrypt, atEncrypt: at.atEncrypt };
   }
 
-  /** Step 1: a new generation at the decrypting end only. */
-  begin(espi: number, now = Date.now()): KeyGenerationInfo {
+  /** Step 1: a new generation at the decrypting end only (`lifetimeS`: the pair's own, see KeyPolicy). */
+  begin(espi: number, now = Date.now(), lifetimeS = this.policy.lifetimeS): KeyGenerationInfo {
     if (!this.rows(espi).length) throw new Error(`pair ${espi} has no key to change yet (it gets its first when it is published)`);
     if (this.stage(espi) !== 'steady') throw new Error(`pair ${espi} is already changing keys (${this.stage(espi)})`);
-    return this.add(espi, { atDecrypt: true, atEncrypt: false }, now);
+    return this.add(espi, { atDecrypt: true, atEncrypt: false }, now, lifetimeS);
   }
 
   /** Step 2: the encrypting end gets the new generation and sends with it. */

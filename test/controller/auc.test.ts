@@ -18,6 +18,7 @@ import { Controller } from '../../controller/controller.js';
 import { Auc } from '../../controller/keys/auc.js';
 import { Kek } from '../../controller/keys/kek.js';
 import { KeyStore } from '../../controller/keys/key-store.js';
+import { changeDue, pairTiming } from '../../controller/keys/pair-timing.js';
 import { openDb, type Db } from '../../controller/store/db.js';
 import { listInstructions } from '../../controller/store/instruction-log.js';
 import { planEncryptedScenario } from '../../scenario/encrypted.js';
@@ -75,13 +76,21 @@ function history(seen: Seen[], espi: number): [number[], number[]][] {
 
 interface Provisioned { c: Controller; keys: KeyStore; seen: Seen[]; a: ReturnType<typeof agents> }
 
-/** A controller on `db` with the encrypted scenario committed (unless the database has it) and its nodes' agents in step. */
-async function provisioned(db: Db, log: Logger, keysSeen = new Set<string>()): Promise<Provisioned> {
+/**
+ * A controller on `db` with the encrypted scenario committed (unless the
+ * database has it; `intervals`: chain -> its rekey-interval) and its nodes'
+ * agents in step.
+ */
+async function provisioned(db: Db, log: Logger, keysSeen = new Set<string>(), intervals: Record<string, number> = {}): Promise<Provisioned> {
   const keys = new KeyStore(db, kek, { lifetimeS: 60 });
   const c = new Controller(db, keys, log);
   c.drainMs = 20;
   const ep = planEncryptedScenario();
-  if (!c.datastore.revision) c.commit({ principal: 'operator:test', method: 'PUT', path: '/' }, scenarioIntent(ep.base, { efs: ep.efs, flows: DESIGN_FLOWS }), []);
+  const doc = scenarioIntent(ep.base, { efs: ep.efs, flows: DESIGN_FLOWS });
+  for (const ch of (doc['esfc-intent:chains'] as { chain: Record<string, unknown>[] }).chain) {
+    if (intervals[String(ch.name)] !== undefined) ch['rekey-interval'] = intervals[String(ch.name)];
+  }
+  if (!c.datastore.revision) c.commit({ principal: 'operator:test', method: 'PUT', path: '/' }, doc, []);
   const seen: Seen[] = [];
   const a = agents(c, seen, keysSeen);
   await c.settled();
@@ -209,4 +218,65 @@ test('a controller restarted in the middle of a key change resumes it from the s
     db.close();
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('a chain with its own rekey-interval changes its pairs\' keys on that schedule, with keys that live twice the interval; a chain without one keeps the global schedule', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'esfc-auc-'));
+  const db = openDb(join(dir, 'controller.db'));
+  const { log, text } = lines();
+  const { c, keys, a } = await provisioned(db, log, new Set(), { 'mail-chain': 1 });
+  const auc = new Auc(c, keys, log, { rekeyIntervalS: 3600, drainMs: 20, stepTimeoutMs: 200 });
+  try {
+    const mail = c.deployedPairs().filter((p) => p.flow === 'mail');
+    const web = c.deployedPairs().filter((p) => p.flow === 'web');
+    assert.ok(mail.length >= 2 && web.length >= 2, `mail ${mail.length}, web ${web.length} pairs`);
+    assert.ok(mail.every((p) => p.rekeyIntervalS === 1) && web.every((p) => p.rekeyIntervalS === undefined), 'the chain\'s interval reaches its pairs');
+    // Not given a tickMs: the AuC looks often enough for the shortest interval it has.
+    auc.start();
+    await sleep(2600);
+    await auc.stop();
+    for (const p of mail) {
+      const gens = keys.info(p.espi);
+      assert.ok(gens.at(-1)!.epoch >= 2, `mail pair ${p.espi} changed keys (epoch ${gens.at(-1)!.epoch})`);
+      for (const g of gens.filter((x) => x.epoch > 1)) {
+        assert.equal(Date.parse(g.notAfter!) - Date.parse(g.created!), 2000, `mail pair ${p.espi} epoch ${g.epoch} lives twice the chain's interval`);
+      }
+    }
+    for (const p of web) {
+      assert.deepEqual(keys.info(p.espi).map((g) => g.epoch), [1], `web pair ${p.espi} kept its key`);
+      assert.equal(Date.parse(keys.info(p.espi)[0]!.notAfter!) - Date.parse(keys.info(p.espi)[0]!.created!), 60_000, 'the global lifetime');
+    }
+    const started = text.filter((l) => l.includes('"event":"rekey_started"')).map((l) => JSON.parse(l) as { espi: number; why: string });
+    assert.ok(started.every((e) => mail.some((p) => p.espi === e.espi) && e.why === 'schedule'), 'only the mail pairs, on schedule');
+  } finally {
+    await a.stop();
+    await auc.stop();
+    c.close();
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the schedule: a key changes once it is one interval old, or earlier when it would not outlive its pair\'s next change by the pair\'s slack', () => {
+  const global = { rekeyIntervalS: 3600, lifetimeS: 7200 };
+  assert.deepEqual(pairTiming({}, global), global);
+  assert.deepEqual(pairTiming({ rekeyIntervalS: 10 }, global), { rekeyIntervalS: 10, lifetimeS: 20 }, 'a 10 s chain does not keep keys for 2 h');
+  assert.deepEqual(pairTiming({ rekeyIntervalS: 7200 }, { rekeyIntervalS: 1800, lifetimeS: 3600 }), { rekeyIntervalS: 7200, lifetimeS: 14_400 }, 'a 2 h chain\'s keys do not die after 1 h');
+  const t0 = Date.parse('2026-12-03T10:00:00Z');
+  const key = (lifetimeS: number) => ({ spi: 0x1234, epoch: 1, atDecrypt: true, atEncrypt: true, created: new Date(t0).toISOString(), notAfter: new Date(t0 + lifetimeS * 1000).toISOString() });
+  const s = (x: number): number => t0 + x * 1000;
+  // Keys made under the rule: due at one interval, not before.
+  assert.equal(changeDue(key(7200), global, s(3599)), false);
+  assert.equal(changeDue(key(7200), global, s(3600)), true);
+  assert.equal(changeDue(key(20), pairTiming({ rekeyIntervalS: 10 }, global), s(9.9)), false);
+  assert.equal(changeDue(key(20), pairTiming({ rekeyIntervalS: 10 }, global), s(10)), true);
+  // An operator's --key-lifetime just above the interval does not make keys change early.
+  assert.equal(changeDue(key(3700), { rekeyIntervalS: 3600, lifetimeS: 3700 }, s(3599)), false);
+  // A first key made with the global lifetime (1 h) for a chain that changes every 2 h: changed now, before it dies.
+  assert.equal(changeDue(key(3600), pairTiming({ rekeyIntervalS: 7200 }, global), s(1)), true);
+  // A chain whose 10 s interval was removed: its 20 s key is changed at once, not an hour later.
+  assert.equal(changeDue(key(20), global, s(1)), true);
+  // A key without a recorded creation time (an older controller's) is due.
+  assert.equal(changeDue({ spi: 1, epoch: 1, atDecrypt: true, atEncrypt: true }, global, s(0)), true);
+  assert.equal(changeDue(undefined, global, s(0)), true);
 });

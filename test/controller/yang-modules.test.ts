@@ -169,7 +169,7 @@ test('the parser reads every module: modules, node counts, keys, defaults, manda
   ]);
 
   const count = (module: string, kind: DataNode['kind']): number => walk(tree).filter((n) => n.module.name === module && n.kind === kind).length;
-  assert.deepEqual(['container', 'list', 'leaf', 'leaf-list'].map((k) => count('esfc-intent', k as DataNode['kind'])), [11, 9, 54, 2]);
+  assert.deepEqual(['container', 'list', 'leaf', 'leaf-list'].map((k) => count('esfc-intent', k as DataNode['kind'])), [11, 9, 55, 2]);
   assert.deepEqual(['container', 'list', 'leaf', 'leaf-list'].map((k) => count('esfc-state', k as DataNode['kind'])), [1, 6, 28, 0]);
   assert.ok(walk(tree).filter((n) => n.module.name === 'esfc-state').every((n) => !n.config), 'esfc-state is all config false');
   assert.ok(walk(tree).filter((n) => n.module.name === 'esfc-intent').every((n) => n.config), 'esfc-intent is all config true');
@@ -221,6 +221,8 @@ test('the parser reads every module: modules, node counts, keys, defaults, manda
   assert.ok(addr.kind === 'string' && addr.patterns.length === 2, 'no-zone keeps ipv4-address\'s pattern and adds its own');
   assert.equal(leaf('/esfc-state:nodes-state/node/last-report').valueType.name, 'yang:date-and-time');
   assert.equal(leaf('/esfc-state:nodes-state/node/desired-generation').valueType.name, 'uint64');
+  assert.equal(describeType(leaf('/esfc-intent:chains/chain/rekey-interval').valueType), 'uint32 in 1..4294967295');
+  assert.equal(leaf('/esfc-intent:chains/chain/rekey-interval').default, undefined, 'absent means the global interval');
   const proto = leaf('/esfc-intent:flows/flow/match/protocol').valueType;
   assert.ok(proto.kind === 'union' && proto.members[0]!.kind === 'enumeration');
   assert.deepEqual(proto.members[0]!.kind === 'enumeration' && proto.members[0]!.enums, [{ name: 'tcp', value: 6 }, { name: 'udp', value: 17 }, { name: 'icmp', value: 1 }]);
