@@ -68,6 +68,7 @@ export async function startController(dir: string, log: Logger, opts: EmbeddedOp
   const server = new RestconfServer({
     controller, trust: ca.trust, credential: readBundle(join(dir, 'server.pem')), log,
     operations: new Map([[REKEY_OPERATION, rekeyOperation(controller, auc)]]),
+    keyChanges: auc,
     isRevoked: (serial) => revocations.isRevoked(serial),
   });
   const port = await server.listen(opts.port ?? 0, host);

@@ -19,6 +19,7 @@ import { checkAccess, denied, isTenantOwnedTop, tenantOwns } from './access.js';
 import { RestconfFailure } from './errors.js';
 import { principalId, type Principal } from './principal.js';
 import { applyQuery, parseQuery } from './query.js';
+import { keysState, type KeyChanges } from './keys-state.js';
 import { nodesState } from './state.js';
 import { changedEntries, childTarget, deleteAt, getAt, mergeAt, putAt } from './tree-ops.js';
 
@@ -39,6 +40,8 @@ export class DataApi {
     private readonly tree: SchemaTree,
     private readonly c: Controller,
     private readonly lastSeen: (node: string) => number | undefined,
+    /** Without it (no AuC in this process) there is no keys-state. */
+    private readonly keyChanges?: KeyChanges,
   ) {}
 
   private target(path: string): ResourceTarget {
@@ -47,8 +50,8 @@ export class DataApi {
     return p.target;
   }
 
-  /** The datastore as this principal may see it: intent (tenants: only what is theirs) and node state. */
-  private view(p: Principal, withState: boolean): YangObject {
+  /** The datastore as this principal may see it: intent (tenants: only what is theirs) and node and key state (`stateTop`: only that one). */
+  private view(p: Principal, withState: boolean, stateTop?: string): YangObject {
     const doc = structuredClone(this.c.datastore.doc) as YangObject;
     if (p.kind === 'tenant') {
       for (const top of Object.keys(doc)) {
@@ -66,7 +69,10 @@ export class DataApi {
         }
       }
     }
-    if (withState && p.kind === 'operator') Object.assign(doc, nodesState(this.c, this.lastSeen));
+    // Operators only: access.ts gives tenants no esfc-state node (keys-state could be filtered to their flows' pairs if it did).
+    const wanted = (top: string): boolean => withState && p.kind === 'operator' && (stateTop === undefined || stateTop === top);
+    if (wanted('esfc-state:nodes-state')) Object.assign(doc, nodesState(this.c, this.lastSeen));
+    if (wanted('esfc-state:keys-state') && this.keyChanges) Object.assign(doc, keysState(this.c, this.keyChanges));
     return doc;
   }
 
@@ -91,7 +97,7 @@ export class DataApi {
     checkAccess(p, 'read', top, path || '/');
     const q = parseQuery(query, 'GET');
     const entry = t.steps.find((s) => s.node.kind === 'list' && s.keys);
-    const view = this.view(p, top === undefined || (t.steps[0] !== undefined && !t.steps[0].node.config));
+    const view = this.view(p, top === undefined || (t.steps[0] !== undefined && !t.steps[0].node.config), top);
     if (p.kind === 'tenant' && entry && isTenantOwnedTop(top) && getAt(this.c.datastore.doc as YangObject, { steps: t.steps.slice(0, t.steps.indexOf(entry) + 1) }) !== undefined
       && getAt(view, { steps: t.steps.slice(0, t.steps.indexOf(entry) + 1) }) === undefined) {
       throw denied(p, `read another tenant's ${entry.node.name}`, path);

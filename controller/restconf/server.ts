@@ -19,6 +19,7 @@ import { principalId, type Principal } from './principal.js';
 import { agentDesired, agentReport, AGENT_PREFIX } from './agent-channel.js';
 import { OperationsApi, OPERATIONS_ROOT, type OperationHandlers } from './operations.js';
 import { CONNECTED_WITHIN_MS } from './state.js';
+import type { KeyChanges } from './keys-state.js';
 
 export interface ServerOptions {
   controller: Controller;
@@ -30,6 +31,8 @@ export interface ServerOptions {
   maxBodyBytes?: number;
   /** Handlers of the schema's rpcs by "module:rpc"; an rpc without one answers 501. */
   operations?: OperationHandlers;
+  /** The AuC, for esfc-state:keys-state (absent: no keys-state). */
+  keyChanges?: KeyChanges;
 }
 
 export class RestconfServer {
@@ -48,7 +51,7 @@ export class RestconfServer {
   constructor(private readonly o: ServerOptions) {
     this.tree = loadSchema();
     this.mods = libraryModules(this.tree);
-    this.data = new DataApi(this.tree, o.controller, (n) => this.seen.get(n));
+    this.data = new DataApi(this.tree, o.controller, (n) => this.seen.get(n), o.keyChanges);
     this.operations = new OperationsApi(this.tree, o.operations ?? new Map(), () => o.controller.datastore.doc);
     this.maxBody = o.maxBodyBytes ?? 1 << 20;
     o.controller.events.on('change', (ev: ChangeEvent) => this.publish(ev));

@@ -166,11 +166,12 @@ test('the parser reads every module: modules, node counts, keys, defaults, manda
   assert.ok(tree.modules[2]!.source.startsWith('module ietf-inet-types {'), 'the YANG library can serve the text');
   assert.deepEqual(tree.roots.map(memberName), [
     'esfc-intent:domains', 'esfc-intent:nodes', 'esfc-intent:service-functions', 'esfc-intent:chains', 'esfc-intent:flows', 'esfc-state:nodes-state',
+    'esfc-state:keys-state',
   ]);
 
   const count = (module: string, kind: DataNode['kind']): number => walk(tree).filter((n) => n.module.name === module && n.kind === kind).length;
   assert.deepEqual(['container', 'list', 'leaf', 'leaf-list'].map((k) => count('esfc-intent', k as DataNode['kind'])), [11, 9, 55, 2]);
-  assert.deepEqual(['container', 'list', 'leaf', 'leaf-list'].map((k) => count('esfc-state', k as DataNode['kind'])), [1, 6, 28, 0]);
+  assert.deepEqual(['container', 'list', 'leaf', 'leaf-list'].map((k) => count('esfc-state', k as DataNode['kind'])), [4, 8, 44, 0]);
   assert.ok(walk(tree).filter((n) => n.module.name === 'esfc-state').every((n) => !n.config), 'esfc-state is all config false');
   assert.ok(walk(tree).filter((n) => n.module.name === 'esfc-intent').every((n) => n.config), 'esfc-intent is all config true');
 
@@ -178,6 +179,8 @@ test('the parser reads every module: modules, node counts, keys, defaults, manda
   assert.deepEqual(keysOf('/esfc-intent:nodes/node/port'), ['name']);
   assert.deepEqual(keysOf('/esfc-state:nodes-state/node/counter'), ['port', 'stat']);
   assert.deepEqual(keysOf('/esfc-state:nodes-state/node/encryption-function/sa'), ['spi', 'direction']);
+  assert.deepEqual(keysOf('/esfc-state:keys-state/pair'), ['e-spi']);
+  assert.deepEqual(keysOf('/esfc-state:keys-state/pair/generation'), ['spi']);
 
   const leaf = (p: string): LeafNode => byPath(tree, p) as LeafNode;
   assert.equal(leaf('/esfc-intent:nodes/node/nsh-ttl').default, '63');
