@@ -87,7 +87,7 @@ test('refused paths: unknown nodes and modules, with where the path stopped', ()
   assert.match(e2.message, /no module 'acme'/);
   const e3 = refused('/esfc-intent:chains/chain=web/colour');
   assert.deepEqual([e3.tag, e3.path, e3.resource], ['unknown-element', "/esfc-intent:chains/chain[name='web']", '/esfc-intent:chains/chain=web']);
-  assert.equal(e3.message, "no 'colour' in /esfc-intent:chains/chain=web; expected one of: name, tenant, rekey-interval, service-function, description");
+  assert.equal(e3.message, "no 'colour' in /esfc-intent:chains/chain=web; expected one of: name, tenant, rekey-interval, service-function, description, protection");
   const e4 = refused('/esfc-intent:chains/chain=web/tenant/x');
   assert.deepEqual([e4.tag, e4.path], ['unknown-element', "/esfc-intent:chains/chain[name='web']/tenant"]);
   const e5 = refused('/chains');
