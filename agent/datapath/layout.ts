@@ -104,6 +104,14 @@ export interface EsfcProxyState {
 
 export interface EsfcCounter { packets: bigint; bytes: bigint }
 
+/** The last liveness probe that came back out of an SF (esfc_probe, key: sf_id as a host-order u32). */
+export interface EsfcProbeSeen {
+  /** CLOCK_MONOTONIC at its arrival, ns (bpf_ktime_get_ns; process.hrtime.bigint() reads the same clock). */
+  ns: bigint;
+  seq: number;
+  count: number;
+}
+
 export const portCodec = new StructCodec<EsfcPort>('esfc_port', 32, [
   { name: 'kind', offset: 0, type: 'u32' },
   { name: 'slot', offset: 4, type: 'u32' },
@@ -211,9 +219,23 @@ export const counterCodec = new StructCodec<EsfcCounter>('esfc_counter', 16, [
   { name: 'bytes', offset: 8, type: 'u64' },
 ]);
 
+export const probeSeenCodec = new StructCodec<EsfcProbeSeen>('esfc_probe_seen', 16, [
+  { name: 'ns', offset: 0, type: 'u64' },
+  { name: 'seq', offset: 8, type: 'u32' },
+  { name: 'count', offset: 12, type: 'u32' },
+]);
+
+/**
+ * Liveness probes (esfc_shared.h): UDP to this port, payload = magic (8 bytes),
+ * sf_id, seq (u32 each), sender's CLOCK_MONOTONIC ns (u64), network order.
+ */
+export const PROBE_PORT = 0xe5fc;
+export const PROBE_MAGIC = 0x4553464370726f62n;
+export const PROBE_PAYLOAD_LEN = 24;
+
 export const allCodecs: readonly StructCodec<object>[] = [
   portCodec, portKeyCodec, nextHopCodec, pathKeyCodec, srcKeyCodec, peerSrcKeyCodec, classRuleCodec,
-  configCodec, stateCodec, flowKeyCodec, proxyStateCodec, counterCodec,
+  configCodec, stateCodec, flowKeyCodec, proxyStateCodec, counterCodec, probeSeenCodec,
 ] as readonly StructCodec<object>[];
 
 /** Map names as pinned under the pin root (C: bpf/lib/maps.h). */
@@ -227,6 +249,8 @@ export const MapName = {
   peerSources: 'esfc_peer_sources',
   classifier: 'esfc_classifier',
   proxyFlows: 'esfc_proxy_flows',
+  /** Not generation-switched: the datapath writes it, the liveness prober reads it. */
+  probe: 'esfc_probe',
   config: 'esfc_config',
   counters: 'esfc_counters',
 } as const;

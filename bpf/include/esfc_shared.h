@@ -27,6 +27,7 @@
 #define ESFC_MAX_SRC_ENTRIES 16384
 #define ESFC_MAX_PEER_SRC_ENTRIES 16384
 #define ESFC_MAX_PROXY_FLOWS 65536
+#define ESFC_MAX_PROBES     1024
 
 /*
  * Generations. Every table the forwarding decision reads exists twice; the
@@ -79,6 +80,7 @@ enum esfc_stat {
 	ESFC_STAT_FWD_REMOTE,         /* VXLAN-GPE pushed or rewritten, sent to another node */
 	ESFC_STAT_END_OF_CHAIN,       /* NSH removed, original packet delivered */
 	ESFC_STAT_PUNT,               /* handed to the slow-path port */
+	ESFC_STAT_PROBE,              /* the agent's liveness probe came back out of an NSH-unaware SF: recorded, consumed */
 	ESFC_STAT_EVENT_FIRST = 8,
 	ESFC_STAT_CLASSIFIED = ESFC_STAT_EVENT_FIRST, /* matched a classifier rule, NSH pushed */
 	ESFC_STAT_PROXY_RETURN,       /* came back from an NSH-unaware SF, NSH restored */
@@ -235,6 +237,34 @@ struct esfc_proxy_state {
 	__u8  w0_bits;       /* O and U bits of NSH word 0 (high byte & 0x30), restored unchanged */
 	__u8  md_bits;       /* the 4 unassigned bits before MD type (0xf0), restored unchanged */
 	__u8  context[16];   /* MD type 1 context, restored unchanged */
+};
+
+/*
+ * Liveness probes through an NSH-unaware SF. The agent sends Ethernet/IPv4/UDP
+ * to ESFC_PROBE_PORT into the SF's ingress arm; the SF routes it like any
+ * packet, and when it comes back out of one of the SF's arms the datapath
+ * records it in esfc_probe and consumes it. The port is in the dynamic range
+ * (RFC 6335: never assigned), and a frame only counts as a probe with the
+ * magic and the sf_id of the port it arrives on, so a user flow that happens
+ * to use the port is forwarded as usual.
+ */
+#define ESFC_PROBE_PORT     0xE5FC  /* 58876 */
+/* "ESFCprob", read as one 64-bit big-endian word. */
+#define ESFC_PROBE_MAGIC    0x4553464370726f62ULL
+
+/* The UDP payload of a probe (wire format: network order, packed like every header in a frame). */
+struct esfc_probe_payload {
+	__u32 magic_be[2];   /* ESFC_PROBE_MAGIC, most significant byte first */
+	__u32 sf_id_be;      /* the SF probed (esfc_port.sf_id of its arms) */
+	__u32 seq_be;        /* the sender's sequence number */
+	__u64 sent_ns_be;    /* the sender's CLOCK_MONOTONIC at sending; not read by the datapath */
+} __attribute__((packed));
+
+/* esfc_probe: sf_id -> the last probe that came back out of that SF. */
+struct esfc_probe_seen {
+	__u64 ns;            /* bpf_ktime_get_ns() (CLOCK_MONOTONIC) at its arrival */
+	__u32 seq;           /* its sequence number, host order */
+	__u32 count;         /* probes seen since the entry was created (wraps) */
 };
 
 /* Node-wide settings, one element per generation. */

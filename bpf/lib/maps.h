@@ -91,6 +91,19 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } esfc_proxy_flows SEC(".maps");
 
+/*
+ * Liveness probes (esfc_shared.h): sf_id -> the last one seen back. Not
+ * generation-switched: it is an observation written by the datapath, read by
+ * the agent, not configuration.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, ESFC_MAX_PROBES);
+	__type(key, __u32);
+	__type(value, struct esfc_probe_seen);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} esfc_probe SEC(".maps");
+
 /* Index = generation. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

@@ -15,6 +15,7 @@
 #include "rewrite.h"
 #include "classify.h"
 #include "proxy.h"
+#include "probe.h"
 
 /* Verdict meaning "hand the unchanged frame to the slow path"; no CTX_ACT_* is negative but TC_ACT_UNSPEC. */
 #define ESFC_V_PUNT     (-2)
@@ -391,6 +392,12 @@ static __always_inline int esfc_process(struct __ctx_buff *ctx)
 		}
 		if (port->kind != ESFC_PORT_SF_PROXY || eth->proto != bpf_htons(0x0800))
 			goto out;
+		/* The agent's liveness probe has no path position to restore: it ends here. */
+		if (probe_returned(data, data_end, port)) {
+			stat = ESFC_STAT_PROBE;
+			verdict = CTX_ACT_DROP;
+			goto out;
+		}
 		ret = proxy_restore(data, data_end, port, &pkt);
 		if (ret) {
 			stat = ret;

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Btf } from '../../agent/kernel/btf.js';
-import { allCodecs, STAT_DROP_FIRST, STAT_EVENT_FIRST, STAT_MAX, PortKind, NextHopKind } from '../../agent/datapath/layout.js';
+import { allCodecs, STAT_DROP_FIRST, STAT_EVENT_FIRST, STAT_MAX, PortKind, NextHopKind, PROBE_MAGIC, PROBE_PAYLOAD_LEN, PROBE_PORT, probeSeenCodec } from '../../agent/datapath/layout.js';
 import { fieldSize, type StructCodec } from '../../agent/datapath/struct-codec.js';
 import { efCodecs, EfDir, EF_MARK_BASE, EF_STAT_MAX } from '../../agent/ef/ef-layout.js';
 import { statNamesFromEnum } from '../../agent/datapath/stat-names.js';
@@ -57,6 +57,28 @@ test('enums shared with C: port kinds, next-hop kinds, counter layout', () => {
   assert.equal(names.get(stats.get('ESFC_STAT_DROP_NO_PATH')!)!.drop, true);
   assert.equal(names.get(stats.get('ESFC_STAT_FWD_REMOTE')!)!.drop, false);
   assert.ok([...stats.values()].every((v) => v <= STAT_MAX));
+});
+
+test('liveness probes: wire constants, the esfc_probe map and a terminal counter', () => {
+  const header = readFileSync(fileURLToPath(new URL('../../../bpf/include/esfc_shared.h', import.meta.url)), 'utf8');
+  const define = (n: string): bigint => BigInt(new RegExp(`#define ${n}\\s+(0x[0-9a-fA-F]+|\\d+)`).exec(header)![1]!);
+  assert.equal(define('ESFC_PROBE_PORT'), BigInt(PROBE_PORT));
+  assert.equal(define('ESFC_PROBE_MAGIC'), PROBE_MAGIC);
+  assert.equal(Buffer.from('ESFCprob').readBigUInt64BE(), PROBE_MAGIC);
+  // The payload struct is packed and not in BTF (only a pointer into the frame uses it): its size from the header's members.
+  const body = /struct esfc_probe_payload \{([^}]*)\}/.exec(header)![1]!;
+  const sizes: Record<string, number> = { __u8: 1, __u16: 2, __u32: 4, __u64: 8 };
+  const len = [...body.matchAll(/(__u\d+)\s+\w+(?:\[(\d+)\])?;/g)].reduce((n, m) => n + sizes[m[1]!]! * Number(m[2] ?? 1), 0);
+  assert.equal(len, PROBE_PAYLOAD_LEN);
+  for (const file of ['esfc_tc.o', 'esfc_xdp.o']) {
+    const btf = obj(file);
+    const names = statNamesFromEnum(btf.enumValues('esfc_stat')!);
+    const probe = [...names.values()].find((n) => n.name === 'probe');
+    assert.ok(probe, `${file}: no ESFC_STAT_PROBE`);
+    assert.equal(probe.value, 6, 'appended after punt (numbers are ABI)');
+    assert.equal(probe.drop || probe.event, false, 'terminal: a port\'s received count includes probes');
+    assert.ok(btf.struct(probeSeenCodec.cName), `${file}: struct esfc_probe_seen`);
+  }
 });
 
 test('EF glue constants shared with C: SA directions, marks, counter layout', () => {
