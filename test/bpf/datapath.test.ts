@@ -11,10 +11,11 @@ import { validateConfig } from '../../agent/config/validate-config.js';
 import type { NodeConfig } from '../../agent/config/types.js';
 import { compile } from '../../agent/datapath/compile.js';
 import { planMaps } from '../../agent/datapath/plan.js';
-import { applyOps, readGenerations, readState, writeState } from '../../agent/datapath/tables.js';
+import { applyOps, readActivePorts, readGenerations, readState, writeState } from '../../agent/datapath/tables.js';
 import { KernelDatapath, readCounters } from '../../agent/datapath/kernel-datapath.js';
 import { receivedPerSlot } from '../../agent/datapath/stat-names.js';
-import { fromAddresses, MapName, NextHopKind, NH_F_EF, NH_F_FROM_MAP, nextHopCodec, pathKeyCodec, peerSrcKeyCodec, STAT_MAX } from '../../agent/datapath/layout.js';
+import { fromAddresses, MapName, NextHopKind, NH_F_EF, NH_F_FROM_MAP, nextHopCodec, pathKeyCodec, peerSrcKeyCodec, PROBE_MAGIC, PROBE_PORT, probeSeenCodec, STAT_MAX } from '../../agent/datapath/layout.js';
+import { probeFrame, probeMapReader } from '../../agent/liveness/probe.js';
 import { listLinks } from '../../agent/node/links.js';
 import { skbContext, testRun, xdpContext } from '../../agent/kernel/test-run.js';
 import { enterPrivateNetns } from '../lib/private-netns.js';
@@ -363,6 +364,89 @@ describe('forwarding core (BPF_PROG_TEST_RUN)', { skip: isRoot ? false : 'needs 
           assert.equal(counter('ul0', 'punt'), before + 1n);
         } finally {
           cfgMap.update(key, saved);
+        }
+      });
+
+      // Liveness probes (bpf/lib/probe.h): what the agent sends into an NSH-unaware SF, back out of it.
+      describe('liveness probes', () => {
+        const sfIdOf = (iface: string): number => readActivePorts(dp!.maps).get(ifindex.get(iface)!)!.sf_id;
+        const probeTo = { srcMac: MAC.sf1a, dstMac: MAC.sf1aPeer, source: '192.0.2.1', destination: '192.0.2.2' };
+        /** The frame as the SF hands it back (routed: TTL 63, new MACs), built independently of the agent's builder. */
+        const back = (sfId: number, seq: number, o: { magic?: bigint; cut?: number; toPort?: number } = {}): Buffer => {
+          const pl = Buffer.alloc(24);
+          pl.writeBigUInt64BE(o.magic ?? PROBE_MAGIC, 0);
+          pl.writeUInt32BE(sfId, 8);
+          pl.writeUInt32BE(seq, 12);
+          pl.writeBigUInt64BE(123456789n, 16);
+          const f = Buffer.concat([eth(MAC.sf1b, MAC.sf1bPeer, 0x0800), ipv4({ src: probeTo.source, dst: probeTo.destination, proto: 17, ttl: 63 }, udp(PROBE_PORT, o.toPort ?? PROBE_PORT, pl))]);
+          return o.cut ? f.subarray(0, f.length - o.cut) : f;
+        };
+        const seen = (sfId: number) => {
+          const k = Buffer.alloc(4);
+          k.writeUInt32LE(sfId);
+          const v = dp!.maps[MapName.probe].lookup(k);
+          return v ? probeSeenCodec.decode(v) : undefined;
+        };
+
+        test('the agent builds the frame byte for byte as specified (Ethernet/IPv4 TTL 64, DF, checksum/UDP to the probe port/magic, sf_id, seq, time)', () => {
+          const pl = Buffer.alloc(24);
+          pl.write('ESFCprob', 0, 'latin1');
+          pl.writeUInt32BE(7, 8);
+          pl.writeUInt32BE(0xfffffffe, 12);
+          pl.writeBigUInt64BE(42n, 16);
+          const want = Buffer.concat([eth(MAC.sf1aPeer, MAC.sf1a, 0x0800), ipv4({ src: probeTo.source, dst: probeTo.destination, proto: 17, ttl: 64 }, udp(PROBE_PORT, PROBE_PORT, pl))]);
+          assert.equal(probeFrame({ ...probeTo, sfId: 7 }, 0xfffffffe, 42n).toString('hex'), want.toString('hex'));
+        });
+
+        test('a probe of the port\'s SF coming back is recorded (time, seq, count) and consumed, on either arm', () => {
+          const sfId = sfIdOf('sf1b');
+          assert.ok(sfId > 0);
+          assert.equal(sfIdOf('sf1a'), sfId, 'both arms of SF1 share its id');
+          const before = seen(sfId);
+          const probesBefore = counter('sf1b', 'probe');
+          const t0 = process.hrtime.bigint();
+          const r = run(hook, 'sf1b', back(sfId, 1000));
+          assert.equal(r.verdict, 'drop');
+          const s = seen(sfId);
+          assert.ok(s, 'no esfc_probe entry');
+          assert.equal(s.seq, 1000);
+          assert.equal(s.count, (before?.count ?? 0) + 1);
+          assert.ok(s.ns >= t0 && s.ns <= process.hrtime.bigint(), 'bpf_ktime_get_ns is the agent\'s CLOCK_MONOTONIC');
+          assert.equal(counter('sf1b', 'probe'), probesBefore + 1n);
+          // The other arm, and the agent's own reader.
+          assert.equal(run(hook, 'sf1a', Buffer.concat([eth(MAC.sf1a, MAC.sf1aPeer, 0x0800), back(sfId, 1001).subarray(14)])).verdict, 'drop');
+          assert.deepEqual(probeMapReader(dp!.maps[MapName.probe])(sfId)?.seq, 1001);
+          assert.equal(seen(sfId)!.count, (before?.count ?? 0) + 2);
+          // A frame from the agent's builder is recognised too (what the SF routes back unchanged but for TTL).
+          const own = probeFrame({ ...probeTo, sfId }, 1002, process.hrtime.bigint());
+          assert.equal(run(hook, 'sf1b', own).verdict, 'drop');
+          assert.equal(seen(sfId)!.seq, 1002);
+        });
+
+        const normal: { name: string; port: string; frame: (sfId: number) => Buffer; verdict: string; stat: string }[] = [
+          { name: 'another SF\'s id', port: 'sf1b', frame: (id) => back(id + 1, 5), verdict: 'drop', stat: 'drop_proxy_state' },
+          { name: 'a wrong magic', port: 'sf1b', frame: (id) => back(id, 5, { magic: PROBE_MAGIC ^ 1n }), verdict: 'drop', stat: 'drop_proxy_state' },
+          { name: 'a payload one byte short', port: 'sf1b', frame: (id) => back(id, 5, { cut: 1 }), verdict: 'drop', stat: 'drop_proxy_state' },
+          { name: 'another UDP port', port: 'sf1b', frame: (id) => back(id, 5, { toPort: PROBE_PORT + 1 }), verdict: 'drop', stat: 'drop_proxy_state' },
+          { name: 'an NSH-aware SF port', port: 'nsf', frame: () => Buffer.concat([eth(MAC.nsf, MAC.nsfPeer, 0x0800), back(sfIdOf('nsf'), 5).subarray(14)]), verdict: 'pass', stat: 'pass' },
+          { name: 'an edge port', port: 'client', frame: (id) => Buffer.concat([eth(MAC.edge, MAC.client, 0x0800), back(id, 5).subarray(14)]), verdict: 'pass', stat: 'pass' },
+        ];
+        for (const n of normal) {
+          test(`not a probe of this SF: ${n.name} takes the usual path (${n.stat}), nothing recorded`, () => {
+            const sfId = sfIdOf('sf1b');
+            const frame = n.frame(sfId);
+            const sfIdInFrame = frame.length >= 14 + 20 + 8 + 12 ? frame.readUInt32BE(14 + 20 + 8 + 8) : sfId;
+            const mine = seen(sfId);
+            const theirs = seen(sfIdInFrame);
+            const before = counter(n.port, n.stat);
+            const probes = counter(n.port, 'probe');
+            const r = run(hook, n.port, frame);
+            assert.equal(r.verdict, n.verdict);
+            assert.equal(counter(n.port, n.stat), before + 1n);
+            assert.equal(counter(n.port, 'probe'), probes);
+            assert.deepEqual(seen(sfId), mine, 'the SF\'s entry is untouched');
+            assert.deepEqual(seen(sfIdInFrame), theirs, 'no entry for the id in the frame');
+          });
         }
       });
 
