@@ -33,6 +33,8 @@ import { efLink, EfRuntime, readEfStatus } from './ef/ef-runtime.js';
 import { LongTimer } from './timers.js';
 import { switchesId, withFailover, type Switched } from './liveness/failover.js';
 import { Liveness, type FunctionLiveness } from './liveness/liveness.js';
+import { probeMapReader, SfProber, type ProbeTarget } from './liveness/probe.js';
+import { MapName } from './datapath/layout.js';
 import { readFaults, ReconcileError, Transaction } from './transaction.js';
 
 /** A key's reapply runs this long after its notAfter: the kernel has deleted the SA by then. */
@@ -127,6 +129,13 @@ export class Agent {
     this.dp = await openDatapath(pinDir, node);
     this.generation = Number(readState(this.dp.maps).generation);
     this.efs = new EfRuntime(pinDir, (event, fields) => this.opts.log.log('info', event, fields));
+    const prober = new SfProber(probeMapReader(this.dp.maps[MapName.probe]));
+    prober.onChange = (fn, alive, detail) => {
+      this.opts.log.log(alive ? 'info' : 'warn', 'sf_probe', { function: fn, alive, ...detail });
+      // The judgement at once, not at the next tick.
+      this.liveness.tick();
+    };
+    this.liveness.probes = { alive: (fn) => prober.states().get(fn), stop: () => prober.stop(), set: (t) => prober.set(t) };
     this.opts.log.log('info', 'datapath_open', { node, pinDir, adopted: this.dp.adopted, generation: this.generation });
   }
 
@@ -231,6 +240,23 @@ export class Agent {
     };
   }
 
+  /** Probes through the SFs the configuration asks for, from the ports just compiled. */
+  private setProbes(cfg: NodeConfig, desired: DesiredState): void {
+    const targets: ProbeTarget[] = [];
+    for (const p of cfg.liveness?.probes ?? []) {
+      const port = cfg.ports.find((x) => x.name === p.port);
+      const a = desired.attachments.find((x) => x.port === p.port);
+      const dp = a && desired.ports.get(a.ifindex);
+      if (!port?.peerMac || !a || !dp) continue;
+      targets.push({ fn: p.function, sfId: dp.sf_id, ifindex: a.ifindex, srcMac: dp.mac, dstMac: port.peerMac, source: p.source, destination: p.destination, intervalMs: p.intervalMs });
+    }
+    try {
+      this.liveness.probes?.set(targets);
+    } catch (e) {
+      this.opts.log.log('error', 'probe_failed', { error: (e as Error).message, note: 'the SFs are judged by link state only' });
+    }
+  }
+
   /**
    * An SF failed or came back (after its hold-down): the positions it
    * protects move at once, locally; then the controller hears of it (it
@@ -269,6 +295,7 @@ export class Agent {
     this.known = staged.gens.map((g, i) => (i === staged.active ? staged.after : g));
     this.cfg = staged.cfg;
     this.switches = switchesId(staged.switched);
+    this.setProbes(staged.cfg, staged.desired);
     this.generation++;
     this.dp!.slotNames = staged.desired.slotNames;
     tx.enter('report');

@@ -9,6 +9,7 @@
 import type { NodeConfig } from '../config/types.js';
 import { DEFAULT_HOLD_DOWN_MS } from '../config/validate-config.js';
 import { LinkWatch, type LinkState } from './link-watch.js';
+import type { ProbeTarget } from './probe.js';
 
 export interface FunctionLiveness {
   name: string;
@@ -23,6 +24,7 @@ export interface FunctionLiveness {
 export interface ProbeVerdicts {
   /** false: probes through the SF stopped coming back; undefined: no probe or no verdict yet. */
   alive(fn: string): boolean | undefined;
+  set(targets: ProbeTarget[]): void;
   stop(): void;
 }
 
