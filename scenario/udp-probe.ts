@@ -55,6 +55,8 @@ export interface ProbeRun extends ProbeSummary {
   maxGapMs?: number;
   /** The last packet that arrived: its sequence number, when it was sent and when it arrived (ms). */
   last?: { seq: number; sentAt: number; recvAt: number };
+  /** The first one that arrived (a path that is being set up: when it started to carry). */
+  first?: { seq: number; sentAt: number; recvAt: number };
 }
 
 /**
@@ -71,8 +73,11 @@ export async function runProbe(net: ScenarioNet, server: string, port: number, s
   await new Promise((r) => setTimeout(r, 500 * slow));
   const line = waitForLine(recv, (l) => l.includes('"seqs"'), 15_000 * slow);
   recv.kill('SIGTERM');
-  const r = JSON.parse(await line) as { seqs: number[]; last?: ProbeRun['last']; maxGapMs?: number };
-  return { total, ...summarize(r.seqs, total), ...(r.last ? { last: r.last } : {}), ...(r.maxGapMs !== undefined ? { maxGapMs: r.maxGapMs } : {}) };
+  const r = JSON.parse(await line) as { seqs: number[]; last?: ProbeRun['last']; first?: ProbeRun['first']; maxGapMs?: number };
+  return {
+    total, ...summarize(r.seqs, total), ...(r.last ? { last: r.last } : {}), ...(r.first ? { first: r.first } : {}),
+    ...(r.maxGapMs !== undefined ? { maxGapMs: r.maxGapMs } : {}),
+  };
 }
 
 /** In every probe payload: a capture of an encrypted hop must never contain it. */
@@ -82,6 +87,7 @@ function recv(port: number): void {
   const s = createSocket('udp4');
   const seqs: number[] = [];
   let last: { seq: number; sentAt: number; recvAt: number } | undefined;
+  let first: typeof last;
   let prevAt: bigint | undefined;
   let maxGapNs = 0n;
   s.on('message', (m) => {
@@ -91,10 +97,11 @@ function recv(port: number): void {
     prevAt = now;
     seqs.push(m.readUInt32BE(0));
     if (m.length >= 12) last = { seq: m.readUInt32BE(0), sentAt: Number(m.readBigUInt64BE(4)), recvAt: Date.now() };
+    first ??= last;
   });
   s.bind(port, () => process.stdout.write(JSON.stringify({ listening: port }) + '\n'));
   process.on('SIGTERM', () => {
-    process.stdout.write(JSON.stringify({ seqs, last, maxGapMs: Number(maxGapNs) / 1e6 }) + '\n');
+    process.stdout.write(JSON.stringify({ seqs, last, first, maxGapMs: Number(maxGapNs) / 1e6 }) + '\n');
     s.close();
     process.exit(0);
   });
