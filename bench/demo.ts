@@ -1,5 +1,5 @@
 /**
- * `esfc demo`: the scenario of docs/design.md on this machine, in two acts,
+ * `esfc demo`: the scenario of docs/design.md on this machine, in three acts,
  * provisioned through the controller's RESTCONF API alone.
  * 1. The fast path: three compute nodes (ISP-A, ISP-B, ISP-C) as namespaces
  *    on one underlay, the controller and one esfc agent per node (the real
@@ -10,6 +10,8 @@
  * 2. The encrypted hops (demo-encrypted.ts): the same nodes with six EFs and
  *    two micro-segmented flows; on a host without ESP this act runs in the
  *    kernel lab.
+ * 3. Protection (demo-protection.ts): an SF fails under a 64 pps probe and
+ *    its standby takes over; an unprotected one is placed again.
  * Removes everything it created, also on Ctrl-C.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -25,6 +27,7 @@ import { nsh, sh, spawnInNs, stopProcess, waitForLine } from '../scenario/sh.js'
 import { runProbe } from '../scenario/udp-probe.js';
 import { hostHasEsp, labKernelRelease, runInLab } from '../lab/kernel-lab.js';
 import { demoEncrypted } from './demo-encrypted.js';
+import { demoProtection } from './demo-protection.js';
 
 const CLI = fileURLToPath(new URL('../agent/cli.js', import.meta.url));
 
@@ -67,15 +70,17 @@ export async function demoCommand(argv: string[]): Promise<number> {
     process.stderr.write(`esfc demo: --seconds ${JSON.stringify(values.seconds)} is not a whole number of seconds, 3 or more\n`);
     return 2;
   }
-  if (!['all', 'fastpath', 'encrypted'].includes(values.act)) {
-    process.stderr.write(`esfc demo: --act ${JSON.stringify(values.act)} is not one of all, fastpath, encrypted\n`);
+  if (!['all', 'fastpath', 'encrypted', 'protection'].includes(values.act)) {
+    process.stderr.write(`esfc demo: --act ${JSON.stringify(values.act)} is not one of all, fastpath, encrypted, protection\n`);
     return 2;
   }
   const seconds = Number(values.seconds);
   if (values.act === 'encrypted') return encryptedAct();
+  if (values.act === 'protection') return demoProtection();
   const first = await fastPathAct(seconds);
   if (values.act === 'fastpath') return first;
-  return (await encryptedAct()) || first;
+  const third = await demoProtection();
+  return (await encryptedAct()) || first || third;
 }
 
 async function fastPathAct(seconds: number): Promise<number> {

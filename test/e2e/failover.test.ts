@@ -15,33 +15,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ControllerProcess, type RestconfClient } from '../../scenario/controller-process.js';
-import type { SfPlan } from '../../scenario/plan.js';
-import { protectionIntent, protectionPlan } from '../../scenario/protection.js';
+import { protectionIntent, protectionPlan, sfForwarding, sfLinkDown as linkDown, sfLinkUp as linkUp, sfRx as rxOf } from '../../scenario/protection.js';
 import { ScenarioNet } from '../../scenario/net.js';
-import { nsh } from '../../scenario/sh.js';
 import { runProbe, type ProbeRun } from '../../scenario/udp-probe.js';
 
 const isRoot = process.getuid?.() === 0;
 const plan = protectionPlan();
 const HOLD_DOWN_MS = 1000;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const sfPlan = (name: string): SfPlan => plan.nodes.flatMap((n) => n.sfs).find((s) => s.name === name)!;
-
-/** Packets the SF received on its client-side arm (the forward path enters there). */
-async function rxOf(net: ScenarioNet, sf: string): Promise<number> {
-  const j = JSON.parse(await nsh(net.ns(sf), ['ip', '-s', '-j', 'link', 'show', 'eth0'])) as { stats64: { rx: { packets: number } } }[];
-  return j[0]!.stats64.rx.packets;
-}
-
-/** The SF's link goes down inside its namespace, as when it crashes with its interface. */
-const linkDown = (net: ScenarioNet, sf: string): Promise<string> => nsh(net.ns(sf), ['ip', 'link', 'set', 'eth0', 'down']);
-
-/** Back up, with the route Linux removed with the link (an SF restarting sets it up again). */
-async function linkUp(net: ScenarioNet, sf: string): Promise<void> {
-  await nsh(net.ns(sf), ['ip', 'link', 'set', 'eth0', 'up']);
-  await nsh(net.ns(sf), ['ip', 'route', 'replace', '172.16.1.0/24', 'via', sfPlan(sf).armA.hostIp]);
-}
-
 describe('protection: standby SFs take over under a 64 pps probe, primaries come back after the hold-down', { skip: isRoot ? false : 'needs root (namespaces, BPF)' }, () => {
   let net: ScenarioNet;
   let ctl: ControllerProcess;
@@ -153,7 +134,7 @@ describe('protection: standby SFs take over under a 64 pps probe, primaries come
     const cfrom = ctl.logs.length;
     const fail = await probed(4, async () => {
       await sleep(1000);
-      await nsh(net.ns('sf1'), ['sysctl', '-qw', 'net.ipv4.ip_forward=0']);
+      await sfForwarding(net, 'sf1', false);
       await net.waitForLog('node-a', (l) => l.event === 'failover_switched', 10_000, from);
       await sleep(1000);
     }, ['sf4']);
@@ -161,7 +142,7 @@ describe('protection: standby SFs take over under a 64 pps probe, primaries come
     process.stdout.write(`# probe-detected failover: ${fail.total} probe packets, ${fail.lost} lost, longest gap ${fail.maxGapMs} ms\n`);
     assert.equal(down.reason, 'probe unanswered');
     assert.ok(fail.carried.sf4! > fail.total / 3, `SF4 carried the chain: ${JSON.stringify(fail.carried)}`);
-    await nsh(net.ns('sf1'), ['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
+    await sfForwarding(net, 'sf1', true);
     await net.waitForLog('node-a', (l) => l.event === 'sf_up' && l.function === 'sf1', 10_000, from);
     await controllerSaw((l) => l.event === 'sf_reprovision' && (l.up as string[]).includes('sf1'), cfrom);
     await op.converged();
