@@ -22,7 +22,7 @@ import { ConfigError, validateConfig } from './config/validate-config.js';
 import type { ControllerLink, NodeDesiredState, NodeReport } from './controller-link.js';
 import { compile, type DesiredState } from './datapath/compile.js';
 import { planMaps, tablesAfter, type ActualTables, type MapOp } from './datapath/plan.js';
-import { applyOps, purgeProxyFlows, readGenerations, readState, writeState } from './datapath/tables.js';
+import { applyOps, purgeProbeRecords, purgeProxyFlows, readGenerations, readState, writeState } from './datapath/tables.js';
 import type { Logger } from './log.js';
 import { gatherEnvironment, VethPeerCache } from './node/environment.js';
 import { renderPrometheus, type NodeSnapshot } from './status/snapshot.js';
@@ -417,7 +417,9 @@ export class Agent {
     // Proxy state of an SF that is gone must not restore paths for whatever comes next.
     const ids = new Set([...s.desired.ports.values()].map((p) => p.sf_id));
     const gone = new Set([...s.gens[s.previous]!.ports.values()].map((p) => p.sf_id).filter((id) => id && !ids.has(id)));
-    if (gone.size) attempt('purge proxy state of removed SFs', () => log.log('info', 'proxy_state_purged', { sfIds: [...gone], flows: purgeProxyFlows(dp.maps, gone) }));
+    if (gone.size) {
+      attempt('purge proxy state of removed SFs', () => log.log('info', 'proxy_state_purged', { sfIds: [...gone], flows: purgeProxyFlows(dp.maps, gone), probeRecords: purgeProbeRecords(dp.maps, gone) }));
+    }
 
     this.armTimers(s.efs);
     log.log('info', 'config_applied', {

@@ -145,6 +145,19 @@ export function purgeProxyFlows(maps: TableMaps, sfIds: ReadonlySet<number>): nu
   return n;
 }
 
+/** Liveness probe records of SFs that left the configuration (esfc_probe holds 1024). */
+export function purgeProbeRecords(maps: TableMaps, sfIds: ReadonlySet<number>): number {
+  const m = maps[MapName.probe];
+  let n = 0;
+  for (const k of [...m.keys()]) {
+    if (sfIds.has(k.readUInt32LE(0))) {
+      m.delete(k);
+      n++;
+    }
+  }
+  return n;
+}
+
 export function applyOps(maps: TableMaps, ops: readonly MapOp[]): void {
   for (const op of ops) {
     const m = maps[op.map];

@@ -53,7 +53,24 @@ const cases: { name: string; mutate: (c: Record<string, any>) => void; path: str
   { name: 'pinDir that is bpffs itself', mutate: (c) => { c.node.pinDir = '/sys/fs/bpf'; }, path: 'node.pinDir', match: /under \/sys\/fs\/bpf/ },
   { name: 'pinDir with a trailing slash', mutate: (c) => { c.node.pinDir = '/sys/fs/bpf/esfc/'; }, path: 'node.pinDir', match: /trailing/ },
   { name: 'a hop from an unknown peer', mutate: (c) => { c.paths[1].hops[0].from = ['node-z']; }, path: 'paths[1].hops[0].from', match: /no peer named node-z/ },
+  { name: 'a standby on a hop that enters no SF', mutate: (c) => { c.paths[0].hops[1].standby = { port: 'sf1a' }; }, path: 'paths[0].hops[1].standby', match: /protects an SF-layer hop to an sf or sf-proxy port/ },
+  { name: 'a standby that is the same SF', mutate: (c) => { c.paths[0].hops[0].standby = { port: 'sf1b' }; }, path: 'paths[0].hops[0].standby.port', match: /belongs to sf1, the SF it should stand in for/ },
+  { name: 'a standby on an unknown node', mutate: (c) => { c.paths[0].hops[0].standby = { node: 'node-z' }; }, path: 'paths[0].hops[0].standby.node', match: /no peer named node-z/ },
+  { name: 'a standby that ends the chain', mutate: (c) => { c.paths[0].hops[0].standby = { deliver: 'client' }; }, path: 'paths[0].hops[0].standby', match: /cannot end the chain/ },
+  { name: 'a probe of something that is no SF here', mutate: (c) => { c.liveness = { probes: [{ function: 'nope', port: 'sf1a', source: '172.16.1.1', destination: '172.16.2.1' }] }; }, path: 'liveness.probes[0].function', match: /not an SF behind sf-proxy ports/ },
+  { name: 'a probe sent into another port', mutate: (c) => { c.liveness = { probes: [{ function: 'sf1', port: 'client', source: '172.16.1.1', destination: '172.16.2.1' }] }; }, path: 'liveness.probes[0].port', match: /comes back through another; sf1 has sf1a, sf1b/ },
+  { name: 'a probe to no IPv4 address', mutate: (c) => { c.liveness = { probes: [{ function: 'sf1', port: 'sf1a', source: '172.16.1.1', destination: 'server' }] }; }, path: 'liveness.probes[0].destination', match: /not an IPv4 address/ },
+  { name: 'a hold-down of more than an hour', mutate: (c) => { c.liveness = { holdDownMs: 4_000_000 }; }, path: 'liveness.holdDownMs', match: /0\.\.3600000/ },
 ];
+
+test('protection: a standby (port or node) and probes are accepted with their defaults', () => {
+  const c = good() as { paths: { hops: Record<string, unknown>[] }[]; liveness?: unknown };
+  c.paths[0]!.hops[0]!.standby = { node: 'node-b' };
+  c.liveness = { probes: [{ function: 'sf1', port: 'sf1a', source: '172.16.1.1', destination: '172.16.2.1' }] };
+  const v = validateConfig(c);
+  assert.deepEqual(v.paths[0]!.hops[0]!.standby, { node: 'node-b' });
+  assert.deepEqual(v.liveness, { holdDownMs: 1000, probes: [{ function: 'sf1', port: 'sf1a', source: '172.16.1.1', destination: '172.16.2.1', intervalMs: 10 }] });
+});
 
 test('pinDir: ordinary directories under /sys/fs/bpf are accepted', () => {
   for (const d of ['/sys/fs/bpf/esfc/node-a', '/sys/fs/bpf/esfc-t123a/node.b', '/sys/fs/bpf/x']) {
