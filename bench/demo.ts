@@ -79,8 +79,8 @@ export async function demoCommand(argv: string[]): Promise<number> {
   if (values.act === 'protection') return demoProtection();
   const first = await fastPathAct(seconds);
   if (values.act === 'fastpath') return first;
-  const third = await demoProtection();
-  return (await encryptedAct()) || first || third;
+  const second = await encryptedAct();
+  return (await demoProtection()) || first || second;
 }
 
 async function fastPathAct(seconds: number): Promise<number> {
