@@ -35,6 +35,11 @@ export async function benchCommand(argv: string[]): Promise<number> {
     const { benchControl } = await import('./control.js');
     return benchControl({ quick: values.quick === true, out: values.out! });
   }
+  // Hidden: the kernel lab's side of `esfc bench provisioning` (its key-change rows).
+  if (positionals[0] === 'provisioning-keys') {
+    const { keyChangesCommand } = await import('./provisioning-keys.js');
+    return keyChangesCommand(values.quick === true);
+  }
   if (positionals[0] === 'encryption') {
     const { benchEncryption } = await import('./encryption.js');
     return benchEncryption({ quick: values.quick === true, out: values.out!, ...(values.only ? { only: values.only } : {}) });
