@@ -15,7 +15,7 @@ commands:
   agent           run the node agent, or check, inspect or uninstall a node
   controller      run the RESTCONF controller; init its state, enroll and revoke certificates
   ctl             talk to the controller (get, apply, put, delete, status)
-  bench           benchmarks (fastpath, encryption, control)
+  bench           benchmarks (fastpath, encryption, control, provisioning)
   demo            the scenario of docs/design.md, live
 `,
   agent: `usage:
@@ -46,9 +46,11 @@ options:
   bench: `usage:
   esfc bench fastpath [--quick] [--runs N] [--out DIR]     pps and TCP through N SF hops, with baselines
   esfc bench encryption [--quick] [--only tcp|rekey] [--out DIR]   EF hops vs SF hops, loss per rekey (kernel lab without ESP)
+  esfc bench control [--quick] [--out DIR]                 RESTCONF write -> applied, fan-out, compile
+  esfc bench provisioning [--quick] [--only failover|keys] [--out DIR]   the paper's Table 1: provisioning, key change, failover
 `,
   demo: `usage:
-  esfc demo [--seconds N] [--act all|fastpath|encrypted]
+  esfc demo [--seconds N] [--act all|fastpath|encrypted|protection]
 `,
 };
 

@@ -2,7 +2,7 @@
  * `esfc bench fastpath`: packets per second through one node and TCP through
  * 0..25 SF hops, esfc next to its baselines in the same run. Prints tables,
  * writes bench/out/fastpath.json and two SVG charts.
- * `esfc bench encryption`: see encryption.ts.
+ * `esfc bench encryption`: see encryption.ts; `esfc bench provisioning`: provisioning.ts.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, release } from 'node:os';
@@ -18,7 +18,8 @@ const f2 = (x: number): string => x.toFixed(2);
 const USAGE = 'usage: esfc bench fastpath [--quick] [--out DIR] [--only pps|tcp] [--runs N]\n'
   + '         --runs N: iperf3 runs per TCP row, reported as median (min-max); default 3, 1 with --quick\n'
   + '       esfc bench encryption [--quick] [--out DIR] [--only tcp|rekey]\n'
-  + '       esfc bench control [--quick] [--out DIR]\n';
+  + '       esfc bench control [--quick] [--out DIR]\n'
+  + '       esfc bench provisioning [--quick] [--out DIR] [--only failover|keys]\n';
 
 /** One TCP row for the progress log: median, spread and every run. */
 function runLine(r: TcpResult): string {
@@ -39,6 +40,10 @@ export async function benchCommand(argv: string[]): Promise<number> {
   if (positionals[0] === 'provisioning-keys') {
     const { keyChangesCommand } = await import('./provisioning-keys.js');
     return keyChangesCommand(values.quick === true);
+  }
+  if (positionals[0] === 'provisioning') {
+    const { benchProvisioning } = await import('./provisioning.js');
+    return benchProvisioning({ quick: values.quick === true, out: values.out!, ...(values.only ? { only: values.only } : {}) });
   }
   if (positionals[0] === 'encryption') {
     const { benchEncryption } = await import('./encryption.js');
