@@ -72,9 +72,12 @@ export class Controller {
   private flushTimer: NodeJS.Timeout | undefined;
   /** SFs their own node's agent reports down: compiled around (standby or another SF of the kind). */
   private failed = new Set<string>();
-  private readonly sfHealth = new Map<string, FunctionLiveness>();
-  /** Which node each SF of the intent runs on (per revision: reports come every few seconds from every agent). */
-  private sfNodes: { revision: number; of: Map<string, string> } = { revision: -1, of: new Map() };
+  /** EF slots ("node/slot") their node's agent reports down: their pairs move to another slot. */
+  private failedEfs = new Set<string>();
+  /** The last judgement of each SF (by name) and EF slot ("node/slot"). */
+  private readonly health = new Map<string, FunctionLiveness>();
+  /** Which node each SF of the intent runs on, and the nodes' EF slots (per revision: reports come every few seconds from every agent). */
+  private placesOf: { revision: number; sfs: Map<string, string>; efs: Set<string> } = { revision: -1, sfs: new Map(), efs: new Set() };
   /** Whether a node's agent is there to wait for (the server knows); others are not waited for. */
   connected: (node: string) => boolean = () => true;
   /** How long a phase waits for agents, and how long in-flight packets get before old paths go. */
@@ -125,14 +128,14 @@ export class Controller {
 
   /** Compile a candidate document without changing anything (throws IntentError with the reasons). */
   compile(doc: Doc): Compiled {
-    const c = compileIntent(intentFromDoc(doc), this.allocations, { failed: this.failed });
+    const c = compileIntent(intentFromDoc(doc), this.allocations, { failed: this.failed, failedEfs: this.failedEfs });
     if (c.notes.length) this.log.log('warn', 'intent_notes', { notes: c.notes });
     return c;
   }
 
-  /** SFs reported down now. */
+  /** SFs and EF slots ("node/slot") reported down now. */
   failedFunctions(): string[] {
-    return [...this.failed].sort();
+    return [...this.failed, ...this.failedEfs].sort();
   }
 
   /**
@@ -143,27 +146,41 @@ export class Controller {
    * (after its node's hold-down) gets it back.
    */
   private sfReport(node: string, functions: readonly FunctionLiveness[]): void {
-    if (this.sfNodes.revision !== this.revision) {
-      this.sfNodes = { revision: this.revision, of: new Map(intentFromDoc(this.doc).serviceFunctions.map((x) => [x.name, x.node])) };
+    if (this.placesOf.revision !== this.revision) {
+      const intent = intentFromDoc(this.doc);
+      this.placesOf = {
+        revision: this.revision,
+        sfs: new Map(intent.serviceFunctions.map((x) => [x.name, x.node])),
+        efs: new Set(intent.nodes.flatMap((n) => n.efs.map((e) => `${n.name}/${e.name}`))),
+      };
     }
-    for (const f of functions) if (this.sfNodes.of.get(f.name) === node) this.sfHealth.set(f.name, f);
-    for (const name of [...this.sfHealth.keys()]) if (!this.sfNodes.of.has(name)) this.sfHealth.delete(name);
-    const failed = new Set([...this.sfHealth.values()].filter((f) => !f.live).map((f) => f.name));
-    if ([...failed].sort().join() === [...this.failed].sort().join()) return;
-    const was = this.failed;
+    const { sfs, efs } = this.placesOf;
+    for (const f of functions) {
+      if (sfs.get(f.name) === node) this.health.set(f.name, f);
+      else if (efs.has(`${node}/${f.name}`)) this.health.set(`${node}/${f.name}`, f);
+    }
+    for (const name of [...this.health.keys()]) if (!sfs.has(name) && !efs.has(name)) this.health.delete(name);
+    const down = [...this.health].filter(([, f]) => !f.live).map(([k]) => k);
+    const failed = new Set(down.filter((k) => sfs.has(k)));
+    const failedEfs = new Set(down.filter((k) => efs.has(k)));
+    const same = (a: ReadonlySet<string>, b: ReadonlySet<string>): boolean => [...a].sort().join() === [...b].sort().join();
+    if (same(failed, this.failed) && same(failedEfs, this.failedEfs)) return;
+    const was = new Set([...this.failed, ...this.failedEfs]);
     this.failed = failed;
+    this.failedEfs = failedEfs;
+    const now = new Set([...failed, ...failedEfs]);
     let compiled: Compiled;
     try {
       compiled = this.compile(this.doc);
     } catch (e) {
-      this.log.log('error', 'reprovision_failed', { error: (e as Error).message, failed: [...failed] });
+      this.log.log('error', 'reprovision_failed', { error: (e as Error).message, failed: [...now] });
       return;
     }
     this.db.prepare('INSERT INTO allocations (id, doc) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET doc = excluded.doc').run(JSON.stringify(compiled.allocations));
     this.allocations = compiled.allocations;
     this.target = compiled;
     this.log.log('warn', 'sf_reprovision', {
-      node, down: [...failed].filter((n) => !was.has(n)), up: [...was].filter((n) => !failed.has(n)), failed: [...failed],
+      node, down: [...now].filter((n) => !was.has(n)), up: [...was].filter((n) => !now.has(n)), failed: [...now],
       nodesToChange: [...compiled.nodes.keys()].filter((n) => this.desired.get(n)?.hash !== sha(JSON.stringify(compiled.nodes.get(n)))),
     });
     void this.converge();

@@ -31,15 +31,17 @@ export const switchesId = (s: readonly Switched[]): string => s.map((x) => `${x.
 
 export function withFailover(cfg: NodeConfig, down: ReadonlySet<string>, hasInterface: (ifname: string) => boolean): FailoverResult {
   const fnOf = new Map(cfg.ports.map((p) => [p.name, p.function]));
+  const sfPorts = new Set(cfg.ports.filter((p) => p.kind === 'sf' || p.kind === 'sf-proxy').map((p) => p.name));
   const isDown = (t: HopTarget | undefined): boolean => !!t && 'port' in t && down.has(fnOf.get(t.port) ?? '');
   // A down SF whose interfaces are gone (its namespace deleted) cannot be programmed at all.
-  const gone = new Set(cfg.ports.filter((p) => p.function && down.has(p.function) && !hasInterface(p.interface)).map((p) => p.name));
+  const gone = new Set(cfg.ports.filter((p) => (p.kind === 'sf' || p.kind === 'sf-proxy') && p.function && down.has(p.function) && !hasInterface(p.interface)).map((p) => p.name));
   const switched: Switched[] = [];
   const stranded: FailoverResult['stranded'] = [];
   const paths = cfg.paths.map((path) => ({
     ...path,
     hops: path.hops.flatMap((h): HopConfig[] => {
-      if (path.layer !== 'sf' || !isDown(h.to)) return [h];
+      // An EF that is down has no standby here: the controller moves its pairs to another EF.
+      if (path.layer !== 'sf' || !isDown(h.to) || !('port' in h.to && sfPorts.has(h.to.port))) return [h];
       const fn = fnOf.get((h.to as { port: string }).port)!;
       if (h.standby && !isDown(h.standby) && !('port' in h.standby && gone.has(h.standby.port))) {
         switched.push({ spi: path.spi, si: h.si, function: fn, to: h.standby });

@@ -1,5 +1,5 @@
 /**
- * Whether each SF behind this node's ports can carry traffic, judged by the
+ * Whether each SF (and EF) behind this node's ports can carry traffic, judged by the
  * agent itself (no round trip to the controller): every port of the SF has
  * link (administratively up, with carrier), and, where a probe is configured,
  * probes sent through the SF come back. A failure counts at once; a recovery
@@ -53,12 +53,12 @@ export class Liveness {
 
   constructor(private readonly o: LivenessOptions) {}
 
-  /** Watch the SFs behind the configuration's sf and sf-proxy ports (ones already watched keep their judgement). */
+  /** Watch the SFs and EFs behind the configuration's sf, sf-proxy and ef ports (ones already watched keep their judgement). */
   watch(cfg: NodeConfig): void {
     this.holdDownMs = cfg.liveness?.holdDownMs ?? DEFAULT_HOLD_DOWN_MS;
     const want = new Map<string, string[]>();
     for (const p of cfg.ports) {
-      if ((p.kind !== 'sf' && p.kind !== 'sf-proxy') || !p.function) continue;
+      if ((p.kind !== 'sf' && p.kind !== 'sf-proxy' && p.kind !== 'ef') || !p.function) continue;
       want.set(p.function, [...(want.get(p.function) ?? []), p.interface]);
     }
     for (const name of [...this.fns.keys()]) if (!want.has(name)) this.fns.delete(name);

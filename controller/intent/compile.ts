@@ -68,6 +68,8 @@ export interface Compiled {
 export interface CompileOptions {
   /** SFs their agents report down: their positions go to the standby, or to another SF of the same kind. */
   failed?: ReadonlySet<string>;
+  /** EF slots ("node/slot") their agents report down: the pair ends on them move to another slot of the node. */
+  failedEfs?: ReadonlySet<string>;
 }
 
 export type Direction = 'forward' | 'reverse';
@@ -131,16 +133,24 @@ export function compileIntent(intent: Intent, prev: Allocations, opts: CompileOp
     const route = domainRoute(intent.domains, nodes.get(a)!.domain, nodes.get(b)!.domain)!;
     return route.some((d) => domains.get(d)!.trust === 'untrusted');
   };
-  // EF slots: an end keeps the slot it had; new ends take the least used slot of their node (declaration order on ties).
+  // EF slots: an end keeps the slot it had while it is up; new ends (and ends of a slot reported
+  // down) take the least used healthy slot of their node (declaration order on ties). A pair is its
+  // two slots: one that moves is a new pair (new E-SPI, new keys) on a new path (new SPI).
+  const efDown = (node: string, slot: string): boolean => opts.failedEfs?.has(`${node}/${slot}`) === true;
   const load = new Map<string, number>();
   const slotFor = (node: IntentNode, id: string): IntentEfSlot | undefined => {
-    const got = alloc.ef(`${id}@${node.name}`, (n) => node.efs.some((e) => e.name === n), () => {
-      const ranked = [...node.efs].sort((a, b) => (load.get(`${node.name}/${a.name}`) ?? 0) - (load.get(`${node.name}/${b.name}`) ?? 0));
+    const got = alloc.ef(`${id}@${node.name}`, (n) => node.efs.some((e) => e.name === n) && !efDown(node.name, n), () => {
+      const ranked = [...node.efs].sort((a, b) => Number(efDown(node.name, a.name)) - Number(efDown(node.name, b.name))
+        || (load.get(`${node.name}/${a.name}`) ?? 0) - (load.get(`${node.name}/${b.name}`) ?? 0));
       return ranked[0]?.name;
     });
     if (got?.fresh) load.set(`${node.name}/${got.name}`, (load.get(`${node.name}/${got.name}`) ?? 0) + 1);
+    if (got && efDown(node.name, got.name) && !notes.some((n) => n.path === P.node(node.name, 'encryption-function'))) {
+      notes.push({ path: P.node(node.name, 'encryption-function'), problem: `every encryption function of ${node.name} is reported down: its pairs stay where they are and their flows fail closed`, fix: `bring an EF of ${node.name} back, or declare another` });
+    }
     return node.efs.find((e) => e.name === got?.name);
   };
+  const pairIdOf = (f: IntentFlow, a: Element, b: Element): string => `${f.name}/${[a.name, b.name].sort().join('~')}`;
   // Keep every slot that is still valid before handing out new ones, so a new flow never takes an old pair's slot.
   for (const [id, name] of Object.entries(prev.efs)) {
     const at = id.lastIndexOf('@');
@@ -168,7 +178,7 @@ export function compileIntent(intent: Intent, prev: Allocations, opts: CompileOp
       const prevEl = elements[i - 1]!;
       const el = elements[i]!;
       if (needsPair(f, prevEl, el, crossesUntrusted)) {
-        const pairId = `${f.name}/${[prevEl.name, el.name].sort().join('~')}`;
+        const pairId = pairIdOf(f, prevEl, el);
         const encNode = nodes.get(prevEl.node)!;
         const decNode = nodes.get(el.node)!;
         const enc = slotFor(encNode, pairId);
@@ -184,7 +194,7 @@ export function compileIntent(intent: Intent, prev: Allocations, opts: CompileOp
           }
         }
         if (!enc || !dec) continue;
-        const espi = alloc.espi(`${f.name}/${direction}/${prevEl.name}>${el.name}`);
+        const espi = alloc.espi(`${f.name}/${direction}/${prevEl.name}>${el.name}/${enc.name}>${dec.name}`);
         const encParts = out.get(encNode.name)!;
         const decParts = out.get(decNode.name)!;
         goTo(encNode.name);
@@ -238,7 +248,9 @@ export function compileIntent(intent: Intent, prev: Allocations, opts: CompileOp
         ...seq.map(({ sf }) => ({ name: sf.name, node: sf.node, port: arm(sf), sf })),
         { name: fwd ? 'egress' : 'ingress', node: end.node, port: end.port },
       ];
-      const signature = elements.map((e, i) => `${e.name}@${e.node}${i && needsPair(f, elements[i - 1]!, e, crossesUntrusted) ? '+ef' : ''}`).join('>');
+      // The EF slots are part of the path: a pair that moves to other EFs makes a new path.
+      const efsOf = (a: Element, b: Element): string => `+ef(${slotFor(nodes.get(a.node)!, pairIdOf(f, a, b))?.name ?? '?'}>${slotFor(nodes.get(b.node)!, pairIdOf(f, a, b))?.name ?? '?'})`;
+      const signature = elements.map((e, i) => `${e.name}@${e.node}${i && needsPair(f, elements[i - 1]!, e, crossesUntrusted) ? efsOf(elements[i - 1]!, e) : ''}`).join('>');
       const spi = alloc.spi(`${f.name}/${direction}`, signature);
       const positions = seq.length + elements.slice(1).filter((el, i) => needsPair(f, elements[i]!, el, crossesUntrusted)).length;
       if (positions > MAX_POSITIONS) {

@@ -31,8 +31,8 @@ function testNumbers(): Allocations {
   const a = emptyAllocations();
   a.spis = { 'mail/forward': 10, 'mail/reverse': 11, 'web/forward': 20, 'web/reverse': 21 };
   a.espis = {
-    'mail/forward/sf1>sf3': espiOf(10, 0), 'mail/reverse/sf3>sf1': espiOf(11, 0),
-    'web/forward/sf1>sf2': espiOf(20, 0), 'web/forward/sf2>sf3': espiOf(20, 1), 'web/reverse/sf3>sf2': espiOf(21, 0), 'web/reverse/sf2>sf1': espiOf(21, 1),
+    'mail/forward/sf1>sf3/ef1>ef2': espiOf(10, 0), 'mail/reverse/sf3>sf1/ef2>ef1': espiOf(11, 0),
+    'web/forward/sf1>sf2/ef3>ef4': espiOf(20, 0), 'web/forward/sf2>sf3/ef5>ef6': espiOf(20, 1), 'web/reverse/sf3>sf2/ef6>ef5': espiOf(21, 0), 'web/reverse/sf2>sf1/ef4>ef3': espiOf(21, 1),
   };
   a.nextSpi = 100;
   a.nextEspi = 10_000;
@@ -81,8 +81,10 @@ test('numbers are stable: adding, editing and removing one flow renumbers nothin
   for (const id of Object.keys(before.spis).filter((x) => !x.startsWith('mail/'))) assert.equal(second.allocations.spis[id], before.spis[id], id);
   for (const id of ['mail/forward', 'mail/reverse']) assert.ok(second.allocations.spis[id]! >= before.nextSpi, `${id} has a new SPI`);
   for (const id of Object.keys(before.espis).filter((x) => !x.startsWith('mail/'))) assert.equal(second.allocations.espis[id], before.espis[id], id);
-  assert.equal(second.allocations.espis['mail/forward/sf1>sf3'], undefined, 'the old pair is gone');
-  assert.ok(second.allocations.espis['mail/forward/sf1>sf2']! >= before.nextEspi, 'new pairs take new numbers');
+  const espiOfPair = (a: Allocations, prefix: string): number | undefined => Object.entries(a.espis).find(([k]) => k.startsWith(prefix))?.[1];
+  assert.ok(espiOfPair(before, 'mail/forward/sf1>sf3/') !== undefined, 'the mail pair was there');
+  assert.equal(espiOfPair(second.allocations, 'mail/forward/sf1>sf3/'), undefined, 'the old pair is gone');
+  assert.ok(espiOfPair(second.allocations, 'mail/forward/sf1>sf2/')! >= before.nextEspi, 'new pairs take new numbers');
   // Other flows' node configs are untouched where the mail chain does not pass.
   const webOnly = (c: NodeConfig, spis: number[]) => c.paths.filter((p) => spis.includes(p.spi));
   const web = [first.allocations.spis['web/forward']!, first.allocations.spis['web/reverse']!];
@@ -122,3 +124,24 @@ for (const r of refused) {
     });
   });
 }
+
+test('an EF reported down: its pairs move to another EF slot of the node, as new pairs (new E-SPI, new keys) on new paths; the others stay', () => {
+  const ep = planEncryptedScenario();
+  const intent = scenarioIntentOf(ep);
+  const first = compileIntent(intent, emptyAllocations());
+  const ends = (c: typeof first) => c.pairs.map((p) => `${p.flow}/${p.direction}:${p.enc.node}/${p.enc.ef}>${p.dec.node}/${p.dec.ef}=${p.espi}`).sort();
+  const mailFwd = first.pairs.find((p) => p.flow === 'mail' && p.direction === 'forward')!;
+  assert.equal(`${mailFwd.enc.node}/${mailFwd.enc.ef}`, 'node-a/ef1');
+  const moved = compileIntent(intent, first.allocations, { failedEfs: new Set(['node-a/ef1']) });
+  const mailFwd2 = moved.pairs.find((p) => p.flow === 'mail' && p.direction === 'forward')!;
+  assert.equal(`${mailFwd2.enc.node}/${mailFwd2.enc.ef}`, 'node-a/ef3', 'the other slot of node A');
+  assert.ok(mailFwd2.espi >= first.allocations.nextEspi, 'a new pair: a new E-SPI, so the key store makes new keys');
+  assert.ok(moved.allocations.spis['mail/forward']! >= first.allocations.nextSpi, 'a new path: make before break');
+  assert.ok(!moved.pairs.some((p) => (p.enc.node === 'node-a' && p.enc.ef === 'ef1') || (p.dec.node === 'node-a' && p.dec.ef === 'ef1')), 'nothing left on ef1');
+  // Web never used ef1: untouched.
+  assert.deepEqual(ends(moved).filter((x) => x.startsWith('web/')), ends(first).filter((x) => x.startsWith('web/')));
+  assert.equal(moved.allocations.spis['web/forward'], first.allocations.spis['web/forward']);
+  // Every EF of node A down: the pairs stay (their flows fail closed) and the controller says so.
+  const none = compileIntent(intent, first.allocations, { failedEfs: new Set(['node-a/ef1', 'node-a/ef3']) });
+  assert.match(none.notes.map((n) => n.problem).join(), /every encryption function of node-a is reported down/);
+});
