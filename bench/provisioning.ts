@@ -61,6 +61,8 @@ export interface ProvisioningResult {
   topology: string;
   rows: Row[];
   keyChanges?: KeyChangeResult;
+  /** Why the key-change rows are missing, when they are. */
+  keyChangesError?: string;
   roll: RollRow[];
 }
 
@@ -164,6 +166,16 @@ async function measureHost(quick: boolean, log: (s: string) => void): Promise<Ro
     });
     log(`  1.a full provisioning: first packet ${f1(firstAt - writeAt)} ms after the write, ${lostAfterWrite} probe packets sent after the write lost`);
 
+    // The floor: the longest gap with nothing happening (the probe's sender and receiver share the CPUs with
+    // five agents and the controller; every outage below includes this much noise).
+    const quiet: Sample[] = [];
+    for (let i = 0; i < (quick ? 1 : 3); i++) {
+      const r = await b.probe(4, () => sleep(3000));
+      quiet.push({ lost: r.lost, sent: r.total, gapMs: r.maxGapMs ?? NaN });
+    }
+    rows.unshift({ episode: '0', label: '0 nothing', name: 'nothing happens (the noise floor of the method)', paper: { lost: NaN, outageS: NaN }, samples: quiet, note: 'the same probe with no change: what any outage above 15.6 ms (one packet interval) may owe to the machine' });
+    log(`  0 noise floor: longest gap ${quiet.map((q) => f1(q.gapMs)).join(', ')} ms, ${quiet.reduce((a, q) => a + q.lost, 0)} lost`);
+
     // 1.b: the chain edited under traffic, back and forth.
     const steps = quick ? 4 : 10;
     const soft: Sample[] = [];
@@ -229,6 +241,7 @@ function table(r: ProvisioningResult, log: (s: string) => void): void {
     const s = row.samples;
     log(`| ${row.episode} | ${row.name} | ${s.length} | ${median(s.map((x) => x.lost))} / ${max(s.map((x) => x.lost))} | ${f1(median(s.map((x) => x.gapMs)))} / ${f1(max(s.map((x) => x.gapMs)))} | ${f1(median(s.flatMap((x) => (x.detectMs === undefined ? [] : [x.detectMs]))))} | ${f1(median(s.flatMap((x) => (x.actMs === undefined ? [] : [x.actMs]))))} | ${Number.isNaN(row.paper.lost) ? '-' : row.paper.lost} | ${Number.isNaN(row.paper.outageS) ? '-' : `${row.paper.outageS} s`} |`);
   }
+  if (r.keyChangesError) log(`| 1.c | key change by the AuC under traffic | - | not measured: ${r.keyChangesError} | | | | 7 | 0.1 s |`);
   if (r.keyChanges) {
     const k = r.keyChanges;
     log(`| 1.c | key change by the AuC under traffic, ${k.pairsPerChange} pairs each (${k.where === 'kernel-lab' ? `kernel lab ${k.kernel}, qemu TCG` : k.where}) | ${k.changes} | ${f1(k.lostPerChange)} per change (${k.lost} of ${k.sent}) | ${f1(k.maxGapMs)} (max, whole run) | - | ${f1(k.changeMsMedian)} (one pair's change) | 7 | 0.1 s |`);
@@ -249,24 +262,31 @@ export async function benchProvisioning(o: { quick: boolean; out: string; only?:
   const log = (s: string): void => { process.stdout.write(`${s}\n`); };
   const rows = o.only === 'keys' ? [] : await measureHost(o.quick, log);
   let keyChanges: KeyChangeResult | undefined;
+  let keyChangesError: string | undefined;
   let roll: RollRow[] = [];
   if (o.only !== 'failover') {
     roll = await rollKeys(o.quick ? [1, 10] : [1, 10, 100]);
     for (const x of roll) log(`  keys of ${x.pairs} pair(s) rolled in ${f1(x.ms)} ms`);
-    keyChanges = await measureKeyChanges({ quick: o.quick, log });
+    // The kernel lab may fail (a slow or busy machine): the rows measured so far are still worth a table.
+    try {
+      keyChanges = await measureKeyChanges({ quick: o.quick, log });
+    } catch (e) {
+      keyChangesError = (e as Error).message;
+      log(`  1.c key change: not measured: ${keyChangesError}`);
+    }
   }
   const r: ProvisioningResult = {
     date: new Date().toISOString(), host: { kernel: release(), cpus: cpus().length },
     topology: 'four nodes in a row on one bridge (underlay MTU 1600), client behind A, server behind D, NSH-unaware SFs in namespaces (MTU 1500); controller and four agents on this host',
-    rows, ...(keyChanges ? { keyChanges } : {}), roll,
+    rows, ...(keyChanges ? { keyChanges } : {}), ...(keyChangesError ? { keyChangesError } : {}), roll,
   };
   table(r, log);
   mkdirSync(o.out, { recursive: true });
   writeFileSync(join(o.out, 'provisioning.json'), JSON.stringify(r, null, 2));
   // The paper's outages are 1.2 s to 211 s: on one linear scale with esfc's they would hide every esfc bar.
   const bars = r.rows.map((x) => ({ name: x.label, value: median(x.samples.map((s) => s.gapMs)), color: x.episode.startsWith('2') ? '#d62728' : '#2ca02c' }));
-  if (r.keyChanges) bars.splice(2, 0, { name: '1.c key change', value: r.keyChanges.maxGapMs, color: '#2ca02c' });
+  if (r.keyChanges) bars.splice(bars.findIndex((x) => x.name.startsWith('1.b')) + 1, 0, { name: '1.c key change', value: r.keyChanges.maxGapMs, color: '#2ca02c' });
   writeFileSync(join(o.out, 'provisioning.svg'), barChart({ title: 'Outage per episode at 64 pps, esfc (ms); the paper: 1.2 s to 211 s', yLabel: 'ms', bars }));
   log(`\nwrote ${join(o.out, 'provisioning.json')}, ${join(o.out, 'provisioning.svg')}`);
-  return 0;
+  return keyChangesError ? 1 : 0;
 }
