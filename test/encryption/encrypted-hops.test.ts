@@ -500,6 +500,49 @@ if (!inLab && !hostHasEsp()) {
       await assertKeysNowhere(new Set([...before, ...after]));
     });
 
+    test('an EF fails: the controller moves its pairs to the node\'s other EF as new pairs with new keys; the flow passes again, never in clear', { timeout: 15 * 60_000 }, async () => {
+      type KeysState = { 'esfc-state:keys-state': { pair: { 'e-spi': number; flow: string; direction: string; 'encrypting-end': { node: string; 'encryption-function': string } }[] } };
+      const pairs = async () => (JSON.parse((await op.ok('GET', '/restconf/data/esfc-state:keys-state')).text) as KeysState)['esfc-state:keys-state'].pair;
+      const mailOut = async () => (await pairs()).find((p) => p.flow === 'mail' && p.direction === 'forward')!;
+      const before = await mailOut();
+      assert.deepEqual(before['encrypting-end'], { node: 'node-a', 'encryption-function': 'ef1' });
+      const keysBefore = await efKeys();
+      const cfrom = ctl.logs.length;
+      await nsh(net.ns('ef1'), ['ip', 'link', 'set', 'eth0', 'down']);
+      try {
+        const deadline = Date.now() + 120_000 * SLOW;
+        while (!ctl.logs.slice(cfrom).some((l) => l.event === 'sf_reprovision' && (l.down as string[]).includes('node-a/ef1'))) {
+          assert.ok(Date.now() < deadline, 'the controller heard of the EF failure');
+          await sleep(100);
+        }
+        await op.converged(120_000 * SLOW);
+        const after = await mailOut();
+        assert.deepEqual(after['encrypting-end'], { node: 'node-a', 'encryption-function': 'ef3' }, 'the pair\'s encrypting end moved to the other EF of node A');
+        assert.notEqual(after['e-spi'], before['e-spi'], 'a new pair');
+        const server = spawnInNs(net.ns('server'), [process.execPath, '-e', ECHO_SERVER]);
+        try {
+          await waitForLine(server, (l) => l.includes('listening'), 15_000 * SLOW);
+          const cap = await captureUnderlay(net, SLOW, async () => {
+            const reply = (await nsh(net.ns('client'), [process.execPath, '-e', echoClient(25, `${PROBE_MARKER.toString()}-moved`)], { timeoutMs: 60_000 * SLOW })).trim();
+            assert.equal(reply, `${PROBE_MARKER.toString()}-moved`, 'mail passes through the new pair');
+          });
+          try {
+            assert.ok(!cap.records.some((r) => r.frame.includes(PROBE_MARKER)), 'never in clear on ISP-B');
+            assert.ok(cap.records.map(parseUl).some((u) => u?.espi === after['e-spi']), 'the new pair carried it');
+          } finally {
+            cap.cleanup();
+          }
+        } finally {
+          await stopProcess(server);
+        }
+        const keysAfter = await efKeys();
+        assert.ok([...keysAfter].some((k) => !keysBefore.has(k)), 'the moved pair has keys never used before');
+        await assertKeysNowhere(new Set([...keysBefore, ...keysAfter]));
+      } finally {
+        await nsh(net.ns('ef1'), ['ip', 'link', 'set', 'eth0', 'up']);
+      }
+    });
+
     /** Keys as the kernel holds them in the EFs' SAs. */
     async function efKeys(): Promise<Set<string>> {
       const keys = new Set<string>();
