@@ -7,6 +7,7 @@
  * file inside the kernel lab (Debian's 6.1 and 6.12 kernels under qemu TCG, once each).
  */
 import { after, before, describe, test } from 'node:test';
+import { spawn, type ChildProcess } from 'node:child_process';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,8 +15,8 @@ import { join } from 'node:path';
 import { XfrmClient } from '../../agent/xfrm/xfrm-client.js';
 import { pairMark } from '../../agent/ef/ef-layout.js';
 import { encryptedConfigs, espiOf, newKey, planEncryptedScenario } from '../../scenario/encrypted.js';
-import { ScenarioNet } from '../../scenario/net.js';
-import { nsh, sh, spawnInNs, stopProcess, waitForLine } from '../../scenario/sh.js';
+import { CLI, ScenarioNet } from '../../scenario/net.js';
+import { collectJsonLines, nsh, sh, spawnInNs, stopProcess, waitForLine } from '../../scenario/sh.js';
 import { PROBE_MARKER, runProbe } from '../../scenario/udp-probe.js';
 import { rekey, withKeys } from '../../scenario/rekey.js';
 import { captureUnderlay, parseUl, type Ul } from '../../scenario/capture.js';
@@ -413,11 +414,12 @@ if (!inLab && !hostHasEsp()) {
     let net: ScenarioNet;
     let ctl: ControllerProcess;
     let op: RestconfClient;
+    let bundles: Map<string, string>;
     const dir = mkdtempSync(join(tmpdir(), 'esfc-ctl-enc-'));
     before(async () => {
       net = await ScenarioNet.build(ep.base, { encrypted: ep }, 'ec');
       ctl = new ControllerProcess(join(dir, 'controller'));
-      const bundles = await ctl.enroll([['operator', 'noc'], ...ep.base.nodes.map((n) => ['agent', n.name] as ['agent', string])]);
+      bundles = await ctl.enroll([['operator', 'noc'], ...ep.base.nodes.map((n) => ['agent', n.name] as ['agent', string])]);
       await ctl.start();
       for (const n of ep.base.nodes) await net.startControllerAgent(n.name, ctl.endpoint, bundles.get(`agent:${n.name}`)!);
       op = ctl.client(bundles.get('operator:noc')!);
@@ -499,6 +501,269 @@ if (!inLab && !hostHasEsp()) {
       assert.equal(stale.length, before.size - 2, `the keys of the two mail pairs are new, the others untouched (${stale.length} of ${before.size} unchanged)`);
       await assertKeysNowhere(new Set([...before, ...after]));
     });
+
+    test('an agent killed during a key change catches up when restarted: the change completes, both ends hold the newest key, the mail flow passes, nothing in clear', { timeout: 15 * 60_000 }, async () => {
+      // EF2's node holds one end of both mail pairs: both key changes need it.
+      const victim = nodeOf('ef2');
+      const before = await efKeys();
+      const from = ctl.logs.length;
+      let espis: number[] = [];
+      let killedAt: Record<string, unknown> = {};
+      let waits: Record<string, unknown>[] = [];
+      let backMs = 0;
+      let restart = { readyMs: 0, appliedMs: NaN };
+      let echoFrom = 0;
+      let reply = '';
+      let result = { total: 0, lost: -1, lostSeqs: [] as number[] };
+      const server = spawnInNs(net.ns('server'), [process.execPath, '-e', ECHO_SERVER]);
+      try {
+        await waitForLine(server, (l) => l.includes('listening'), 15_000 * SLOW);
+        const cap = await captureUnderlay(net, SLOW, async () => {
+          result = await probe(net, 110, inLab ? 60 : 15, async () => {
+            await sleep(500 * SLOW);
+            espis = await rekeyFlows('mail');
+            assert.equal(espis.length, 2, 'the mail flow has a pair each way');
+            // Mid-change: one pair has its new inbound SA, and the victim is still needed by both.
+            await until(() => events('rekey_step', espis, from).some((l) => l.step === 'inbound'), 30_000 * SLOW, () => `no inbound step: ${rekeyLog(from)}`);
+            killedAt = events('rekey_step', espis, from).find((l) => l.step === 'inbound')!;
+            const t0 = Date.now();
+            await stopProcess(net.agents.get(victim)!, 'SIGKILL');
+            const pair = Number(killedAt.espi);
+            await until(() => events('rekey_waiting', [pair], from).some((l) => (l.nodes as string[]).includes(victim)), 30_000 * SLOW, () => `the AuC did not wait for ${victim}: ${rekeyLog(from)}`);
+            assert.equal(events('rekey_done', [pair], from).length, 0, 'the pair finished its change without the killed agent');
+            const log = net.logs.get(victim)!;
+            const at = log.length;
+            const r0 = Date.now();
+            await restartAgent(victim);
+            restart.readyMs = Date.now() - r0;
+            await until(() => espis.every((e) => events('rekey_done', [e], from).length > 0), 60_000 * SLOW, () => `the change did not complete after the restart: ${rekeyLog(from)}`);
+            backMs = Date.now() - t0;
+            const applied = log.slice(at).find((l) => l.event === 'config_applied');
+            restart = { ...restart, appliedMs: applied ? Date.parse(String(applied.ts)) - r0 : NaN };
+          });
+          waits = events('rekey_waiting', espis, from);
+          echoFrom = Date.now();
+          reply = (await nsh(net.ns('client'), [process.execPath, '-e', echoClient(25, `${PROBE_MARKER.toString()}-catch-up`)], { timeoutMs: 60_000 * SLOW })).trim();
+        });
+        try {
+          process.stdout.write(`# agent killed mid-change: ${victim} killed after the inbound step of pair ${String(killedAt.espi)}; the AuC waited ${JSON.stringify(waits.map((w) => `${String(w.espi)}:${String(w.step)}`))}; restarted (ready ${(restart.readyMs / 1000).toFixed(1)} s, first config applied ${(restart.appliedMs / 1000).toFixed(1)} s after the start), both changes done ${(backMs / 1000).toFixed(1)} s after the kill; ${result.total} probe packets at 64 pps, ${result.lost} lost ${JSON.stringify(result.lostSeqs)}\n`);
+          assert.equal(reply, `${PROBE_MARKER.toString()}-catch-up`, 'the mail flow passes after the catch-up');
+          for (const e of espis) {
+            assert.deepEqual(events('rekey_step', [e], from).map((l) => l.step), ['inbound', 'outbound', 'retire'], `pair ${e}: each step once, in order`);
+            assert.deepEqual(events('rekey_done', [e], from).map((l) => l.why), ['request']);
+          }
+          assertUnderlaySealed(cap.records.map(parseUl).filter((u): u is Ul => u !== undefined), cap.records.map((r) => r.frame));
+          assertOnNewest(cap.records.map(parseUl).filter((u): u is Ul => u !== undefined && u.ts * 1000 >= echoFrom), espis);
+        } finally {
+          cap.cleanup();
+        }
+      } finally {
+        await stopProcess(server);
+        if (!agentAlive(victim)) await restartAgent(victim);
+      }
+      await assertMailPairsOnNewest(espis, before);
+      await assertKeysNowhere(new Set([...before, ...(await efKeys())]));
+    });
+
+    test('an agent kept away past the hard lifetime fails closed: the mail flow stops, nothing in clear, no key anywhere; back, it gets the current keys and the flow passes', { timeout: 15 * 60_000 }, async () => {
+      const victim = nodeOf('ef2');
+      const encEf = 'ef1';
+      // Under TCG a key change takes seconds: the interval leaves room for the window after the
+      // expiry and the catch-up before the key the victim missed expires in turn.
+      const T = inLab ? { interval: 30, lifetime: 50, windowS: 8 } : { interval: 8, lifetime: 14, windowS: 3 };
+      let timed: ChildProcess | undefined;
+      let ctlDown = false;
+      let stoppedPid: number | undefined;
+      const server = spawnInNs(net.ns('server'), [process.execPath, '-e', ECHO_SERVER]);
+      try {
+        await waitForLine(server, (l) => l.includes('listening'), 15_000 * SLOW);
+        await ctl.stop();
+        ctlDown = true;
+        const from = ctl.logs.length;
+        timed = await startControllerWith(['--rekey-interval', String(T.interval), '--key-lifetime', String(T.lifetime)]);
+        // Mail keys of the short lifetime: the schedule begins changes as the controller starts, the
+        // request makes sure; a change it resumed instead ends on an old key, so it goes round again.
+        let espis: number[] = [];
+        for (let round = 1; ; round++) {
+          const at = ctl.logs.length;
+          espis = await rekeyFlows('mail');
+          await until(() => espis.every((e) => events('rekey_done', [e], at).length > 0), 90_000 * SLOW, () => `no short-lived mail keys: ${rekeyLog(from)}`);
+          if (espis.every((e) => events('rekey_started', [e], from).length > 0)) break;
+          assert.ok(round < 2, `the mail pairs kept resuming: ${rekeyLog(from)}`);
+        }
+        const notAfter = Math.max(...espis.map((e) => Date.parse(String(events('rekey_started', [e], from).at(-1)!.notAfter))));
+        const held = await efKeys();
+        const heldMail = (await ipSas(encEf)).filter((s) => espis.some((e) => s.reqid === pairMark(e)));
+        const xs0 = await xfrmStat(net, encEf);
+        const stopAt = ctl.logs.length;
+        const encLog = net.logs.get(nodeOf(encEf))!;
+        const encFrom = encLog.length;
+        stoppedPid = net.agents.get(victim)!.pid!;
+        process.kill(stoppedPid, 'SIGSTOP');
+        const stoppedAt = Date.now();
+        let result: { total: number; lost: number; last?: { sentAt: number } } = { total: 0, lost: 0 };
+        const cap = await captureUnderlay(net, SLOW, async () => {
+          result = await probe(net, 110, Math.ceil((notAfter - Date.now()) / 1000) + T.windowS, async () => undefined);
+        });
+        try {
+          const late = result.last ? result.last.sentAt - notAfter : NaN;
+          process.stdout.write(`# kept away: ${victim} stopped ${((notAfter - stoppedAt) / 1000).toFixed(0)} s before its mail keys' hard lifetime; last probe packet through sent ${late} ms after it; ${result.lost} of ${result.total} not delivered\n`);
+          assert.ok(events('rekey_waiting', espis, stopAt).some((l) => (l.nodes as string[]).includes(victim)), `the AuC did not wait for ${victim}: ${rekeyLog(stopAt)}`);
+          assert.equal(events('rekey_done', espis, stopAt).length, 0, 'a mail pair finished a change without the stopped agent');
+          assert.ok(result.last, 'the flow passed while the agent was stopped, before the keys expired');
+          assert.ok(late <= 1000, `traffic went on ${late} ms past the hard lifetime`);
+          assert.ok(result.lost >= 64 * (T.windowS - 2), `the flow stopped (${result.lost} lost)`);
+          const ul = cap.records.map(parseUl).filter((u): u is Ul => u !== undefined);
+          assertUnderlaySealed(ul, cap.records.map((r) => r.frame));
+          assert.equal(ul.filter((u) => espis.includes(u.espi) && u.ts * 1000 > notAfter + 1000).length, 0, 'mail frames on the underlay after the hard lifetime');
+        } finally {
+          cap.cleanup();
+        }
+        // Fail closed at the end that is still running: its expired SAs are gone and XFRM refused to send.
+        const left = new Set((await ipSas(encEf)).map((s) => s.spi));
+        assert.deepEqual(heldMail.filter((s) => left.has(s.spi)), [], `${encEf}: the expired mail SAs are gone`);
+        assert.ok(((await xfrmStat(net, encEf)).get('XfrmOutNoStates') ?? 0) > (xs0.get('XfrmOutNoStates') ?? 0), `${encEf}: XFRM refused to send without a key`);
+        assert.ok(encLog.slice(encFrom).some((l) => l.event === 'ef_key_expired' && espis.includes(Number(l.espi))), `${nodeOf(encEf)} logged the expiry`);
+        await assertKeysNowhere(new Set([...held, ...(await efKeys())]));
+
+        process.kill(stoppedPid, 'SIGCONT');
+        stoppedPid = undefined;
+        const t0 = Date.now();
+        await until(() => espis.every((e) => events('rekey_done', [e], stopAt).length > 0), 60_000 * SLOW, () => `the returning agent did not catch up: ${rekeyLog(stopAt)}`);
+        const caughtUp = Date.now() - t0;
+        // Back to the scenario's controller and its key timing: every pair on a long-lived key.
+        await stopProcess(timed);
+        timed = undefined;
+        await ctl.start();
+        ctlDown = false;
+        await rekeyEveryPair();
+        await op.converged(60_000 * SLOW);
+        const echoFrom = Date.now();
+        let reply = '';
+        const after = await captureUnderlay(net, SLOW, async () => {
+          reply = (await nsh(net.ns('client'), [process.execPath, '-e', echoClient(25, `${PROBE_MARKER.toString()}-back`)], { timeoutMs: 60_000 * SLOW })).trim();
+        });
+        try {
+          process.stdout.write(`# kept away: back, its mail pairs finished their changes ${(caughtUp / 1000).toFixed(1)} s after SIGCONT\n`);
+          assert.equal(reply, `${PROBE_MARKER.toString()}-back`, 'the mail flow passes again');
+          const ul = after.records.map(parseUl).filter((u): u is Ul => u !== undefined);
+          assertUnderlaySealed(ul, after.records.map((r) => r.frame));
+          assertOnNewest(ul.filter((u) => u.ts * 1000 >= echoFrom), espis);
+        } finally {
+          after.cleanup();
+        }
+        await assertMailPairsOnNewest(espis, held);
+        await assertKeysNowhere(new Set([...held, ...(await efKeys())]));
+      } finally {
+        if (stoppedPid !== undefined) process.kill(stoppedPid, 'SIGCONT');
+        if (!agentAlive(victim)) await restartAgent(victim);
+        if (timed) await stopProcess(timed);
+        if (ctlDown) await ctl.start();
+        await stopProcess(server);
+      }
+    });
+
+    const nodeOf = (ef: string): string => ep.efs.find((e) => e.name === ef)!.node;
+    const agentAlive = (node: string): boolean => {
+      const p = net.agents.get(node);
+      return !!p && p.exitCode === null && p.signalCode === null;
+    };
+    const restartAgent = (node: string): Promise<ChildProcess> => net.startControllerAgent(node, ctl.endpoint, bundles.get(`agent:${node}`)!);
+
+    /** The controller's log lines of one event for these pairs, from position `from` on. */
+    const events = (event: string, espis: readonly number[], from: number): Record<string, unknown>[] =>
+      ctl.logs.slice(from).filter((l) => l.event === event && espis.includes(Number(l.espi)));
+    const rekeyLog = (from: number): string => JSON.stringify(ctl.logs.slice(from).filter((l) => String(l.event).startsWith('rekey')).slice(-8));
+
+    async function until(done: () => boolean, ms: number, what: () => string): Promise<void> {
+      const deadline = Date.now() + ms;
+      while (!done()) {
+        assert.ok(Date.now() < deadline, what());
+        await sleep(50);
+      }
+    }
+
+    /** The rekey operation for one flow (every pair without one); the E-SPIs it started or found changing. */
+    async function rekeyFlows(flow?: string): Promise<number[]> {
+      const r = await op.ok('POST', '/restconf/operations/esfc-intent:rekey', flow === undefined ? undefined : { 'esfc-intent:input': { flow } });
+      return (JSON.parse(r.text) as { 'esfc-intent:output': { 'e-spi'?: number[] } })['esfc-intent:output']['e-spi'] ?? [];
+    }
+
+    /**
+     * Every pair gets a key of the running controller's lifetime. A change the
+     * controller resumed on start finishes with the key it began with, so
+     * those pairs are changed once more.
+     */
+    async function rekeyEveryPair(): Promise<void> {
+      for (let round = 1; ; round++) {
+        const from = ctl.logs.length;
+        const all = await rekeyFlows();
+        await until(() => all.every((e) => events('rekey_done', [e], from).length > 0), 60_000 * SLOW, () => `not every pair changed its key: ${rekeyLog(from)}`);
+        if (events('rekey_done', all, from).every((l) => l.why === 'request')) return;
+        assert.ok(round < 2, `pairs still resuming: ${rekeyLog(from)}`);
+      }
+    }
+
+    /** This describe's controller again, with flags ControllerProcess.start() does not pass; its log goes to ctl.logs. */
+    async function startControllerWith(args: string[]): Promise<ChildProcess> {
+      const p = spawn(process.execPath, [CLI, 'controller', '--state', ctl.dir, '--listen', '127.0.0.1:0', '--unix', ctl.socket, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const ready = waitForLine(p, (l) => l.includes('"event":"controller_ready"'), 30_000 * SLOW);
+      collectJsonLines(p, ctl.logs);
+      try {
+        await ready;
+      } catch (e) {
+        await stopProcess(p, 'SIGKILL');
+        throw e;
+      }
+      return p;
+    }
+
+    /** The newest key generation of a pair, as the AuC's last step for it reported. */
+    const newest = (espi: number): { spi: number; epoch: number } => {
+      const s = ctl.logs.filter((l) => l.event === 'rekey_step' && l.espi === espi).at(-1)!;
+      return { spi: Number(s.spi), epoch: Number(s.epoch) };
+    };
+
+    /** SPI, reqid and key of every SA in an EF, as ip shows them (an independent reading of what the agent installed). */
+    async function ipSas(ef: string): Promise<{ spi: number; reqid: number; key: string }[]> {
+      const out = await nsh(net.ns(ef), ['ip', 'xfrm', 'state']);
+      return out.split(/\n(?=src )/).filter((b) => b.startsWith('src ')).map((b) => ({
+        spi: parseInt(/\bspi 0x([0-9a-f]+)/.exec(b)?.[1] ?? '', 16),
+        reqid: Number(/\breqid (\d+)/.exec(b)?.[1]),
+        key: /aead rfc4106\(gcm\(aes\)\) 0x([0-9a-f]+)/.exec(b)?.[1] ?? '',
+      }));
+    }
+
+    /** Each mail pair has one SA at each of its EFs, the newest generation's, with one key between them, none of `old`. */
+    async function assertMailPairsOnNewest(espis: readonly number[], old: ReadonlySet<string>): Promise<void> {
+      const sas = await Promise.all(['ef1', 'ef2'].map(async (ef) => [ef, await ipSas(ef)] as const));
+      for (const e of espis) {
+        const want = newest(e);
+        const keys = sas.map(([ef, list]) => {
+          const mine = list.filter((s) => s.reqid === pairMark(e));
+          assert.deepEqual(mine.map((s) => s.spi), [want.spi], `${ef}: pair ${e} holds one SA, epoch ${want.epoch}'s`);
+          return mine[0]!.key;
+        });
+        assert.equal(new Set(keys).size, 1, `pair ${e}: both ends hold the same key`);
+        assert.ok(!old.has(keys[0]!), `pair ${e}: the key is a new one`);
+      }
+    }
+
+    /** Frames of these pairs carry their newest epoch and SPI only, and both pairs carried some. */
+    function assertOnNewest(frames: readonly Ul[], espis: readonly number[]): void {
+      for (const e of espis) {
+        const mine = frames.filter((u) => u.espi === e);
+        assert.ok(mine.length > 0, `pair ${e} carried the exchange`);
+        assert.deepEqual([...new Set(mine.map((u) => `${u.epoch}/${u.espSpi}`))], [`${newest(e).epoch}/${newest(e).spi}`], `pair ${e}: epoch/SPI on the wire`);
+      }
+    }
+
+    /** Invariant 1 over a capture: every esfc frame is MD type 3, E=1, ESP; the payload marker is in none. */
+    function assertUnderlaySealed(ul: readonly Ul[], frames: readonly Buffer[]): void {
+      const clear = ul.filter((u) => u.mdType !== 3 || !u.e || u.innerProto !== 50);
+      assert.equal(clear.length, 0, `frames not MD3/E=1/ESP: ${JSON.stringify(clear.slice(0, 3).map((c) => ({ ...c, udpPayload: undefined })))}`);
+      assert.ok(!frames.some((f) => f.includes(PROBE_MARKER)), 'the payload marker crossed the underlay');
+    }
 
     test('an EF fails: the controller moves its pairs to the node\'s other EF as new pairs with new keys; the flow passes again, never in clear', { timeout: 15 * 60_000 }, async () => {
       type KeysState = { 'esfc-state:keys-state': { pair: { 'e-spi': number; flow: string; direction: string; 'encrypting-end': { node: string; 'encryption-function': string } }[] } };
