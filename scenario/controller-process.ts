@@ -14,7 +14,7 @@ import { startController } from '../controller/embedded.js';
 import { controllerEndpoint, readBundle } from '../controller/pki/index.js';
 import type { PrincipalKind } from '../controller/restconf/principal.js';
 import { CLI } from './net.js';
-import { collectJsonLines, stopProcess, waitForLine } from './sh.js';
+import { collectJsonLines, STARTUP_MS, stopProcess, waitForLine } from './sh.js';
 
 export class ControllerProcess {
   private proc: ChildProcess | undefined;
@@ -46,7 +46,7 @@ export class ControllerProcess {
   async start(): Promise<void> {
     const p = spawn(process.execPath, [CLI, 'controller', '--state', this.dir, '--listen', '127.0.0.1:0', '--unix', this.socket], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.proc = p;
-    const ready = waitForLine(p, (l) => l.includes('"event":"controller_ready"'), 30_000);
+    const ready = waitForLine(p, (l) => l.includes('"event":"controller_ready"'), STARTUP_MS);
     collectJsonLines(p, this.logs);
     await ready;
   }

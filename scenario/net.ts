@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import type { HookChoice, NodeConfig } from '../agent/config/types.js';
 import { scenarioConfigs, type ScenarioPlan } from './plan.js';
 import { encryptedConfigs, type EncryptedPlan } from './encrypted.js';
-import { collectJsonLines, nsh, sh, spawnInNs, stopProcess, waitForLine } from './sh.js';
+import { collectJsonLines, nsh, sh, spawnInNs, STARTUP_MS, stopProcess, waitForLine } from './sh.js';
 
 export const CLI = fileURLToPath(new URL('../agent/cli.js', import.meta.url));
 const PREFIX = 'esfc-t';
@@ -186,7 +186,7 @@ export class ScenarioNet {
     this.agentEnv.set(node, env);
     const p = spawnInNs(this.ns(node), [process.execPath, CLI, 'agent', '--config', this.configPath(node), '--metrics-port', '9464', ...args], env);
     this.agents.set(node, p);
-    const ready = waitForLine(p, (l) => l.includes('"event":"agent_ready"'), 30_000);
+    const ready = waitForLine(p, (l) => l.includes('"event":"agent_ready"'), STARTUP_MS);
     const log = this.logs.get(node) ?? [];
     this.logs.set(node, log);
     collectJsonLines(p, log);
@@ -204,7 +204,7 @@ export class ScenarioNet {
     this.agents.set(node, p);
     const log = this.logs.get(node) ?? [];
     this.logs.set(node, log);
-    const ready = waitForLine(p, (l) => l.includes('"event":"agent_ready"'), 30_000);
+    const ready = waitForLine(p, (l) => l.includes('"event":"agent_ready"'), STARTUP_MS);
     collectJsonLines(p, log);
     await ready;
     return p;

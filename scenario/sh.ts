@@ -83,3 +83,10 @@ export function stopProcess(p: ChildProcess, signal: NodeJS.Signals = 'SIGTERM',
     p.kill(signal);
   });
 }
+
+/**
+ * How long a process of ours may take to say it is ready: under the kernel
+ * lab's emulation (and a busy CI machine) starting Node and loading BPF takes
+ * many times what it takes on a host.
+ */
+export const STARTUP_MS = process.env.ESFC_IN_LAB === '1' ? 150_000 : 30_000;
