@@ -109,7 +109,11 @@ export class Controller {
       });
     }
     for (const r of db.prepare('SELECT path, modified FROM entry_modified').all() as { path: string; modified: string }[]) this.entryModified.set(r.path, r.modified);
-    log.log('info', 'controller_state_loaded', { revision: this.revision, nodes: this.desired.size });
+    // What the agents last said of their SFs and EFs: a restarted controller keeps compiling around the failed ones.
+    for (const [node, r] of this.reports) {
+      if (Array.isArray(r.report.functions)) this.judge(node, r.report.functions as FunctionLiveness[]);
+    }
+    log.log('info', 'controller_state_loaded', { revision: this.revision, nodes: this.desired.size, failed: this.failedFunctions() });
     // A rollout the last run did not finish (or never started) resumes.
     if (ds) {
       this.target = this.compile(this.doc);
@@ -146,6 +150,28 @@ export class Controller {
    * (after its node's hold-down) gets it back.
    */
   private sfReport(node: string, functions: readonly FunctionLiveness[]): void {
+    const was = new Set([...this.failed, ...this.failedEfs]);
+    if (!this.judge(node, functions)) return;
+    const now = new Set([...this.failed, ...this.failedEfs]);
+    let compiled: Compiled;
+    try {
+      compiled = this.compile(this.doc);
+    } catch (e) {
+      this.log.log('error', 'reprovision_failed', { error: (e as Error).message, failed: [...now] });
+      return;
+    }
+    this.db.prepare('INSERT INTO allocations (id, doc) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET doc = excluded.doc').run(JSON.stringify(compiled.allocations));
+    this.allocations = compiled.allocations;
+    this.target = compiled;
+    this.log.log('warn', 'sf_reprovision', {
+      node, down: [...now].filter((n) => !was.has(n)), up: [...was].filter((n) => !now.has(n)), failed: [...now],
+      nodesToChange: [...compiled.nodes.keys()].filter((n) => this.desired.get(n)?.hash !== sha(JSON.stringify(compiled.nodes.get(n)))),
+    });
+    void this.converge();
+  }
+
+  /** Takes a node's judgement of its SFs and EFs; true when the set of failed ones changed. */
+  private judge(node: string, functions: readonly FunctionLiveness[]): boolean {
     if (this.placesOf.revision !== this.revision) {
       const intent = intentFromDoc(this.doc);
       this.placesOf = {
@@ -164,26 +190,10 @@ export class Controller {
     const failed = new Set(down.filter((k) => sfs.has(k)));
     const failedEfs = new Set(down.filter((k) => efs.has(k)));
     const same = (a: ReadonlySet<string>, b: ReadonlySet<string>): boolean => [...a].sort().join() === [...b].sort().join();
-    if (same(failed, this.failed) && same(failedEfs, this.failedEfs)) return;
-    const was = new Set([...this.failed, ...this.failedEfs]);
+    if (same(failed, this.failed) && same(failedEfs, this.failedEfs)) return false;
     this.failed = failed;
     this.failedEfs = failedEfs;
-    const now = new Set([...failed, ...failedEfs]);
-    let compiled: Compiled;
-    try {
-      compiled = this.compile(this.doc);
-    } catch (e) {
-      this.log.log('error', 'reprovision_failed', { error: (e as Error).message, failed: [...now] });
-      return;
-    }
-    this.db.prepare('INSERT INTO allocations (id, doc) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET doc = excluded.doc').run(JSON.stringify(compiled.allocations));
-    this.allocations = compiled.allocations;
-    this.target = compiled;
-    this.log.log('warn', 'sf_reprovision', {
-      node, down: [...now].filter((n) => !was.has(n)), up: [...was].filter((n) => !now.has(n)), failed: [...now],
-      nodesToChange: [...compiled.nodes.keys()].filter((n) => this.desired.get(n)?.hash !== sha(JSON.stringify(compiled.nodes.get(n)))),
-    });
-    void this.converge();
+    return true;
   }
 
   /**

@@ -7,6 +7,15 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { jsonLogger } from '../../agent/log.js';
+import { Controller } from '../../controller/controller.js';
+import { Kek } from '../../controller/keys/kek.js';
+import { KeyStore } from '../../controller/keys/key-store.js';
+import { openDb } from '../../controller/store/db.js';
+import { protectionIntent } from '../../scenario/protection.js';
 import type { NodeConfig } from '../../agent/config/types.js';
 import { validateConfig } from '../../agent/config/validate-config.js';
 import { withFailover } from '../../agent/liveness/failover.js';
@@ -112,4 +121,48 @@ test('probes and hold-down from the intent reach the agents\' configs', () => {
     probes: ['sf1', 'sf4'].map((fn) => ({ function: fn, port: `${fn}a`, source: plan.client.ip, destination: plan.server.ip, intervalMs: 10 })),
   });
   validateConfig(JSON.parse(JSON.stringify(a)));
+});
+
+test('the controller compiles around what a node\'s own agent reports down, remembers it across a restart, and ignores other nodes speaking for it', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'esfc-prot-'));
+  const db = openDb(join(dir, 'controller.db'));
+  const quiet = jsonLogger({}, () => undefined);
+  const keys = new KeyStore(db, Kek.fromHex('5a'.repeat(32), 'test'), { lifetimeS: 60 });
+  const firstHop = (c: Controller): unknown => {
+    const cfg = c.desiredFor('node-a')!.config;
+    const spi = cfg.classifier[0]!.spi;
+    return cfg.paths.find((p) => p.layer === 'sf' && p.spi === spi)!.hops.find((h) => h.si === 255)!.to;
+  };
+  const fn = (name: string, live: boolean) => ({ name, live, since: new Date().toISOString(), ...(live ? {} : { reason: 'link x down' }) });
+  try {
+    let c = new Controller(db, keys, quiet);
+    c.connected = () => false; // no agents to wait for
+    c.drainMs = 0;
+    c.commit({ principal: 'operator:test', method: 'PUT', path: '/' }, protectionIntent(plan), []);
+    await c.settled();
+    assert.deepEqual(firstHop(c), { port: 'sf1a' });
+    // Another node cannot declare node A's SF down.
+    c.report('node-b', { functions: [fn('sf1', false)] });
+    assert.deepEqual(c.failedFunctions(), []);
+    c.report('node-a', { functions: [fn('sf1', false), fn('sf4', true)] });
+    assert.deepEqual(c.failedFunctions(), ['sf1']);
+    await c.settled();
+    assert.deepEqual(firstHop(c), { port: 'sf4a' }, 'the standby is placed for good');
+    c.close();
+    // A restarted controller keeps compiling around it until the agent says otherwise.
+    c = new Controller(db, keys, quiet);
+    c.connected = () => false;
+    c.drainMs = 0;
+    assert.deepEqual(c.failedFunctions(), ['sf1']);
+    await c.settled();
+    assert.deepEqual(firstHop(c), { port: 'sf4a' });
+    c.report('node-a', { functions: [fn('sf1', true), fn('sf4', true)] });
+    await c.settled();
+    assert.deepEqual(c.failedFunctions(), []);
+    assert.deepEqual(firstHop(c), { port: 'sf1a' });
+    c.close();
+  } finally {
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
