@@ -284,7 +284,7 @@ export class Agent {
     const tx = new Transaction(readFaults());
     let staged: Staged;
     // SFs new to this configuration are judged before it is compiled: one already down starts on its standby.
-    this.liveness.watch(cfg);
+    this.liveness.watch(cfg, { efs: false });
     try {
       staged = await this.stage(cfg, tx);
     } catch (e) {
@@ -295,6 +295,8 @@ export class Agent {
     this.known = staged.gens.map((g, i) => (i === staged.active ? staged.after : g));
     this.cfg = staged.cfg;
     this.switches = switchesId(staged.switched);
+    // Its EFs are set up now (links up): from here on they are watched too.
+    this.liveness.watch(staged.cfg);
     this.setProbes(staged.cfg, staged.desired);
     this.generation++;
     this.dp!.slotNames = staged.desired.slotNames;

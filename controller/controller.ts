@@ -181,11 +181,16 @@ export class Controller {
       };
     }
     const { sfs, efs } = this.placesOf;
+    const reported = new Set<string>();
     for (const f of functions) {
-      if (sfs.get(f.name) === node) this.health.set(f.name, f);
-      else if (efs.has(`${node}/${f.name}`)) this.health.set(`${node}/${f.name}`, f);
+      const key = sfs.get(f.name) === node ? f.name : efs.has(`${node}/${f.name}`) ? `${node}/${f.name}` : undefined;
+      if (!key) continue;
+      this.health.set(key, f);
+      reported.add(key);
     }
-    for (const name of [...this.health.keys()]) if (!sfs.has(name) && !efs.has(name)) this.health.delete(name);
+    // What this node no longer watches (an EF slot nothing uses any more) is not known to be down.
+    const ofNode = (key: string): boolean => sfs.get(key) === node || key.startsWith(`${node}/`);
+    for (const key of [...this.health.keys()]) if ((!sfs.has(key) && !efs.has(key)) || (ofNode(key) && !reported.has(key))) this.health.delete(key);
     const down = [...this.health].filter(([, f]) => !f.live).map(([k]) => k);
     const failed = new Set(down.filter((k) => sfs.has(k)));
     const failedEfs = new Set(down.filter((k) => efs.has(k)));

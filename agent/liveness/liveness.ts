@@ -53,12 +53,18 @@ export class Liveness {
 
   constructor(private readonly o: LivenessOptions) {}
 
-  /** Watch the SFs and EFs behind the configuration's sf, sf-proxy and ef ports (ones already watched keep their judgement). */
-  watch(cfg: NodeConfig): void {
+  /**
+   * Watch the SFs and EFs behind the configuration's sf, sf-proxy and ef
+   * ports (ones already watched keep their judgement). EFs are new to the
+   * watch only with `efs`: the agent itself brings an EF's link up when it
+   * applies the configuration, so before that a new EF looks down.
+   */
+  watch(cfg: NodeConfig, o: { efs: boolean } = { efs: true }): void {
     this.holdDownMs = cfg.liveness?.holdDownMs ?? DEFAULT_HOLD_DOWN_MS;
     const want = new Map<string, string[]>();
     for (const p of cfg.ports) {
       if ((p.kind !== 'sf' && p.kind !== 'sf-proxy' && p.kind !== 'ef') || !p.function) continue;
+      if (p.kind === 'ef' && !o.efs && !this.fns.has(p.function)) continue;
       want.set(p.function, [...(want.get(p.function) ?? []), p.interface]);
     }
     for (const name of [...this.fns.keys()]) if (!want.has(name)) this.fns.delete(name);
