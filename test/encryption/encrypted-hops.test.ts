@@ -700,7 +700,9 @@ if (!inLab && !hostHasEsp()) {
         const all = await rekeyFlows();
         await until(() => all.every((e) => events('rekey_done', [e], from).length > 0), 60_000 * SLOW, () => `not every pair changed its key: ${rekeyLog(from)}`);
         if (events('rekey_done', all, from).every((l) => l.why === 'request')) return;
-        assert.ok(round < 2, `pairs still resuming: ${rekeyLog(from)}`);
+        // Keys the short-timing controller made are changed early by the restored one (they would not
+        // outlive their next change): such a change may start after this round's request and end in it.
+        assert.ok(round < 4, `pairs still resuming: ${rekeyLog(from)}`);
       }
     }
 
