@@ -41,8 +41,7 @@ export async function demoProtection(): Promise<number> {
         await sleep(1000);
         out(`\n$ ip -n <${sf}'s namespace> link set eth0 down     (${sf} fails; ${how})\n`);
         await sfLinkDown(net, sf);
-        const deadline = Date.now() + 20_000;
-        while (!ctl.logs.slice(cfrom).some((l) => l.event === 'sf_reprovision') && Date.now() < deadline) await sleep(50);
+        await ctl.waitForLog((l) => l.event === 'sf_reprovision', cfrom, 20_000);
         await op.converged();
         await sleep(1000);
       });
@@ -56,8 +55,7 @@ export async function demoProtection(): Promise<number> {
         await sleep(500);
         out(`$ ip -n <${sf}'s namespace> link set eth0 up       (${sf} is back; it gets its place again after the 1 s hold-down)\n`);
         await sfLinkUp(net, sf);
-        const deadline = Date.now() + 20_000;
-        while (!ctl.logs.slice(cfrom).some((l) => l.event === 'sf_reprovision' && (l.up as string[]).includes(sf)) && Date.now() < deadline) await sleep(50);
+        await ctl.waitForLog((l) => l.event === 'sf_reprovision' && (l.up as string[]).includes(sf), cfrom, 20_000);
         await op.converged();
         await sleep(800);
       });

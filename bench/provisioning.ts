@@ -74,16 +74,6 @@ class Bench {
     return runProbe(this.net, this.net.plan.server.ip, this.port++, seconds, during);
   }
 
-  async controllerSaw(pred: (l: Record<string, unknown>) => boolean, from: number, ms = 30_000): Promise<Record<string, unknown>> {
-    const deadline = Date.now() + ms;
-    for (;;) {
-      const hit = this.ctl.logs.slice(from).find(pred);
-      if (hit) return hit;
-      if (Date.now() > deadline) throw new Error('the controller did not log the expected event in time');
-      await sleep(20);
-    }
-  }
-
   /**
    * A fault under the probe, then the repair (its own probe run, so the
    * outage of one is not the other's): the fault's and the repair's samples.
@@ -97,7 +87,7 @@ class Bench {
       await sleep(1000);
       t0 = Date.now();
       await o.fault();
-      await this.controllerSaw((l) => l.event === 'sf_reprovision' && (l.down as string[]).includes(o.sf), cfrom);
+      await this.ctl.waitForLog((l) => l.event === 'sf_reprovision' && (l.down as string[]).includes(o.sf), cfrom);
       await this.op.converged();
       await sleep(800);
     });
@@ -109,7 +99,7 @@ class Bench {
     const back = await this.probe(4, async () => {
       await sleep(500);
       await o.repair();
-      await this.controllerSaw((l) => l.event === 'sf_reprovision' && (l.up as string[]).includes(o.sf), cfrom);
+      await this.ctl.waitForLog((l) => l.event === 'sf_reprovision' && (l.up as string[]).includes(o.sf), cfrom);
       await this.op.converged();
       await sleep(800);
     });

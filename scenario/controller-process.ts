@@ -64,6 +64,17 @@ export class ControllerProcess {
     if (p) await stopProcess(p);
   }
 
+  /** The first log line matching `pred` after position `from` (ctl.logs.length before an action), waiting for it. */
+  async waitForLog(pred: (l: Record<string, unknown>) => boolean, from = 0, timeoutMs = 30_000): Promise<Record<string, unknown>> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const hit = this.logs.slice(from).find(pred);
+      if (hit) return hit;
+      if (Date.now() > deadline) throw new Error(`controller: no matching log event within ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
   /** A RESTCONF client for a principal's bundle. */
   client(bundle: string): RestconfClient {
     const ep = controllerEndpoint(this.endpoint, readBundle(bundle));

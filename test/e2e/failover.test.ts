@@ -56,17 +56,6 @@ describe('protection: standby SFs take over under a 64 pps probe, primaries come
     return { ...r, carried };
   }
 
-  /** Wait for a controller log line after position `from`. */
-  const controllerSaw = async (pred: (l: Record<string, unknown>) => boolean, from = 0, ms = 20_000): Promise<Record<string, unknown>> => {
-    const deadline = Date.now() + ms;
-    for (;;) {
-      const hit = ctl.logs.slice(from).find(pred);
-      if (hit) return hit;
-      assert.ok(Date.now() < deadline, 'the controller did not log it in time');
-      await sleep(50);
-    }
-  };
-
   test('SF1 fails (link down): node A moves the chain to SF4 on its own, the controller then places SF4; SF1 back after the hold-down, 0 lost', { timeout: 120_000 }, async () => {
     const from = net.logs.get('node-a')!.length;
     let cfrom = ctl.logs.length;
@@ -74,7 +63,7 @@ describe('protection: standby SFs take over under a 64 pps probe, primaries come
       await sleep(1000);
       await linkDown(net, 'sf1');
       await net.waitForLog('node-a', (l) => l.event === 'failover_switched', 10_000, from);
-      await controllerSaw((l) => l.event === 'sf_reprovision' && (l.down as string[]).includes('sf1'), cfrom);
+      await ctl.waitForLog((l) => l.event === 'sf_reprovision' && (l.down as string[]).includes('sf1'), cfrom);
       await op.converged();
       await sleep(1000);
     }, ['sf1', 'sf4']);
@@ -94,7 +83,7 @@ describe('protection: standby SFs take over under a 64 pps probe, primaries come
       await linkUp(net, 'sf1');
       upAt = Date.now();
       await net.waitForLog('node-a', (l) => l.event === 'sf_up' && l.function === 'sf1', 10_000, upFrom);
-      await controllerSaw((l) => l.event === 'sf_reprovision' && (l.up as string[]).includes('sf1'), cfrom);
+      await ctl.waitForLog((l) => l.event === 'sf_reprovision' && (l.up as string[]).includes('sf1'), cfrom);
       await op.converged();
       await sleep(1000);
     }, ['sf1', 'sf4']);
@@ -111,7 +100,7 @@ describe('protection: standby SFs take over under a 64 pps probe, primaries come
       await sleep(1000);
       await linkDown(net, 'sf2');
       await net.waitForLog('node-b', (l) => l.event === 'failover_switched', 10_000, from);
-      await controllerSaw((l) => l.event === 'sf_reprovision' && (l.down as string[]).includes('sf2'));
+      await ctl.waitForLog((l) => l.event === 'sf_reprovision' && (l.down as string[]).includes('sf2'));
       await op.converged();
       await sleep(1000);
     }, ['sf2', 'sf5']);
@@ -121,7 +110,7 @@ describe('protection: standby SFs take over under a 64 pps probe, primaries come
     const back = await probed(5, async () => {
       await sleep(500);
       await linkUp(net, 'sf2');
-      await controllerSaw((l) => l.event === 'sf_reprovision' && (l.up as string[]).includes('sf2'));
+      await ctl.waitForLog((l) => l.event === 'sf_reprovision' && (l.up as string[]).includes('sf2'));
       await op.converged();
       await sleep(1000);
     }, ['sf2', 'sf5']);
@@ -144,7 +133,7 @@ describe('protection: standby SFs take over under a 64 pps probe, primaries come
     assert.ok(fail.carried.sf4! > fail.total / 3, `SF4 carried the chain: ${JSON.stringify(fail.carried)}`);
     await sfForwarding(net, 'sf1', true);
     await net.waitForLog('node-a', (l) => l.event === 'sf_up' && l.function === 'sf1', 10_000, from);
-    await controllerSaw((l) => l.event === 'sf_reprovision' && (l.up as string[]).includes('sf1'), cfrom);
+    await ctl.waitForLog((l) => l.event === 'sf_reprovision' && (l.up as string[]).includes('sf1'), cfrom);
     await op.converged();
   });
 
@@ -152,7 +141,7 @@ describe('protection: standby SFs take over under a 64 pps probe, primaries come
     const fail = await probed(6, async () => {
       await sleep(1000);
       await linkDown(net, 'sf3');
-      await controllerSaw((l) => l.event === 'sf_reprovision' && (l.down as string[]).includes('sf3'));
+      await ctl.waitForLog((l) => l.event === 'sf_reprovision' && (l.down as string[]).includes('sf3'));
       await op.converged();
       await sleep(1500);
     }, ['sf3', 'sf6']);
@@ -160,7 +149,7 @@ describe('protection: standby SFs take over under a 64 pps probe, primaries come
     assert.ok(fail.carried.sf6! > 0, `SF6 carries the chain: ${JSON.stringify(fail.carried)}`);
     assert.ok((fail.maxGapMs ?? Infinity) < 5000, `outage ${fail.maxGapMs} ms`);
     await linkUp(net, 'sf3');
-    await controllerSaw((l) => l.event === 'sf_reprovision' && (l.up as string[]).includes('sf3'));
+    await ctl.waitForLog((l) => l.event === 'sf_reprovision' && (l.up as string[]).includes('sf3'));
     await op.converged();
   });
 });
