@@ -113,4 +113,6 @@ make -s -C bpf
 npx tsc -p tsconfig.json
 # The kernel lab: Debian's 6.1 and 6.12 kernels under qemu, for what needs kernel IPsec.
 bash scripts/lab-setup.sh
+# The P4 fallback: PI + BMv2's simple_switch_grpc from pinned sources, cached by commit.
+bash scripts/p4-setup.sh
 step "done"
