@@ -19,6 +19,7 @@ import { probeFrame, probeMapReader } from '../../agent/liveness/probe.js';
 import { listLinks } from '../../agent/node/links.js';
 import { skbContext, testRun, xdpContext } from '../../agent/kernel/test-run.js';
 import { enterPrivateNetns } from '../lib/private-netns.js';
+import { takeSnapshot } from '../../agent/status/take-snapshot.js';
 import { eth, flowPort, fragment, ipv4, nsh, tcp, underlay, gpe, udp } from '../../scenario/frames.js';
 import { checkForwarding, decodeFrame } from '../lib/nsh-oracle.js';
 
@@ -447,6 +448,16 @@ describe('forwarding core (BPF_PROG_TEST_RUN)', { skip: isRoot ? false : 'needs 
           });
         }
         dropCases.push({ stat: 'drop_slow_path_egress' });
+
+        test('status shows the punt port\'s counters under their BTF names (slow_path, drop_slow_path_egress) and its received count', () => {
+          const rows = takeSnapshot(dp!, 'unit', PIN, 1).counters.filter((c) => c.port === 'punt0');
+          const row = (stat: string) => rows.find((c) => c.stat === stat);
+          assert.ok(row('slow_path')!.packets > 0n);
+          assert.equal(row('slow_path')!.drop, false);
+          assert.ok(row('drop_slow_path_egress')!.packets > 0n);
+          assert.equal(row('drop_slow_path_egress')!.drop, true);
+          assert.ok(row('rx')!.packets >= row('slow_path')!.packets + row('drop_slow_path_egress')!.packets);
+        });
       });
 
       // Liveness probes (bpf/lib/probe.h): what the agent sends into an NSH-unaware SF, back out of it.
