@@ -6,7 +6,7 @@
 import type { HookChoice, NodeConfig, PortConfig } from '../config/types.js';
 import { ConfigError, parsePrefix, type ConfigProblem } from '../config/validate-config.js';
 import {
-  ABI_VERSION, fromAddresses, MAX_BIG_PORTS, MAX_CLASS_RULES, MAX_IFINDEX, MAX_PORTS, NextHopKind, NH_F_EF, NH_F_FROM_MAP, NH_F_PEER, NH_MAX_FROM, PORT_F_OAM_FORWARD, PortKind, SRC_EF_LAYER,
+  ABI_VERSION, fromAddresses, MAX_BIG_PORTS, MAX_CLASS_RULES, MAX_IFINDEX, MAX_PORTS, NextHopKind, NH_F_EF, NH_F_FROM_MAP, NH_F_PEER, NH_MAX_FROM, PORT_F_OAM_FORWARD, PortKind, SLOW_PATH_HDR_LEN, SRC_EF_LAYER,
   type EsfcClassRule, type EsfcConfig, type EsfcNextHop, type EsfcPeerSrcKey, type EsfcPort,
   type EsfcSrcKey,
 } from './layout.js';
@@ -175,7 +175,8 @@ export function compile(cfg: NodeConfig, env: Environment): DesiredState {
       flags: p.forwardOam ? PORT_F_OAM_FORWARD : 0, mtu: l.mtu, underlay_ip_be: '0.0.0.0', mac: l.mac,
     });
     out.slotNames.set(slot, p.name);
-    if (p.kind === 'punt') { out.config.punt_ifindex = l.ifindex; return; }
+    // The punt port is attached too: frames BMv2 sends back come in on it (slow-path header first).
+    if (p.kind === 'punt') out.config.punt_ifindex = l.ifindex;
     const hook = chooseHook(p.hook, l);
     if (hook === 'xdp' && l.kind === 'veth' && p.kind !== 'ef') {
       problems.push({
@@ -284,6 +285,8 @@ export function compile(cfg: NodeConfig, env: Environment): DesiredState {
     });
   }
 
+  checkPuntMtu(cfg, out, underlayLink, portIfindex);
+
   if (cfg.classifier.length > MAX_CLASS_RULES) {
     problems.push({ path: 'classifier', problem: `${cfg.classifier.length} rules; the datapath holds ${MAX_CLASS_RULES}`, fix: 'merge rules (prefixes, port ranges)' });
   }
@@ -340,10 +343,38 @@ function checkXdpDelivery(cfg: NodeConfig, env: Environment, out: DesiredState, 
   }
 }
 
+/**
+ * Punted frames are 18 bytes longer than they arrived (the slow-path header),
+ * and a veth drops frames longer than its MTU allows without a trace: the punt
+ * interface (and its peer, where BMv2 sends from) needs the largest MTU of the
+ * node's other ports plus the header. Only full-size frames are lost
+ * otherwise, so this warns rather than refuses.
+ */
+function checkPuntMtu(cfg: NodeConfig, out: DesiredState, underlayLink: LinkInfo | undefined, portIfindex: ReadonlyMap<string, LinkInfo>): void {
+  const punt = cfg.ports.find((p) => p.kind === 'punt');
+  const pl = punt && portIfindex.get(punt.name);
+  if (!punt || !pl) return;
+  const others = [...portIfindex.entries()].filter(([n]) => n !== punt.name).map(([, l]) => l);
+  if (underlayLink) others.push(underlayLink);
+  const widest = others.reduce<LinkInfo | undefined>((w, l) => (!w || l.mtu > w.mtu ? l : w), undefined);
+  if (!widest || pl.mtu >= widest.mtu + SLOW_PATH_HDR_LEN) return;
+  out.warnings.push({
+    event: 'punt_mtu',
+    fields: {
+      ifname: pl.name, mtu: pl.mtu, widest: widest.name, widestMtu: widest.mtu,
+      note: `frames punted from ${widest.name} carry a ${SLOW_PATH_HDR_LEN}-byte slow-path header; full-size ones exceed ${pl.name}'s MTU and are dropped after esfc counted them as punted (a veth does so without a trace)`,
+      fix: `raise the MTU of ${pl.name} and its peer to ${widest.mtu + SLOW_PATH_HDR_LEN}`,
+    },
+  });
+}
+
 /** The veths XDP-handled frames leave through, with the reason. */
 function xdpTargets(cfg: NodeConfig, env: Environment, ulIfname: string): Map<string, string> {
   const out = new Map<string, string>();
   const byName = new Map(cfg.ports.map((p) => [p.name, p]));
+  // What the underlay cannot handle in bounded time goes to the slow path.
+  const punt = cfg.ports.find((p) => p.kind === 'punt');
+  if (punt && env.links.has(punt.interface)) out.set(punt.interface, 'frames the fast path cannot handle are punted into it (slow path)');
   for (const path of cfg.paths) {
     for (const h of path.hops) {
       if ('node' in h.to) {

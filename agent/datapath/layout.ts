@@ -16,6 +16,10 @@ export const STAT_MAX = 40;
 export const STAT_DROP_FIRST = 16;
 export const STAT_EVENT_FIRST = 8;
 export const SRC_EF_LAYER = 0x80000000;
+/** Terminal stats that the P4 fallback shares by number (p4/stats.p4); names still come from BTF. */
+export const STAT_PUNT = 5;
+export const STAT_SLOW_PATH = 7;
+export const STAT_DROP_SLOW_PATH_EGRESS = 35;
 
 export const PortKind = { none: 0, underlay: 1, sf: 2, sfProxy: 3, ef: 4, classify: 5, punt: 6 } as const;
 export const NextHopKind = { none: 0, local: 1, proxy: 2, remote: 3, end: 4 } as const;
@@ -103,6 +107,38 @@ export interface EsfcProxyState {
 }
 
 export interface EsfcCounter { packets: bigint; bytes: bigint }
+
+/**
+ * Slow-path header (esfc_shared.h, docs/protocol.md "Slow-path header"): 18
+ * bytes in front of every frame on the punt port. Towards BMv2 the ifindex is
+ * the port the frame arrived on; from BMv2 the port it must leave by.
+ */
+export const ETH_P_SLOW_PATH = 0x88b5;
+export const SLOW_PATH_HDR_LEN = 18;
+export const SLOW_PATH_MAC = '02:e5:fc:00:00:00';
+
+export interface EsfcSlowPathFrame {
+  ifindex: number;
+  /** The Ethernet frame behind the header (a view, not a copy). */
+  frame: Buffer;
+}
+
+/** The slow-path header followed by `frame`. */
+export function slowPathEncode(ifindex: number, frame: Buffer): Buffer {
+  const h = Buffer.alloc(SLOW_PATH_HDR_LEN);
+  const mac = Buffer.from(SLOW_PATH_MAC.split(':').map((x) => parseInt(x, 16)));
+  mac.copy(h, 0);
+  mac.copy(h, 6);
+  h.writeUInt16BE(ETH_P_SLOW_PATH, 12);
+  h.writeUInt32BE(ifindex >>> 0, 14);
+  return Buffer.concat([h, frame]);
+}
+
+/** The header's ifindex and the frame behind it; undefined if `buf` is not a slow-path frame (EtherType, room for an Ethernet header behind). */
+export function slowPathDecode(buf: Buffer): EsfcSlowPathFrame | undefined {
+  if (buf.length < SLOW_PATH_HDR_LEN + 14 || buf.readUInt16BE(12) !== ETH_P_SLOW_PATH) return undefined;
+  return { ifindex: buf.readUInt32BE(14), frame: buf.subarray(SLOW_PATH_HDR_LEN) };
+}
 
 /** The last liveness probe that came back out of an SF (esfc_probe, key: sf_id as a host-order u32). */
 export interface EsfcProbeSeen {

@@ -66,6 +66,29 @@
 #define ESFC_UNDERLAY_OVERHEAD (ESFC_IPV4_LEN + ESFC_UDP_LEN + ESFC_GPE_LEN)
 
 /*
+ * Slow-path header (docs/protocol.md "Slow-path header"): 18 bytes in front of
+ * the original Ethernet frame on the punt port, both ways. Towards BMv2 (a
+ * punt) ifindex_be is the port the frame arrived on; from BMv2 back to the
+ * eBPF side it is the port the frame must leave by. An Ethernet header of its
+ * own, so captures on the punt port dissect, and so the kernel can carry it
+ * as an ordinary frame. Wire format: network order, packed.
+ */
+#define ESFC_ETH_P_SLOW_PATH   0x88B5  /* IEEE 802 Local Experimental EtherType 1 */
+#define ESFC_SLOW_PATH_HDR_LEN 18
+/* Destination and source MAC of the slow-path header (locally administered). */
+#define ESFC_SLOW_PATH_MAC     { 0x02, 0xe5, 0xfc, 0x00, 0x00, 0x00 }
+
+struct esfc_slow_path_hdr {
+	__u8   dst[6];       /* ESFC_SLOW_PATH_MAC */
+	__u8   src[6];       /* ESFC_SLOW_PATH_MAC */
+	__be16 proto;        /* ESFC_ETH_P_SLOW_PATH */
+	__be32 ifindex_be;   /* ingress port (punt) or egress port (back from BMv2) */
+} __attribute__((packed));
+
+_Static_assert(sizeof(struct esfc_slow_path_hdr) == ESFC_SLOW_PATH_HDR_LEN,
+	       "slow-path header is 18 bytes on the wire");
+
+/*
  * Counters. One per (port slot, stat). Every packet ends in exactly one
  * terminal stat (below ESFC_STAT_EVENT_FIRST, or a drop reason at or above
  * ESFC_STAT_DROP_FIRST), so a port's received count is their sum and costs no
@@ -79,8 +102,9 @@ enum esfc_stat {
 	ESFC_STAT_FWD_PROXY,          /* NSH stripped, sent to an NSH-unaware SF */
 	ESFC_STAT_FWD_REMOTE,         /* VXLAN-GPE pushed or rewritten, sent to another node */
 	ESFC_STAT_END_OF_CHAIN,       /* NSH removed, original packet delivered */
-	ESFC_STAT_PUNT,               /* handed to the slow-path port */
+	ESFC_STAT_PUNT,               /* handed to the slow-path port behind a slow-path header */
 	ESFC_STAT_PROBE,              /* the agent's liveness probe came back out of an NSH-unaware SF: recorded, consumed */
+	ESFC_STAT_SLOW_PATH = 7,      /* came back from the slow path and was sent out of the port it named (shared with p4/stats.p4) */
 	ESFC_STAT_EVENT_FIRST = 8,
 	ESFC_STAT_CLASSIFIED = ESFC_STAT_EVENT_FIRST, /* matched a classifier rule, NSH pushed */
 	ESFC_STAT_PROXY_RETURN,       /* came back from an NSH-unaware SF, NSH restored */
@@ -104,6 +128,7 @@ enum esfc_stat {
 	ESFC_STAT_DROP_CLEAR_ON_UNDERLAY, /* encrypted-hop packet without E=1 headed for the underlay (invariant 1) */
 	ESFC_STAT_DROP_PEER_SOURCE,   /* (SPI, SI) from an underlay address that is not the peer node assigned to send it */
 	ESFC_STAT_DROP_FRAGMENT,      /* IPv4 fragment whose classification would depend on ports it may not carry */
+	ESFC_STAT_DROP_SLOW_PATH_EGRESS = 35, /* frame from the slow path that is not a slow-path frame or names no esfc port (shared with p4/stats.p4) */
 	ESFC_STAT_MAX = 40,
 };
 
@@ -115,7 +140,7 @@ enum esfc_port_kind {
 	ESFC_PORT_SF_PROXY = 3,  /* NSH-unaware SF: plain IP, esfc proxies NSH */
 	ESFC_PORT_EF = 4,        /* encryption function: Ethernet/NSH MD3 both ways */
 	ESFC_PORT_CLASSIFY = 5,  /* client/edge traffic: plain IP in, classified */
-	ESFC_PORT_PUNT = 6,      /* slow path (BMv2) */
+	ESFC_PORT_PUNT = 6,      /* slow path (BMv2): slow-path header in front of every frame, both ways */
 };
 
 #define ESFC_PORT_F_OAM_FORWARD 0x1   /* forward O-bit packets instead of dropping */

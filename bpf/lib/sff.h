@@ -17,7 +17,7 @@
 #include "proxy.h"
 #include "probe.h"
 
-/* Verdict meaning "hand the unchanged frame to the slow path"; no CTX_ACT_* is negative but TC_ACT_UNSPEC. */
+/* Verdict meaning "hand the unchanged frame to the slow path" (punt()); no CTX_ACT_* is negative but TC_ACT_UNSPEC. */
 #define ESFC_V_PUNT     (-2)
 
 /* The generation in force; every table lookup of this packet uses it. */
@@ -345,6 +345,96 @@ static __always_inline int forward_plain(struct __ctx_buff *ctx, const struct es
 	return send_to(ctx, nh, pkt, 0, stat);
 }
 
+/* A byte at a time from the macro: an array would become a .rodata map of its own. */
+static __always_inline void write_slow_path_mac(__u8 *m)
+{
+	m[0] = ((__u8[])ESFC_SLOW_PATH_MAC)[0];
+	m[1] = ((__u8[])ESFC_SLOW_PATH_MAC)[1];
+	m[2] = ((__u8[])ESFC_SLOW_PATH_MAC)[2];
+	m[3] = ((__u8[])ESFC_SLOW_PATH_MAC)[3];
+	m[4] = ((__u8[])ESFC_SLOW_PATH_MAC)[4];
+	m[5] = ((__u8[])ESFC_SLOW_PATH_MAC)[5];
+}
+
+/*
+ * Hand the frame, as it arrived, to the slow path (BMv2 behind the punt port)
+ * behind a slow-path header that names the port it came in on: BMv2 applies
+ * that port's rules as this core would have.
+ */
+static __always_inline int punt(struct __ctx_buff *ctx, const struct esfc_config *cfg,
+				__u32 ifindex, __u32 *stat)
+{
+	struct esfc_slow_path_hdr *sp;
+	void *data, *data_end;
+
+	if (!cfg->punt_ifindex) {
+		*stat = ESFC_STAT_DROP_NO_PUNT_PORT;
+		return CTX_ACT_DROP;
+	}
+	if (ctx_push_front(ctx, ESFC_SLOW_PATH_HDR_LEN)) {
+		*stat = ESFC_STAT_DROP_ADJUST;
+		return CTX_ACT_DROP;
+	}
+	data = ctx_data(ctx);
+	data_end = ctx_data_end(ctx);
+	sp = data;
+	if ((void *)(sp + 1) > data_end) {
+		*stat = ESFC_STAT_DROP_MALFORMED;
+		return CTX_ACT_DROP;
+	}
+	write_slow_path_mac(sp->dst);
+	write_slow_path_mac(sp->src);
+	sp->proto = bpf_htons(ESFC_ETH_P_SLOW_PATH);
+	sp->ifindex_be = bpf_htonl(ifindex);
+	*stat = ESFC_STAT_PUNT;
+	return ctx_redirect(ctx, cfg->punt_ifindex, 0);
+}
+
+/*
+ * A frame BMv2 sends back through the punt port: the slow-path header names
+ * the port it must leave by. BMv2 already applied every rule (source checks,
+ * TTL, rewrites), so nothing is checked again here but that the port is one
+ * of ours; and nothing from here is ever punted, so a frame cannot loop
+ * between the two.
+ */
+static __always_inline int from_slow_path(struct __ctx_buff *ctx, __u32 gen, __u32 *stat)
+{
+	void *data = ctx_data(ctx), *data_end = ctx_data_end(ctx);
+	struct esfc_slow_path_hdr *sp = data;
+	struct esfc_eth *eth = data;
+	const struct esfc_port *out;
+	__u32 oif;
+
+	if ((void *)(eth + 1) > data_end || eth->proto != bpf_htons(ESFC_ETH_P_SLOW_PATH)) {
+		*stat = ESFC_STAT_DROP_SLOW_PATH_EGRESS;
+		return CTX_ACT_DROP;
+	}
+	/* The header, and the Ethernet header of the frame behind it. */
+	if ((void *)(sp + 1) > data_end ||
+	    data + ESFC_SLOW_PATH_HDR_LEN + ESFC_ETH_LEN > data_end) {
+		*stat = ESFC_STAT_DROP_MALFORMED;
+		return CTX_ACT_DROP;
+	}
+	oif = bpf_ntohl(sp->ifindex_be);
+	out = port_of(oif, gen);
+	if (!out || out->kind == ESFC_PORT_NONE || out->kind == ESFC_PORT_PUNT ||
+	    oif == ctx_ifindex(ctx)) {
+		*stat = ESFC_STAT_DROP_SLOW_PATH_EGRESS;
+		return CTX_ACT_DROP;
+	}
+	if (ctx_pop_front(ctx, ESFC_SLOW_PATH_HDR_LEN)) {
+		*stat = ESFC_STAT_DROP_ADJUST;
+		return CTX_ACT_DROP;
+	}
+	*stat = ESFC_STAT_SLOW_PATH;
+	/*
+	 * Through the egress port's transmit, never straight into a veth peer:
+	 * the skb still has the slow-path header's protocol, and a veth's
+	 * transmit parses the Ethernet header again.
+	 */
+	return ctx_redirect(ctx, oif, 0);
+}
+
 static __always_inline int esfc_process(struct __ctx_buff *ctx)
 {
 	__u32 ifindex = ctx_ifindex(ctx), len = ctx_len(ctx), slot, stat = ESFC_STAT_PASS;
@@ -411,6 +501,9 @@ static __always_inline int esfc_process(struct __ctx_buff *ctx)
 		count(slot, ESFC_STAT_PROXY_RETURN, len);
 		verdict = forward_plain(ctx, port, &pkt, &stat);
 		break;
+	case ESFC_PORT_PUNT:
+		verdict = from_slow_path(ctx, gen, &stat);
+		goto out;
 	case ESFC_PORT_CLASSIFY:
 		if (eth->proto != bpf_htons(0x0800))
 			goto out;
@@ -429,15 +522,8 @@ static __always_inline int esfc_process(struct __ctx_buff *ctx)
 		goto out;
 	}
 
-	if (verdict == ESFC_V_PUNT) {
-		if (cfg->punt_ifindex) {
-			stat = ESFC_STAT_PUNT;
-			verdict = ctx_redirect(ctx, cfg->punt_ifindex, 0);
-		} else {
-			stat = ESFC_STAT_DROP_NO_PUNT_PORT;
-			verdict = CTX_ACT_DROP;
-		}
-	}
+	if (verdict == ESFC_V_PUNT)
+		verdict = punt(ctx, cfg, ifindex, &stat);
 out:
 	count(slot, stat, len);
 	return verdict;

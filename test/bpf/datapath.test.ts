@@ -14,11 +14,12 @@ import { planMaps } from '../../agent/datapath/plan.js';
 import { applyOps, readActivePorts, readGenerations, readState, writeState } from '../../agent/datapath/tables.js';
 import { KernelDatapath, readCounters } from '../../agent/datapath/kernel-datapath.js';
 import { receivedPerSlot } from '../../agent/datapath/stat-names.js';
-import { fromAddresses, MapName, NextHopKind, NH_F_EF, NH_F_FROM_MAP, nextHopCodec, pathKeyCodec, peerSrcKeyCodec, PROBE_MAGIC, PROBE_PORT, probeSeenCodec, STAT_MAX } from '../../agent/datapath/layout.js';
+import { fromAddresses, MapName, slowPathDecode, slowPathEncode, NextHopKind, NH_F_EF, NH_F_FROM_MAP, nextHopCodec, pathKeyCodec, peerSrcKeyCodec, PROBE_MAGIC, PROBE_PORT, probeSeenCodec, STAT_MAX } from '../../agent/datapath/layout.js';
 import { probeFrame, probeMapReader } from '../../agent/liveness/probe.js';
 import { listLinks } from '../../agent/node/links.js';
 import { skbContext, testRun, xdpContext } from '../../agent/kernel/test-run.js';
 import { enterPrivateNetns } from '../lib/private-netns.js';
+import { takeSnapshot } from '../../agent/status/take-snapshot.js';
 import { eth, flowPort, fragment, ipv4, nsh, tcp, underlay, gpe, udp } from '../../scenario/frames.js';
 import { checkForwarding, decodeFrame } from '../lib/nsh-oracle.js';
 
@@ -31,6 +32,7 @@ const MAC = {
   sf1b: '02:00:00:00:1b:01', sf1bPeer: '02:00:00:00:1b:02',
   nsf: '02:00:00:00:2a:01', nsfPeer: '02:00:00:00:2a:02',
   big: '02:00:00:00:3a:01', bigPeer: '02:00:00:00:3a:02',
+  punt: '02:00:00:00:4a:01',
 };
 const BIG_IFINDEX = 70000;
 const TC = { OK: 0, SHOT: 2, REDIRECT: 7 };
@@ -76,6 +78,13 @@ const inner = (ttl = 64): Buffer => ipv4({ src: C.ip, dst: S.ip, proto: 6, ttl }
 const sport = flowPort(C.ip, S.ip, C.port, S.port, 6);
 const innerRev = ipv4({ src: S.ip, dst: C.ip, proto: 6 }, tcp(S.ip, C.ip, S.port, C.port, payload));
 
+/** The slow-path header, built here from docs/protocol.md rather than by the agent's helper. */
+const spHdr = (ifi: number): Buffer => {
+  const h = Buffer.from('02e5fc00000002e5fc00000088b500000000', 'hex');
+  h.writeUInt32BE(ifi >>> 0, 14);
+  return h;
+};
+
 /** A frame from node B over the underlay. */
 const ulFrame = (n: Buffer, payloadAfter = inner()): Buffer => Buffer.concat([eth(MAC.ul, MAC.nodeB, 0x0800), underlay({ src: '10.250.0.2', dst: '10.250.0.1', sport: 50002 }, Buffer.concat([n, payloadAfter]))]);
 
@@ -119,6 +128,8 @@ describe('forwarding core (BPF_PROG_TEST_RUN)', { skip: isRoot ? false : 'needs 
     mk('sf1a', MAC.sf1a, 1500);
     mk('sf1b', MAC.sf1b, 1500);
     mk('nsf', MAC.nsf, 1500);
+    // The slow path's veth: the underlay's MTU plus the slow-path header.
+    mk('punt0', MAC.punt, 1600 + 18);
     execFileSync('ip', ['link', 'add', 'big0', 'index', String(BIG_IFINDEX), 'address', MAC.big, 'type', 'veth', 'peer', 'name', 'big0-p']);
     const links = await listLinks();
     linksNow = links;
@@ -348,23 +359,105 @@ describe('forwarding core (BPF_PROG_TEST_RUN)', { skip: isRoot ? false : 'needs 
         assert.equal(r.data.subarray(14 + 16, 14 + 20).join('.'), '10.250.0.2');
       });
 
-      test('with a slow-path port, unknown MD types are punted to it unchanged and counted', () => {
-        const cfgMap = dp!.maps[MapName.config];
-        const key = Buffer.from([readState(dp!.maps).active, 0, 0, 0]);
-        const saved = cfgMap.lookup(key)!;
-        const withPunt = Buffer.from(saved);
-        withPunt.writeUInt32LE(ifindex.get('nsf')!, 8); // punt_ifindex: any existing port will do here
-        cfgMap.update(key, withPunt);
-        try {
-          const before = counter('ul0', 'punt');
-          const f = ulFrame(nsh({ spi: 9, si: 255, mdType: 5, lengthWords: 2 }));
-          const r = run(hook, 'ul0', f);
-          assert.equal(r.verdict, 'redirect');
-          assert.deepEqual(r.data, f, 'the slow path gets the frame as it arrived');
-          assert.equal(counter('ul0', 'punt'), before + 1n);
-        } finally {
-          cfgMap.update(key, saved);
+      // The slow path (docs/protocol.md "Slow-path header"): BMv2 behind the punt port.
+      describe('slow path: punt port with the slow-path header', () => {
+        let saved: { state: ReturnType<typeof readState>; slotNames: Map<number, string> } | undefined;
+        before(() => {
+          // The same node with a punt port, in the other generation, switched in for these tests only.
+          const withPunt = validateConfig({ ...JSON.parse(JSON.stringify(config)), ports: [...JSON.parse(JSON.stringify(config.ports)), { name: 'punt0', interface: 'punt0', kind: 'punt' }] });
+          const existingSlots = new Map([...readActivePorts(dp!.maps)].map(([ifi, p]) => [ifi, p.slot]));
+          const desired = compile(withPunt, { links: linksNow!, peerMacs: new Map([['node-b', MAC.nodeB], ['node-c', MAC.nodeC]]), existingSlots });
+          assert.ok(desired.attachments.some((a) => a.ifname === 'punt0' && a.hook === 'tc'), 'the punt port is attached (TC on a veth)');
+          assert.equal(desired.config.punt_ifindex, ifindex.get('punt0'));
+          const state = readState(dp!.maps);
+          saved = { state, slotNames: dp!.slotNames };
+          const other = 1 - state.active;
+          applyOps(dp!.maps, planMaps(desired, readGenerations(dp!.maps)[other]!, other));
+          writeState(dp!.maps, { active: other, generation: state.generation + 1n });
+          dp!.slotNames = desired.slotNames;
+        });
+        after(() => {
+          if (!saved) return;
+          writeState(dp!.maps, saved.state);
+          dp!.slotNames = saved.slotNames;
+        });
+
+        const tlvs9 = Array.from({ length: 9 }, (_, i) => ({ cls: 0x0101, type: i + 1, value: Buffer.from([i, i, i, i]) }));
+        const punted: { name: string; port: string; frame: () => Buffer }[] = [
+          { name: 'MD type 2 with 9 TLVs (more than the fast path walks)', port: 'ul0', frame: () => ulFrame(nsh({ spi: 9, si: 255, mdType: 2, tlvs: tlvs9 })) },
+          { name: 'an unknown MD type', port: 'ul0', frame: () => ulFrame(nsh({ spi: 9, si: 255, mdType: 5, lengthWords: 2 })) },
+          { name: 'OAM (O bit) on a port without OAM forwarding', port: 'ul0', frame: () => ulFrame(nsh({ spi: 9, si: 255, oam: true })) },
+          { name: 'MD type 2 with 9 TLVs from an NSH-aware SF', port: 'nsf', frame: () => Buffer.concat([eth(MAC.nsf, MAC.nsfPeer, 0x894f), nsh({ spi: 9, si: 254, mdType: 2, tlvs: tlvs9 }), inner()]) },
+        ];
+        for (const c of punted) {
+          test(`punted: ${c.name} -> slow-path header naming the ingress port + the frame as it arrived`, () => {
+            const f = c.frame();
+            const before = counter(c.port, 'punt');
+            const r = run(hook, c.port, f);
+            assert.equal(r.verdict, 'redirect');
+            assert.equal(r.data.toString('hex'), Buffer.concat([spHdr(ifindex.get(c.port)!), f]).toString('hex'));
+            assert.deepEqual(slowPathDecode(r.data), { ifindex: ifindex.get(c.port)!, frame: f });
+            assert.equal(counter(c.port, 'punt'), before + 1n);
+          });
         }
+
+        const back: { name: string; to: string; frame: () => Buffer }[] = [
+          { name: 'Ethernet/NSH to an NSH-aware SF', to: 'nsf', frame: () => Buffer.concat([eth(MAC.nsfPeer, MAC.nsf, 0x894f), nsh({ spi: 9, si: 255, ttl: 9, mdType: 2, tlvs: tlvs9 }), inner()]) },
+          { name: 'VXLAN-GPE/NSH out of the underlay', to: 'ul0', frame: () => Buffer.concat([eth(MAC.nodeB, MAC.ul, 0x0800), underlay({ src: '10.250.0.1', dst: '10.250.0.2', sport }, Buffer.concat([nsh({ spi: 9, si: 254, ttl: 8, oam: true }), inner()]))]) },
+          { name: 'a plain frame to a port beyond the ifindex array (esfc_ports_big)', to: 'big0', frame: () => Buffer.concat([eth(MAC.bigPeer, MAC.big, 0x0800), inner()]) },
+        ];
+        for (const c of back) {
+          test(`from the slow path: ${c.name} -> header popped, sent out of the named port, counted slow_path`, () => {
+            const f = c.frame();
+            const before = counter('punt0', 'slow_path');
+            const r = run(hook, 'punt0', Buffer.concat([spHdr(ifindex.get(c.to)!), f]));
+            assert.equal(r.verdict, 'redirect');
+            assert.equal(r.data.toString('hex'), f.toString('hex'));
+            assert.equal(counter('punt0', 'slow_path'), before + 1n);
+          });
+        }
+
+        test('a frame from the slow path is never punted again, whatever it carries', () => {
+          // An unknown MD type would be punted from any other port; from BMv2 it just leaves.
+          const f = Buffer.concat([eth(MAC.nsfPeer, MAC.nsf, 0x894f), nsh({ spi: 9, si: 255, mdType: 5, lengthWords: 2 }), inner()]);
+          const punts = counter('punt0', 'punt');
+          const r = run(hook, 'punt0', Buffer.concat([spHdr(ifindex.get('nsf')!), f]));
+          assert.equal(r.verdict, 'redirect');
+          assert.deepEqual(r.data, f);
+          assert.equal(counter('punt0', 'punt'), punts);
+        });
+
+        const plain = Buffer.concat([eth(MAC.nsfPeer, MAC.nsf, 0x0800), inner()]);
+        const refused: { name: string; stat: string; frame: () => Buffer }[] = [
+          { name: 'not a slow-path frame (IPv4)', stat: 'drop_slow_path_egress', frame: () => plain },
+          { name: 'not a slow-path frame (NSH)', stat: 'drop_slow_path_egress', frame: () => Buffer.concat([eth(MAC.nsfPeer, MAC.nsf, 0x894f), nsh({ spi: 9, si: 255 }), inner()]) },
+          { name: 'naming an interface that is no esfc port (lo)', stat: 'drop_slow_path_egress', frame: () => Buffer.concat([spHdr(1), plain]) },
+          { name: 'naming an ifindex that does not exist', stat: 'drop_slow_path_egress', frame: () => Buffer.concat([spHdr(0xfffffff0), plain]) },
+          { name: 'naming the punt port itself', stat: 'drop_slow_path_egress', frame: () => Buffer.concat([spHdr(ifindex.get('punt0')!), plain]) },
+          { name: 'a slow-path header with no Ethernet frame behind it', stat: 'drop_malformed', frame: () => Buffer.concat([spHdr(ifindex.get('nsf')!), plain.subarray(0, 13)]) },
+          { name: 'a slow-path header cut short', stat: 'drop_malformed', frame: () => spHdr(ifindex.get('nsf')!).subarray(0, 16) },
+        ];
+        for (const d of refused) {
+          test(`from the slow path, dropped: ${d.name} -> ${d.stat}`, () => {
+            const before = counter('punt0', d.stat);
+            const slowPath = counter('punt0', 'slow_path');
+            const r = run(hook, 'punt0', d.frame());
+            assert.equal(r.verdict, 'drop');
+            assert.equal(counter('punt0', d.stat), before + 1n);
+            assert.equal(counter('punt0', 'slow_path'), slowPath);
+          });
+        }
+        dropCases.push({ stat: 'drop_slow_path_egress' });
+
+        test('status shows the punt port\'s counters under their BTF names (slow_path, drop_slow_path_egress) and its received count', () => {
+          const rows = takeSnapshot(dp!, 'unit', PIN, 1).counters.filter((c) => c.port === 'punt0');
+          const row = (stat: string) => rows.find((c) => c.stat === stat);
+          assert.ok(row('slow_path')!.packets > 0n);
+          assert.equal(row('slow_path')!.drop, false);
+          assert.ok(row('drop_slow_path_egress')!.packets > 0n);
+          assert.equal(row('drop_slow_path_egress')!.drop, true);
+          assert.ok(row('rx')!.packets >= row('slow_path')!.packets + row('drop_slow_path_egress')!.packets);
+        });
       });
 
       // Liveness probes (bpf/lib/probe.h): what the agent sends into an NSH-unaware SF, back out of it.
@@ -464,6 +557,38 @@ describe('forwarding core (BPF_PROG_TEST_RUN)', { skip: isRoot ? false : 'needs 
     const r = run('tc', 'sf1b', Buffer.concat([eth(MAC.sf1b, MAC.sf1bPeer, 0x0800), inner(63)]), { segs: 4, size: 1000 });
     assert.equal(r.verdict, 'drop');
     assert.equal(counter('sf1b', 'drop_adjust'), before + 1n);
+  });
+
+  test('tc: a slow-path frame that arrives as a GSO skb cannot be popped: dropped and counted (drop_adjust)', () => {
+    const withPunt = validateConfig({ ...JSON.parse(JSON.stringify(config)), ports: [...JSON.parse(JSON.stringify(config.ports)), { name: 'punt0', interface: 'punt0', kind: 'punt' }] });
+    const existingSlots = new Map([...readActivePorts(dp!.maps)].map(([ifi, p]) => [ifi, p.slot]));
+    const desired = compile(withPunt, { links: linksNow!, peerMacs: new Map([['node-b', MAC.nodeB], ['node-c', MAC.nodeC]]), existingSlots });
+    const state = readState(dp!.maps);
+    const slotNames = dp!.slotNames;
+    const other = 1 - state.active;
+    applyOps(dp!.maps, planMaps(desired, readGenerations(dp!.maps)[other]!, other));
+    writeState(dp!.maps, { active: other, generation: state.generation + 1n });
+    dp!.slotNames = desired.slotNames;
+    try {
+      const f = Buffer.concat([spHdr(ifindex.get('nsf')!), eth(MAC.nsfPeer, MAC.nsf, 0x0800), inner()]);
+      const before = counter('punt0', 'drop_adjust');
+      const r = run('tc', 'punt0', f, { segs: 4, size: 1000 });
+      assert.equal(r.verdict, 'drop');
+      assert.equal(counter('punt0', 'drop_adjust'), before + 1n);
+      // The same frame, not GSO, goes through.
+      assert.equal(run('tc', 'punt0', f).verdict, 'redirect');
+    } finally {
+      writeState(dp!.maps, state);
+      dp!.slotNames = slotNames;
+    }
+  });
+
+  test('the agent\'s slow-path helpers: the header as docs/protocol.md specifies, and back', () => {
+    const f = Buffer.concat([eth(MAC.nsfPeer, MAC.nsf, 0x0800), inner()]);
+    assert.equal(slowPathEncode(0x01020304, f).toString('hex'), Buffer.concat([spHdr(0x01020304), f]).toString('hex'));
+    assert.deepEqual(slowPathDecode(slowPathEncode(70000, f)), { ifindex: 70000, frame: f });
+    assert.equal(slowPathDecode(f), undefined, 'not a slow-path frame');
+    assert.equal(slowPathDecode(spHdr(5)), undefined, 'no frame behind the header');
   });
 
   test('generations: a new rule set is staged unseen and switched in with one write, and back', () => {

@@ -190,3 +190,37 @@ test('proxy state of SFs that left the configuration is purged, the rest kept', 
   assert.equal(purgeProxyFlows(maps, new Set([11, 33])), 3);
   assert.deepEqual([...entries.keys()], [key(22, 3).toString('hex')]);
 });
+
+test('a punt port is attached like any virtual port (TC on a veth: frames from BMv2 come in there), and warned about when narrower than the widest port plus the slow-path header', () => {
+  const raw = JSON.parse(JSON.stringify(configs.get('node-a')));
+  raw.ports.push({ name: 'punt', interface: 'punt0', kind: 'punt' });
+  const cfg = validateConfig(raw);
+  const env = envFor(cfg);
+  const l = env.links.get('punt0')!;
+  const d = compile(cfg, env);
+  assert.deepEqual(d.attachments.find((a) => a.port === 'punt'), { port: 'punt', ifname: 'punt0', ifindex: l.ifindex, hook: 'tc' });
+  assert.equal(d.config.punt_ifindex, l.ifindex);
+  assert.equal(d.ports.get(l.ifindex)!.kind, PortKind.punt);
+  assert.equal(d.slotNames.get(d.ports.get(l.ifindex)!.slot), 'punt');
+  const w = d.warnings.find((x) => x.event === 'punt_mtu');
+  assert.match(String(w?.fields.fix), /raise the MTU of punt0 and its peer to 1618/, 'the underlay (1600) is the widest');
+  const links = new Map(env.links);
+  links.set('punt0', { ...l, mtu: 1618 });
+  assert.deepEqual(compile(cfg, { ...env, links }).warnings.filter((x) => x.event === 'punt_mtu'), []);
+});
+
+test('XDP on a veth underlay: the punt veth is one of the veths XDP sends frames into (its peer needs GRO or an XDP program)', () => {
+  const plan2 = planScenario({ sfCount: 2, sfNodes: [0, 2] });
+  const b = JSON.parse(JSON.stringify(scenarioConfigs(plan2, { pinRoot: '/sys/fs/bpf/t', transit: 'node-b', underlayHook: 'xdp' }).get('node-b')!));
+  b.ports.push({ name: 'punt', interface: 'punt0', kind: 'punt' });
+  const cfg = validateConfig(b);
+  const base = envFor(cfg);
+  const links = new Map(base.links);
+  links.set('punt0', { ...links.get('punt0')!, mtu: 1618 });
+  const env = (punt: VethPeerInfo['peer']): Environment => ({
+    ...base, links,
+    vethPeers: new Map([['ul0', { peer: { ifname: 'p1', xdp: true, gro: false } }], ['punt0', { peer: punt }]]),
+  });
+  assert.throws(() => compile(cfg, env({ ifname: 'punt0-p', netns: 'bmv2', xdp: false, gro: false })), /sends frames into veth punt0 \(frames the fast path cannot handle are punted into it.*ethtool -K punt0-p gro on in netns bmv2/s);
+  assert.ok(compile(cfg, env({ ifname: 'punt0-p', netns: 'bmv2', xdp: false, gro: true })));
+});

@@ -7,7 +7,10 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Btf } from '../../agent/kernel/btf.js';
-import { allCodecs, STAT_DROP_FIRST, STAT_EVENT_FIRST, STAT_MAX, PortKind, NextHopKind, PROBE_MAGIC, PROBE_PAYLOAD_LEN, PROBE_PORT, probeSeenCodec } from '../../agent/datapath/layout.js';
+import {
+  allCodecs, STAT_DROP_FIRST, STAT_EVENT_FIRST, STAT_MAX, PortKind, NextHopKind, PROBE_MAGIC, PROBE_PAYLOAD_LEN, PROBE_PORT, probeSeenCodec,
+  ETH_P_SLOW_PATH, SLOW_PATH_HDR_LEN, SLOW_PATH_MAC, STAT_DROP_SLOW_PATH_EGRESS, STAT_PUNT, STAT_SLOW_PATH,
+} from '../../agent/datapath/layout.js';
 import { fieldSize, type StructCodec } from '../../agent/datapath/struct-codec.js';
 import { efCodecs, EfDir, EF_MARK_BASE, EF_STAT_MAX } from '../../agent/ef/ef-layout.js';
 import { statNamesFromEnum } from '../../agent/datapath/stat-names.js';
@@ -78,6 +81,32 @@ test('liveness probes: wire constants, the esfc_probe map and a terminal counter
     assert.equal(probe.value, 6, 'appended after punt (numbers are ABI)');
     assert.equal(probe.drop || probe.event, false, 'terminal: a port\'s received count includes probes');
     assert.ok(btf.struct(probeSeenCodec.cName), `${file}: struct esfc_probe_seen`);
+  }
+});
+
+test('slow path: the header\'s wire constants, and the stat numbers p4/stats.p4 shares', () => {
+  const header = readFileSync(fileURLToPath(new URL('../../../bpf/include/esfc_shared.h', import.meta.url)), 'utf8');
+  const define = (n: string): string => new RegExp(`#define ${n}\\s+(\\{[^}]*\\}|\\S+)`).exec(header)![1]!;
+  assert.equal(Number(define('ESFC_ETH_P_SLOW_PATH')), ETH_P_SLOW_PATH);
+  assert.equal(Number(define('ESFC_SLOW_PATH_HDR_LEN')), SLOW_PATH_HDR_LEN);
+  const mac = define('ESFC_SLOW_PATH_MAC').replace(/[{}\s]/g, '').split(',').map((b) => Number(b).toString(16).padStart(2, '0')).join(':');
+  assert.equal(mac, SLOW_PATH_MAC);
+  // Packed and only reached through a pointer into the frame: its size from the header's members.
+  const body = /struct esfc_slow_path_hdr \{([^}]*)\}/.exec(header)![1]!;
+  const len = [...body.matchAll(/__(?:u|be)(\d+)\s+\w+(?:\[(\d+)\])?;/g)].reduce((n, m) => n + (Number(m[1]) / 8) * Number(m[2] ?? 1), 0);
+  assert.equal(len, SLOW_PATH_HDR_LEN);
+  for (const file of ['esfc_tc.o', 'esfc_xdp.o']) {
+    const btf = obj(file);
+    assert.equal(btf.enumValues('esfc_port_kind')!.get('ESFC_PORT_PUNT'), PortKind.punt);
+    const stats = btf.enumValues('esfc_stat')!;
+    const names = statNamesFromEnum(stats);
+    assert.equal(stats.get('ESFC_STAT_PUNT'), STAT_PUNT);
+    assert.equal(stats.get('ESFC_STAT_SLOW_PATH'), STAT_SLOW_PATH, 'numbers are ABI, shared with p4/stats.p4');
+    assert.equal(stats.get('ESFC_STAT_DROP_SLOW_PATH_EGRESS'), STAT_DROP_SLOW_PATH_EGRESS, 'numbers are ABI, shared with p4/stats.p4');
+    const sp = names.get(STAT_SLOW_PATH)!;
+    assert.deepEqual([sp.name, sp.drop, sp.event], ['slow_path', false, false], `${file}: slow_path is terminal`);
+    const eg = names.get(STAT_DROP_SLOW_PATH_EGRESS)!;
+    assert.deepEqual([eg.name, eg.drop], ['drop_slow_path_egress', true], `${file}: a drop reason`);
   }
 });
 

@@ -144,6 +144,28 @@ static __always_inline int ctx_resize_hdr(struct __sk_buff *ctx, __u32 old_len,
 	return bpf_skb_adjust_room(ctx, delta, BPF_ADJ_ROOM_MAC, 0);
 }
 
+/*
+ * len more bytes in front of the frame; bytes [0, len) are the caller's to
+ * write. adjust_room cannot push in front of the MAC header; change_head can
+ * (and keeps GSO: the offsets of the headers behind move with the data).
+ */
+static __always_inline int ctx_push_front(struct __sk_buff *ctx, __u32 len)
+{
+	return bpf_skb_change_head(ctx, len, 0);
+}
+
+/*
+ * Remove the first len bytes. The frames this pops (slow-path frames,
+ * EtherType 0x88B5) are ones the kernel did not parse as IP, and adjust_room
+ * refuses those (-ENOTSUPP on 6.1 and 6.18): the rest of the frame is copied
+ * down instead, which refuses GSO skbs and frames over ESFC_SHIFT_MAX_CHUNKS
+ * chunks (10 KB).
+ */
+static __always_inline int ctx_pop_front(struct __sk_buff *ctx, __u32 len)
+{
+	return esfc_skb_shift_down(ctx, len, len);
+}
+
 static __always_inline int ctx_redirect(struct __sk_buff *ctx, __u32 ifindex,
 					__u32 nh_flags)
 {

@@ -71,6 +71,18 @@ static __always_inline int ctx_resize_hdr(struct xdp_md *ctx, __u32 old_len,
 	return bpf_xdp_adjust_head(ctx, -delta);
 }
 
+/* len more bytes in front of the frame; bytes [0, len) are the caller's to write. */
+static __always_inline int ctx_push_front(struct xdp_md *ctx, __u32 len)
+{
+	return bpf_xdp_adjust_head(ctx, -(int)len);
+}
+
+/* Remove the first len bytes (the kernel keeps at least an Ethernet header). */
+static __always_inline int ctx_pop_front(struct xdp_md *ctx, __u32 len)
+{
+	return bpf_xdp_adjust_head(ctx, (int)len);
+}
+
 static __always_inline int ctx_redirect(struct xdp_md *ctx, __u32 ifindex,
 					__u32 nh_flags)
 {
