@@ -347,7 +347,8 @@ export class Agent {
     tx.enter('attach');
     const links = env.links;
     for (const a of desired.attachments) {
-      if (dp.isAttached(a)) continue;
+      // BMv2's ports: the slow path wires them (no eBPF program on a p4 node).
+      if (a.hook === 'p4' || dp.isAttached(a)) continue;
       if (a.hook === 'xdp' && links.get(a.ifname)?.kind === 'veth') {
         log.log('warn', 'xdp_on_veth', {
           ifname: a.ifname,

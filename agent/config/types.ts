@@ -6,8 +6,12 @@
 
 export const CONFIG_API_VERSION = 'esfc.io/v1alpha1';
 
-/** Where a port's program runs: XDP on physical NICs, TC on virtual ports, or the agent's choice. */
-export type HookChoice = 'auto' | 'xdp' | 'tc';
+/**
+ * Where a port's program runs: XDP on physical NICs, TC on virtual ports, or
+ * the agent's choice; or `p4`: the node's SFF runs on BMv2 alone (set on the
+ * underlay, it is the choice of every port; no eBPF program is attached).
+ */
+export type HookChoice = 'auto' | 'xdp' | 'tc' | 'p4';
 
 /** What sits behind a port; decides which frames its ingress accepts. */
 export type PortKind = 'edge' | 'sf' | 'sf-proxy' | 'ef' | 'punt';

@@ -26,7 +26,7 @@ export class ConfigError extends Error {
 
 export type Json = unknown;
 const PORT_KINDS: readonly PortKind[] = ['edge', 'sf', 'sf-proxy', 'ef', 'punt'];
-const HOOKS: readonly HookChoice[] = ['auto', 'xdp', 'tc'];
+const HOOKS: readonly HookChoice[] = ['auto', 'xdp', 'tc', 'p4'];
 export const IFNAME = /^[A-Za-z0-9_.:@-]{1,15}$/;
 export const NAME = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
 const MAC = /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/i;
@@ -328,6 +328,23 @@ function checkStandby(c: Checker, cfg: NodeConfig, ports: ReadonlyMap<string, Po
   }
 }
 
+/**
+ * `p4` is a node-wide choice (BMv2 forwards between its own ports only): set on
+ * the underlay, every port follows it; a port cannot choose it alone.
+ */
+function p4Node(c: Checker, cfg: NodeConfig): void {
+  const onP4 = cfg.underlay ? cfg.underlay.hook === 'p4' : cfg.ports.length > 0 && cfg.ports.every((p) => p.hook === 'p4');
+  cfg.ports.forEach((p, i) => {
+    if (!onP4) {
+      if (p.hook === 'p4') c.fail(`ports[${i}].hook`, `p4 on port ${p.name} alone: BMv2 runs the whole node or only its slow path`, 'set "underlay": { "hook": "p4" } for a BMv2 node, or give the node a punt port for the slow path');
+      return;
+    }
+    if (p.kind === 'punt') c.fail(`ports[${i}].kind`, `a punt port on a p4 node: there is no eBPF core to punt from`, 'remove the port (BMv2 handles everything on this node)');
+    else if (p.hook === 'auto') p.hook = 'p4';
+    else if (p.hook !== 'p4') c.fail(`ports[${i}].hook`, `${p.hook} on a p4 node`, 'leave the hook out (auto) or write "p4": the underlay chose BMv2 for the node');
+  });
+}
+
 /** References between sections: names exist, are unique, and hops make sense. */
 function crossCheck(c: Checker, cfg: NodeConfig): void {
   const portByName = new Map<string, PortConfig>();
@@ -343,6 +360,7 @@ function crossCheck(c: Checker, cfg: NodeConfig): void {
     }
   });
   if (cfg.ports.filter((p) => p.kind === 'punt').length > 1) c.fail('ports', 'more than one punt port', 'keep one slow-path port');
+  p4Node(c, cfg);
   if (cfg.ports.length + 1 > 63) c.fail('ports', 'more than 62 ports', 'split the node');
   const peerNames = new Set<string>();
   cfg.peers.forEach((p, i) => {

@@ -36,7 +36,8 @@ export interface Environment {
   vethPeers?: ReadonlyMap<string, VethPeerInfo>;
 }
 
-export type Hook = 'xdp' | 'tc';
+/** Where a port's frames are handled: an eBPF hook, or BMv2's port (the node's SFF on BMv2). */
+export type Hook = 'xdp' | 'tc' | 'p4';
 
 export interface Attachment {
   port: string;

@@ -135,6 +135,7 @@ export class KernelDatapath {
   }
 
   attach(a: Attachment): AttachResult & { programId: number } {
+    if (a.hook === 'p4') throw new RangeError(`${a.ifname}: a p4 port is BMv2's, not an eBPF hook`);
     const r = a.hook === 'xdp'
       ? attachXdp(this.store, this.xdp.programs.get('esfc_xdp')!, a.ifname, a.ifindex)
       : attachTcIngress(this.store, this.tc.programs.get('esfc_tc')!, a.ifname, a.ifindex);

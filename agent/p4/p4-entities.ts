@@ -17,7 +17,7 @@ export type P4Match =
 
 export interface P4Entity {
   table: string;
-  /** By match field name; a ternary with mask 0 or a range over everything matches anything. */
+  /** By match field name; a field left out (ternary or range) matches anything. */
   match: Record<string, P4Match>;
   action: string;
   params: Record<string, bigint>;
@@ -84,21 +84,23 @@ function classifierEntries(rules: readonly EsfcClassRule[], gen: number): P4Enti
     const r = rules[i]!;
     // As the eBPF scan: an invalid rule ends the list.
     if (!r.valid) break;
-    const l3: Record<string, P4Match> = {
-      gen: exact(gen),
-      in_ifindex: { kind: 'ternary', value: BigInt(r.in_ifindex), mask: r.in_ifindex ? 0xffffffffn : 0n },
-      saddr: { kind: 'ternary', value: ipv4ToBig(r.src_be) & ipv4ToBig(r.src_mask_be), mask: ipv4ToBig(r.src_mask_be) },
-      daddr: { kind: 'ternary', value: ipv4ToBig(r.dst_be) & ipv4ToBig(r.dst_mask_be), mask: ipv4ToBig(r.dst_mask_be) },
-      proto: { kind: 'ternary', value: BigInt(r.proto), mask: r.proto ? 0xffn : 0n },
+    // Wildcards are left out, as P4Runtime wants them (and as BMv2 reads them back).
+    const l3: Record<string, P4Match> = { gen: exact(gen) };
+    if (r.in_ifindex) l3['in_ifindex'] = { kind: 'ternary', value: BigInt(r.in_ifindex), mask: 0xffffffffn };
+    const ternary = (field: string, value: string, mask: string): void => {
+      const m = ipv4ToBig(mask);
+      if (m) l3[field] = { kind: 'ternary', value: ipv4ToBig(value) & m, mask: m };
     };
+    ternary('saddr', r.src_be, r.src_mask_be);
+    ternary('daddr', r.dst_be, r.dst_mask_be);
+    if (r.proto) l3['proto'] = { kind: 'ternary', value: BigInt(r.proto), mask: 0xffn };
+    const ports: Record<string, P4Match> = {};
+    if (r.sport_lo !== 0 || r.sport_hi !== 0xffff) ports['sport'] = { kind: 'range', low: BigInt(r.sport_lo), high: BigInt(r.sport_hi) };
+    if (r.dport_lo !== 0 || r.dport_hi !== 0xffff) ports['dport'] = { kind: 'range', low: BigInt(r.dport_lo), high: BigInt(r.dport_hi) };
     const priority = MAX_CLASS_RULES - i;
     out.push({
       table: 'esfc_classifier', priority, action: 'classify', params: { spi: BigInt(r.spi) },
-      match: {
-        ...l3,
-        sport: { kind: 'range', low: BigInt(r.sport_lo), high: BigInt(r.sport_hi) },
-        dport: { kind: 'range', low: BigInt(r.dport_lo), high: BigInt(r.dport_hi) },
-      },
+      match: { ...l3, ...ports },
     });
     out.push({
       table: 'esfc_classifier_l3', priority, match: l3, action: 'classify_l3',
@@ -156,7 +158,7 @@ export function entityKey(e: P4Entity): string {
     switch (v.kind) {
       case 'exact': return `${f}=${v.value}`;
       // A ternary value is only what its mask keeps.
-      case 'ternary': return v.mask === 0n ? `${f}=*` : `${f}=${v.value & v.mask}&${v.mask}`;
+      case 'ternary': return `${f}=${v.value & v.mask}&${v.mask}`;
       case 'range': return `${f}=${v.low}..${v.high}`;
     }
   });

@@ -22,6 +22,15 @@ function problems(input: unknown): { path: string; problem: string; fix: string 
   assert.fail('config was accepted');
 }
 
+test('p4 on the underlay puts every port of the node on BMv2', () => {
+  const c = good();
+  (c['underlay'] as Record<string, unknown>)['hook'] = 'p4';
+  const v = validateConfig(c);
+  assert.equal(v.underlay?.hook, 'p4');
+  assert.ok(v.ports.length > 0);
+  for (const p of v.ports) assert.equal(p.hook, 'p4', p.name);
+});
+
 test('the scenario configs of every node validate and keep their values', () => {
   for (const [name, cfg] of scenarioConfigs(planScenario(), { pinRoot: '/sys/fs/bpf/x' })) {
     const v = validateConfig(JSON.parse(JSON.stringify(cfg)));
@@ -47,6 +56,9 @@ const cases: { name: string; mutate: (c: Record<string, any>) => void; path: str
   { name: 'bad prefix', mutate: (c) => { c.classifier[0].destination = '172.16.2.0/33'; }, path: 'classifier[0].destination', match: /not an IPv4 prefix/ },
   { name: 'ports without protocol', mutate: (c) => { c.classifier[0].destinationPorts = 25; }, path: 'classifier[0].protocol', match: /port ranges need/ },
   { name: 'hook typo', mutate: (c) => { c.underlay.hook = 'xpd'; }, path: 'underlay.hook', match: /one of auto, xdp, tc/ },
+  { name: 'p4 on one port of an eBPF node', mutate: (c) => { c.ports[1].hook = 'p4'; }, path: 'ports[1].hook', match: /p4 on port .* alone/ },
+  { name: 'an eBPF hook on a port of a p4 node', mutate: (c) => { c.underlay.hook = 'p4'; c.ports[1].hook = 'tc'; }, path: 'ports[1].hook', match: /tc on a p4 node/ },
+  { name: 'a punt port on a p4 node', mutate: (c) => { c.underlay.hook = 'p4'; c.ports.push({ name: 'slow', interface: 'bm0', kind: 'punt' }); }, path: 'ports[3].kind', match: /no eBPF core to punt from/ },
   { name: 'underlay address', mutate: (c) => { c.underlay.address = '10.250.0.300'; }, path: 'underlay.address', match: /not an IPv4/ },
   { name: 'pinDir escaping bpffs with ..', mutate: (c) => { c.node.pinDir = '/sys/fs/bpf/../../etc'; }, path: 'node.pinDir', match: /no "\.", "\.\."/ },
   { name: 'pinDir with a . component', mutate: (c) => { c.node.pinDir = '/sys/fs/bpf/./esfc'; }, path: 'node.pinDir', match: /plain names/ },
