@@ -26,7 +26,12 @@ import { applyOps, purgeProbeRecords, purgeProxyFlows, readGenerations, readStat
 import type { Logger } from './log.js';
 import { gatherEnvironment, VethPeerCache } from './node/environment.js';
 import { renderPrometheus, type NodeSnapshot } from './status/snapshot.js';
-import { openDatapath, type KernelDatapath } from './datapath/kernel-datapath.js';
+import { openDatapath, stateDirFor, type KernelDatapath } from './datapath/kernel-datapath.js';
+import { vethPeers } from './node/veth-peer.js';
+import { bmv2Layout } from './p4/bmv2-layout.js';
+import { Bmv2Runtime } from './p4/bmv2-runtime.js';
+import { generationEntities } from './p4/p4-entities.js';
+import { UdpSink } from './p4/udp-sink.js';
 import { takeSnapshot } from './status/take-snapshot.js';
 import { compileEfs, SOFT_LIFETIME_MARGIN_S, type EfDesired } from './ef/compile-ef.js';
 import { efLink, EfRuntime, readEfStatus } from './ef/ef-runtime.js';
@@ -111,6 +116,10 @@ export class Agent {
   private readonly liveness = new Liveness({ onChange: (c) => this.onLiveness(c) });
   /** The protection switches the datapath runs with (switchesId). */
   private switches = '';
+  /** BMv2: the slow path behind the eBPF core, or a p4 node's whole SFF. */
+  private bmv2: Bmv2Runtime | undefined;
+  /** On a p4 node: takes the kernel's copy of VXLAN-GPE (BMv2 reads frames with a packet socket). */
+  private sink: UdpSink | undefined;
 
   constructor(private readonly opts: AgentOptions) {}
 
@@ -344,6 +353,10 @@ export class Agent {
       tableWrites = ops.length;
     }
 
+    tx.enter('bmv2');
+    const p4Node = await this.stageBmv2(cfg, desired, target);
+    tx.fault('bmv2');
+
     tx.enter('attach');
     const links = env.links;
     for (const a of desired.attachments) {
@@ -375,7 +388,50 @@ export class Agent {
     tx.enter('switch');
     tx.fault('switch');
     writeState(dp.maps, { active: target, generation: BigInt(this.generation + 1) });
+    if (this.bmv2) {
+      try {
+        await this.bmv2.switchTo(target, BigInt(this.generation + 1));
+      } catch (e) {
+        if (p4Node) throw e;
+        log.log('error', 'bmv2_failed', { step: 'switch', error: (e as Error).message, note: 'BMv2 is restarted with the new state; the fast path is not affected' });
+      }
+    }
     return { cfg, desired, efs, active: target, previous: state.active, gens, after: tablesAfter(desired), mirrorOps, tableWrites, switched: fo.switched, stranded: fo.stranded };
+  }
+
+  /**
+   * BMv2's part of a stage: wired as the configuration needs (or stopped when
+   * it needs none), the generation being staged written. On a p4 node a
+   * failure fails the reconcile; behind the eBPF core it is logged and the
+   * supervisor keeps trying (punted frames wait, the fast path does not).
+   * Returns whether BMv2 is the node's SFF.
+   */
+  private async stageBmv2(cfg: NodeConfig, desired: DesiredState, target: number): Promise<boolean> {
+    const log = this.opts.log;
+    const p4Node = desired.attachments.some((a) => a.hook === 'p4');
+    try {
+      const punt = cfg.ports.find((p) => p.kind === 'punt');
+      const peer = punt ? (await vethPeers([punt.interface])).get(punt.interface)?.peer : undefined;
+      const layout = bmv2Layout(cfg, desired, peer);
+      if (!layout) {
+        if (this.bmv2) {
+          await this.bmv2.shutdown();
+          this.bmv2 = undefined;
+        }
+        this.sink?.close();
+        this.sink = undefined;
+        return false;
+      }
+      this.bmv2 ??= new Bmv2Runtime(stateDirFor(this.pinDir), log.child({ component: 'bmv2' }));
+      this.bmv2.supervise();
+      await this.bmv2.prepare(layout, desired.slotNames);
+      await this.bmv2.stage(target, generationEntities(desired, desired.config, target));
+      if (p4Node && cfg.underlay && !this.sink) this.sink = new UdpSink(cfg.underlay.address, 4790);
+    } catch (e) {
+      if (p4Node) throw e;
+      log.log('error', 'bmv2_failed', { step: 'stage', error: (e as Error).message, note: 'punted frames are dropped until BMv2 is back; the fast path is not affected' });
+    }
+    return p4Node;
   }
 
   /** After the switch: the new generation is in force; clean up behind it. Failures here are logged and retried by the next reconcile. */
@@ -399,6 +455,10 @@ export class Agent {
         if (s.mirrorOps.length) log.log('info', 'tables_mirrored', { generation: s.previous, writes: s.mirrorOps.length });
       });
       this.known = mirrored ? [s.after, s.after] : undefined;
+      // BMv2's previous generation too (serialised behind the switch, like the maps' mirror).
+      this.bmv2?.stage(s.previous, generationEntities(s.desired, s.desired.config, s.previous)).catch((e: unknown) => {
+        log.log('error', 'retire_failed', { what: 'mirror BMv2\'s tables into the previous generation', error: (e as Error).message });
+      });
     }
     const want = new Set(s.desired.attachments.map((a) => `${a.ifname}/${a.hook}`));
     for (const h of dp.attachments()) {
@@ -498,6 +558,7 @@ export class Agent {
     const active = this.known?.[readState(this.dp!.maps).active];
     const snap = takeSnapshot(this.dp!, this.node, this.pinDir, this.generation, active);
     if (this.cfg?.efs.length) snap.efs = this.cfg.efs.map((ef) => readEfStatus(this.pinDir, ef));
+    if (this.bmv2) snap.bmv2 = this.bmv2.snapshot(this.dp!.statNames);
     return snap;
   }
 
@@ -532,6 +593,8 @@ export class Agent {
     for (const t of this.timers) t.cancel();
     this.liveness.stop();
     this.efs?.close();
+    await this.bmv2?.close();
+    this.sink?.close();
     this.dp?.close();
   }
 }

@@ -7,7 +7,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 
 /** Steps of a reconcile, in order (fault injection names them too). */
-export const RECONCILE_STEPS = ['environment', 'compile', 'stage-tables', 'attach', 'ef', 'switch'] as const;
+export const RECONCILE_STEPS = ['environment', 'compile', 'stage-tables', 'bmv2', 'attach', 'ef', 'switch'] as const;
 export type ReconcileStep = (typeof RECONCILE_STEPS)[number];
 
 export class ReconcileError extends Error {

@@ -7,7 +7,8 @@
 import { loadConfigFile } from '../config/load-config.js';
 import { ConfigError, PIN_DIR } from '../config/validate-config.js';
 import type { Logger } from '../log.js';
-import { removeDatapath } from './kernel-datapath.js';
+import { removeDatapath, stateDirFor } from './kernel-datapath.js';
+import { removeBmv2 } from '../p4/bmv2-runtime.js';
 import { EfRuntime } from '../ef/ef-runtime.js';
 
 export interface UninstallTarget {
@@ -41,7 +42,9 @@ export async function uninstall(target: UninstallTarget, log: Logger): Promise<n
   } finally {
     efs.close();
   }
-  const removed = [...removedEfs.map((e) => `ef/${e}`), ...removeDatapath(pinDir, node)];
+  // BMv2 before the state directory that names it goes.
+  const bmv2 = await removeBmv2(stateDirFor(pinDir)) ? ['bmv2'] : [];
+  const removed = [...removedEfs.map((e) => `ef/${e}`), ...bmv2, ...removeDatapath(pinDir, node)];
   log.log('info', 'uninstalled', { ...(node ? { node } : {}), pinDir, removed });
   return 0;
 }

@@ -40,6 +40,24 @@ export interface NodeSnapshot {
   counters: CounterRow[];
   /** Encryption functions on this node: glue counters and the SAs in their namespaces. */
   efs?: EfStatus[];
+  /** BMv2, where the node runs it (slow path or p4 node). */
+  bmv2?: Bmv2Snapshot;
+}
+
+export interface Bmv2Snapshot {
+  pid?: number;
+  alive: boolean;
+  /** P4Runtime address. */
+  address: string;
+  /** punt: behind the eBPF core; ports: the node's SFF (hook p4). */
+  mode: 'punt' | 'ports';
+  ports: { port: number; ifname: string }[];
+  connected?: boolean;
+  restarts?: number;
+  lastError?: string;
+  /** When the counters were read (BMv2 is asked over P4Runtime, at most once a second). */
+  countersAt?: string;
+  counters: CounterRow[];
 }
 
 export function snapshotToJson(s: NodeSnapshot): string {
@@ -55,13 +73,7 @@ export function renderHuman(s: NodeSnapshot): string {
   lines.push('', 'tables:');
   for (const t of s.tables) lines.push(`  ${t.name.padEnd(18)} ${String(t.entries).padStart(6)} / ${t.maxEntries}`);
   lines.push('', 'counters (packets, bytes):');
-  const byPort = new Map<string, CounterRow[]>();
-  for (const c of s.counters) byPort.set(c.port, [...(byPort.get(c.port) ?? []), c]);
-  for (const [port, rows] of byPort) {
-    lines.push(`  ${port}:`);
-    for (const r of rows) lines.push(`    ${(r.drop ? 'DROP ' : '') + r.stat}`.padEnd(36) + `${String(r.packets).padStart(12)} ${String(r.bytes).padStart(14)}`);
-  }
-  if (!s.counters.length) lines.push('  (all zero)');
+  renderCounters(lines, s.counters);
   for (const ef of s.efs ?? []) {
     lines.push('', `ef ${ef.name} (netns ${ef.netns}, ${ef.ifname}): ${ef.hooks.map((h) => `${h.hook}/${h.mechanism}`).join(' ') || 'no hooks'}`);
     for (const c of ef.counters) lines.push(`    ${(c.drop ? 'DROP ' : '') + c.stat}`.padEnd(36) + `${String(c.packets).padStart(12)} ${String(c.bytes).padStart(14)}`);
@@ -69,7 +81,25 @@ export function renderHuman(s: NodeSnapshot): string {
       lines.push(`    SA ${sa.dir.padEnd(3)} spi 0x${sa.spi.toString(16).padStart(8, '0')} E-SPI ${sa.espi} ${sa.src} -> ${sa.dst}  ${sa.packets} pkts  replay ${sa.replayErrors}  icv-fail ${sa.integrityFailed}`);
     }
   }
+  if (s.bmv2) {
+    const b = s.bmv2;
+    lines.push('', `bmv2 (${b.mode === 'punt' ? 'slow path' : 'the node\'s SFF'}): ${b.alive ? `pid ${b.pid}` : 'NOT RUNNING'}  P4Runtime ${b.address}${b.connected === false ? ' (not connected)' : ''}` +
+      `${b.restarts ? `  restarts ${b.restarts}` : ''}  ports ${b.ports.map((p) => `${p.port}@${p.ifname}`).join(' ')}`);
+    if (b.lastError) lines.push(`  last error: ${b.lastError}`);
+    lines.push(`  counters (packets, bytes)${b.countersAt ? ` at ${b.countersAt}` : ''}:`);
+    renderCounters(lines, b.counters, '  ');
+  }
   return lines.join('\n') + '\n';
+}
+
+function renderCounters(lines: string[], counters: readonly CounterRow[], indent = ''): void {
+  const byPort = new Map<string, CounterRow[]>();
+  for (const c of counters) byPort.set(c.port, [...(byPort.get(c.port) ?? []), c]);
+  for (const [port, rows] of byPort) {
+    lines.push(`${indent}  ${port}:`);
+    for (const r of rows) lines.push(`${indent}    ${(r.drop ? 'DROP ' : '') + r.stat}`.padEnd(36) + `${String(r.packets).padStart(12)} ${String(r.bytes).padStart(14)}`);
+  }
+  if (!counters.length) lines.push(`${indent}  (all zero)`);
 }
 
 /** Prometheus text exposition format 0.0.4. */
@@ -107,6 +137,15 @@ export function renderPrometheus(s: NodeSnapshot): string {
     sa('esfc_ef_sa_bytes_total', 'Bytes through an SA.', (x) => x.bytes);
     sa('esfc_ef_sa_replay_errors_total', 'Packets the SA refused as replays.', (x) => x.replayErrors);
     sa('esfc_ef_sa_integrity_failures_total', 'Packets that failed the SA\'s integrity check (ICV).', (x) => x.integrityFailed);
+  }
+  if (s.bmv2) {
+    const b = s.bmv2;
+    out.push('# HELP esfc_bmv2_up Whether BMv2 runs on this node (1) or not (0).', '# TYPE esfc_bmv2_up gauge');
+    out.push(`esfc_bmv2_up{node="${esc(s.node)}",mode="${b.mode}"} ${b.alive ? 1 : 0}`);
+    out.push('# HELP esfc_bmv2_packets_total Packets seen by the P4 program on BMv2, by port and outcome.', '# TYPE esfc_bmv2_packets_total counter');
+    for (const c of b.counters) out.push(`esfc_bmv2_packets_total{node="${esc(s.node)}",port="${esc(c.port)}",stat="${c.stat}",drop="${c.drop}"} ${c.packets}`);
+    out.push('# HELP esfc_bmv2_bytes_total Bytes seen by the P4 program on BMv2 (without the slow-path header).', '# TYPE esfc_bmv2_bytes_total counter');
+    for (const c of b.counters) out.push(`esfc_bmv2_bytes_total{node="${esc(s.node)}",port="${esc(c.port)}",stat="${c.stat}",drop="${c.drop}"} ${c.bytes}`);
   }
   return out.join('\n') + '\n';
 }

@@ -7,13 +7,14 @@ import { join } from 'node:path';
 import { loadConfigFile } from '../config/load-config.js';
 import { BpfMap } from '../kernel/bpf-map.js';
 import { attachedProgramId } from '../kernel/attach.js';
-import { loadStatNames, readCounters, storeFor, tableSizes } from '../datapath/kernel-datapath.js';
-import { receivedPerSlot } from '../datapath/stat-names.js';
-import { MapName, PortKind, STAT_MAX } from '../datapath/layout.js';
+import { loadStatNames, readCounters, stateDirFor, storeFor, tableSizes } from '../datapath/kernel-datapath.js';
+import { MapName, PortKind } from '../datapath/layout.js';
+import { readBmv2Snapshot } from '../p4/bmv2-runtime.js';
+import { counterRows } from './counter-rows.js';
 import { readActivePorts, readState, type TableMaps } from '../datapath/tables.js';
 import { listLinks } from '../node/links.js';
 import { ownedEfs, readEfStatus } from '../ef/ef-runtime.js';
-import { renderHuman, snapshotToJson, type CounterRow, type NodeSnapshot } from './snapshot.js';
+import { renderHuman, snapshotToJson, type NodeSnapshot } from './snapshot.js';
 
 /**
  * From a config file, or from the pin directory alone (a node the controller
@@ -43,13 +44,8 @@ export async function statusCommand(target: { configPath?: string; pinDir?: stri
       slotNames.set(port.slot, portByIf.get(ifname) ?? ifname);
     }
     const stats = loadStatNames();
-    const cells = readCounters(maps.get(MapName.counters)!);
-    const rx: CounterRow[] = [...receivedPerSlot(cells, stats, STAT_MAX)].map(([slot, c]) => ({ port: slotNames.get(slot) ?? `slot${slot}`, slot, stat: 'rx', drop: false, packets: c.packets, bytes: c.bytes }));
-    const counters: CounterRow[] = [...rx, ...[...cells].map(([i, c]) => {
-      const slot = Math.floor(i / STAT_MAX);
-      const s = stats.get(i % STAT_MAX);
-      return { port: slotNames.get(slot) ?? `slot${slot}`, slot, stat: s?.name ?? `stat${i % STAT_MAX}`, drop: s?.drop ?? false, packets: c.packets, bytes: c.bytes };
-    })];
+    const counters = counterRows(readCounters(maps.get(MapName.counters)!), stats, slotNames);
+    const bmv2 = await readBmv2Snapshot(stateDirFor(pinDir), stats);
     const store = storeFor(pinDir, nodeName);
     const snap: NodeSnapshot = {
       node: nodeName, pinDir, generation: Number(readState(tables).generation),
@@ -59,6 +55,7 @@ export async function statusCommand(target: { configPath?: string; pinDir?: stri
       })),
       tables: tableSizes(tables),
       counters,
+      ...(bmv2 ? { bmv2 } : {}),
       efs: cfg ? cfg.efs.map((ef) => readEfStatus(pinDir, ef)) : ownedEfs(pinDir).flatMap((e) => (e.record ? [readEfStatus(pinDir, e.record)] : [])),
     };
     process.stdout.write(json ? `${snapshotToJson(snap)}\n` : renderHuman(snap));

@@ -3,7 +3,7 @@
  * cases: byte-exact output for classify/proxy/encap/decap/NSH-aware/end of
  * chain, every drop reason hit and counted.
  */
-import { after, before, describe, test } from 'node:test';
+import { after, before, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
@@ -14,7 +14,7 @@ import { planMaps } from '../../agent/datapath/plan.js';
 import { applyOps, readActivePorts, readGenerations, readState, writeState } from '../../agent/datapath/tables.js';
 import { KernelDatapath, readCounters } from '../../agent/datapath/kernel-datapath.js';
 import { receivedPerSlot } from '../../agent/datapath/stat-names.js';
-import { fromAddresses, MapName, slowPathDecode, slowPathEncode, NextHopKind, NH_F_EF, NH_F_FROM_MAP, nextHopCodec, pathKeyCodec, peerSrcKeyCodec, PROBE_MAGIC, PROBE_PORT, probeSeenCodec, STAT_MAX } from '../../agent/datapath/layout.js';
+import { fromAddresses, MapName, slowPathDecode, slowPathEncode, NextHopKind, NH_F_EF, NH_F_FROM_MAP, nextHopCodec, pathKeyCodec, peerSrcKeyCodec, PROBE_MAGIC, PROBE_PORT, probeSeenCodec, STAT_MAX, STAT_PUNT } from '../../agent/datapath/layout.js';
 import { probeFrame, probeMapReader } from '../../agent/liveness/probe.js';
 import { listLinks } from '../../agent/node/links.js';
 import { skbContext, testRun, xdpContext } from '../../agent/kernel/test-run.js';
@@ -22,6 +22,10 @@ import { enterPrivateNetns } from '../lib/private-netns.js';
 import { takeSnapshot } from '../../agent/status/take-snapshot.js';
 import { eth, flowPort, fragment, ipv4, nsh, tcp, underlay, gpe, udp } from '../../scenario/frames.js';
 import { checkForwarding, decodeFrame } from '../lib/nsh-oracle.js';
+import { counterDelta, differences, type RecordedCase } from '../lib/differential.js';
+import { Bmv2Replay } from '../lib/bmv2-replay.js';
+import { generationEntities, type P4Entity } from '../../agent/p4/p4-entities.js';
+import { p4Paths } from '../../agent/p4/p4-paths.js';
 
 const isRoot = process.getuid?.() === 0;
 const PIN = `/sys/fs/bpf/esfc-test-dp-${process.pid}`;
@@ -106,13 +110,49 @@ function counter(port: string, stat: string): bigint {
   return cells.get(slot * STAT_MAX + idx)?.packets ?? 0n;
 }
 
+/**
+ * Every frame the TC cases run, with what the eBPF core did: replayed through
+ * BMv2 at the end of the file (the differential suite), so each case here is
+ * also a case there.
+ */
+const recorded: RecordedCase[] = [];
+const slotNamesSeen = new Map<number, string>();
+/*
+ * Reading both generations back costs thousands of syscalls, so a generation's
+ * tables are read once per test: tests change tables in hooks, or stage the
+ * inactive generation and switch to it, never the active one mid-test.
+ */
+let tablesEpoch = 0;
+let lastTables: { key: string; entities: P4Entity[] } | undefined;
+
+/** The generation's tables as they are in the maps now, as P4Runtime entities (one object while unchanged). */
+function tablesNow(gen: number): P4Entity[] {
+  if (lastTables?.key === `${tablesEpoch}/${gen}`) return lastTables.entities;
+  const t = readGenerations(dp!.maps)[gen]!;
+  assert.ok(t.config, `generation ${gen} has no config`);
+  const entities = generationEntities(t, t.config, gen);
+  const same = lastTables && JSON.stringify(entities, big) === JSON.stringify(lastTables.entities, big);
+  lastTables = { key: `${tablesEpoch}/${gen}`, entities: same ? lastTables!.entities : entities };
+  return lastTables.entities;
+}
+const big = (_k: string, v: unknown): unknown => (typeof v === 'bigint' ? v.toString() : v);
+
 type Hook = 'xdp' | 'tc';
 function run(hook: Hook, port: string, frame: Buffer, gso?: { segs: number; size: number }) {
   const ifi = ifindex.get(port === 'client' ? 'edge-c' : port === 'big' ? 'big0' : port)!;
   assert.ok(ifi, `no interface for port ${port}`);
   if (hook === 'tc') {
+    // Frames from BMv2 itself (the punt port) and GSO skbs have no BMv2 counterpart.
+    const record = !gso && port !== 'punt0';
+    const before = record ? dp!.readCounters() : undefined;
     const r = testRun(dp!.programFd('tc'), { data: frame, ctx: skbContext({ ifindex: ifi, gsoSegs: gso?.segs, gsoSize: gso?.size }) });
-    return { verdict: r.retval === TC.REDIRECT ? 'redirect' : r.retval === TC.SHOT ? 'drop' : r.retval === TC.OK ? 'pass' : `tc${r.retval}`, data: r.data, ctx: r.ctx };
+    const verdict = r.retval === TC.REDIRECT ? 'redirect' : r.retval === TC.SHOT ? 'drop' : r.retval === TC.OK ? 'pass' : `tc${r.retval}`;
+    if (before) {
+      const gen = readState(dp!.maps).active;
+      for (const [slot, n] of dp!.slotNames) slotNamesSeen.set(slot, n);
+      recorded.push({ port, ifindex: ifi, frame: Buffer.from(frame), gen, tables: tablesNow(gen), verdict, data: Buffer.from(r.data), counted: counterDelta(before, dp!.readCounters()) });
+    }
+    return { verdict, data: r.data, ctx: r.ctx };
   }
   const r = testRun(dp!.programFd('xdp'), { data: frame, ctx: xdpContext({ ingressIfindex: ifi, dataLen: frame.length }) });
   return { verdict: r.retval === XDP.REDIRECT || r.retval === XDP.TX ? 'redirect' : r.retval === XDP.DROP ? 'drop' : r.retval === XDP.PASS ? 'pass' : `xdp${r.retval}`, data: r.data, ctx: r.ctx };
@@ -120,6 +160,7 @@ function run(hook: Hook, port: string, frame: Buffer, gso?: { segs: number; size
 
 
 describe('forwarding core (BPF_PROG_TEST_RUN)', { skip: isRoot ? false : 'needs root (BPF and a private network namespace)' }, () => {
+  beforeEach(() => { tablesEpoch++; });
   before(async () => {
     enterPrivateNetns();
     const mk = (name: string, mac: string, mtu: number) => execFileSync('ip', ['link', 'add', name, 'mtu', String(mtu), 'address', mac, 'type', 'veth', 'peer', 'name', `${name}-p`]);
@@ -686,4 +727,59 @@ describe('forwarding core (BPF_PROG_TEST_RUN)', { skip: isRoot ? false : 'needs 
   // GSO through encapsulation is checked end to end (test/e2e): BPF_PROG_TEST_RUN
   // cannot make a TCP GSO skb (it sets gso_size but not gso_type), and
   // bpf_skb_adjust_room rightly refuses to grow a GSO skb of unknown type.
+});
+
+/**
+ * The differential suite: every TC frame above, replayed through the P4
+ * program on BMv2 wired as the slow path, with the same tables. What the eBPF
+ * core forwarded BMv2 must forward to the same port with the same bytes; what
+ * it dropped or passed BMv2 must not send; both count the same cell. What the
+ * eBPF core punts is exactly what BMv2 is for: it must not punt it again.
+ */
+const haveBmv2 = ((): string | false => {
+  try {
+    p4Paths();
+    return false;
+  } catch (e) {
+    return (e as Error).message;
+  }
+})();
+
+describe('the P4 program on BMv2 decides as the eBPF core (differential)', { skip: !isRoot ? 'needs root' : haveBmv2 }, () => {
+  test('every TC frame of this file through BMv2: same verdict, same output bytes and port, same counter', { timeout: 30 * 60_000 }, async () => {
+    assert.ok(recorded.length > 3000, `only ${recorded.length} frames recorded`);
+    const cellName = (cell: number): string => `${slotNamesSeen.get(Math.floor(cell / STAT_MAX)) ?? `slot${Math.floor(cell / STAT_MAX)}`}/${stats.get(cell % STAT_MAX) ?? cell % STAT_MAX}`;
+    const byMac = new Map([...linksNow!.values()].map((l) => [l.mac, l.ifindex]));
+    const egressOf = (mac: Buffer): number | undefined => byMac.get([...mac].map((b) => b.toString(16).padStart(2, '0')).join(':'));
+    const isPunt = (c: RecordedCase): boolean => [...c.counted.keys()].some((cell) => cell % STAT_MAX === STAT_PUNT);
+    const replay = await Bmv2Replay.start([...new Set([...linksNow!.values()].map((l) => l.ifindex))]);
+    const failures: string[] = [];
+    let forwarded = 0;
+    try {
+      const t0 = Date.now();
+      for (const c of recorded.filter((c) => !isPunt(c))) {
+        await replay.load(c.tables, c.gen);
+        const o = await replay.replay(c.ifindex, c.frame, c.verdict === 'redirect');
+        if (o.output) forwarded++;
+        const d = differences(c, o, cellName, egressOf);
+        if (d.length) failures.push(`${c.port} ${c.frame.toString('hex')}: ${d.join('; ')}`);
+      }
+      // What the eBPF core punts, BMv2 handles: counted once, never punted again.
+      const punted = recorded.filter(isPunt);
+      assert.ok(punted.length >= 3, `only ${punted.length} punted frames recorded`);
+      for (const c of punted) {
+        await replay.load(c.tables, c.gen);
+        const o = await replay.replay(c.ifindex, c.frame, false, 3000);
+        const total = [...o.counted.values()].reduce((a, b) => a + b, 0n);
+        const again = [...o.counted.keys()].some((cell) => cell % STAT_MAX === STAT_PUNT);
+        if (total !== 1n || again) failures.push(`punted ${c.port} ${c.frame.toString('hex')}: BMv2 counted ${[...o.counted].map(([k, n]) => `${cellName(k)}+${n}`).join(' ')}`);
+      }
+      const strays = await replay.drain();
+      assert.deepEqual(strays.map((f) => f.toString('hex')), [], 'BMv2 sent frames no case accounts for');
+      console.log(`differential: ${recorded.length} frames (${punted.length} punted by eBPF), ${forwarded} forwarded by both, ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    } finally {
+      await replay.close();
+    }
+    assert.equal(failures.length, 0, `${failures.length} of ${recorded.length} frames differ; the first:\n${failures.slice(0, 15).join('\n')}`);
+  });
 });
