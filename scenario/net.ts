@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { HookChoice, NodeConfig } from '../agent/config/types.js';
 import { scenarioConfigs, type ScenarioPlan } from './plan.js';
+import { removeBmv2 } from '../agent/p4/bmv2-runtime.js';
 import { encryptedConfigs, type EncryptedPlan } from './encrypted.js';
 import { collectJsonLines, nsh, sh, spawnInNs, STARTUP_MS, stopProcess, waitForLine } from './sh.js';
 
@@ -72,7 +73,13 @@ export class ScenarioNet {
       for (const entry of readdirSync(dir)) {
         const m = re.exec(entry);
         if (!m) continue;
-        try { process.kill(Number(m[1]), 0); } catch { rmSync(join(dir, entry), { recursive: true, force: true }); }
+        try {
+          process.kill(Number(m[1]), 0);
+        } catch {
+          // An agent's BMv2 runs detached: it outlives a killed test run.
+          if (dir === '/run/esfc') await removeBmv2(join(dir, entry));
+          rmSync(join(dir, entry), { recursive: true, force: true });
+        }
       }
     }
   }

@@ -11,7 +11,7 @@ import type { P4Entity, P4Match } from './p4-entities.js';
 
 interface Preamble { id: number; name: string; alias?: string }
 export interface P4InfoJson {
-  tables: { preamble: Preamble; matchFields: { id: number; name: string; bitwidth: number; matchType: string }[]; actionRefs?: { id: number }[]; size?: string }[];
+  tables: { preamble: Preamble; matchFields?: { id: number; name: string; bitwidth: number; matchType: string }[]; actionRefs?: { id: number }[]; size?: string }[];
   actions: { preamble: Preamble; params?: { id: number; name: string; bitwidth: number }[] }[];
   counters?: { preamble: Preamble; size: string }[];
   registers?: { preamble: Preamble; size: number }[];
@@ -68,7 +68,7 @@ export class P4Info {
 
   constructor(readonly json: P4InfoJson) {
     for (const t of json.tables) {
-      const fields = new Map(t.matchFields.map((f) => [f.name, { ...f }]));
+      const fields = new Map((t.matchFields ?? []).map((f) => [f.name, { ...f }]));
       const info: TableInfo = { id: t.preamble.id, name: shortName(t.preamble), fields, byId: new Map([...fields.values()].map((f) => [f.id, f])) };
       this.tables.set(info.name, info);
       this.tableById.set(info.id, info);

@@ -3,6 +3,7 @@
  * test's namespace, the committed program pushed over P4Runtime, stopped
  * (process and files) on close, also when a test fails.
  */
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,13 +31,15 @@ export class Bmv2Harness {
   /** BMv2 on `ports` with esfc's program loaded (cookie 1). */
   static async start(ports: readonly Bmv2Port[], opts: { pipeline?: boolean } = {}): Promise<Bmv2Harness> {
     const paths = p4Paths();
+    // P4Runtime listens on loopback, which a fresh namespace has down.
+    execFileSync('ip', ['link', 'set', 'lo', 'up']);
+    const p4info = Bmv2Harness.loadP4Info(paths);
     const dir = mkdtempSync(join(tmpdir(), 'esfc-bmv2-'));
     const address = `127.0.0.1:${port++}`;
     const handle = await startBmv2({
       binary: paths.bmv2, ports, grpcAddress: address, deviceId: 1,
       logFile: join(dir, 'bmv2.log'), pidFile: join(dir, 'bmv2.pid'),
     });
-    const p4info = Bmv2Harness.loadP4Info(paths);
     let client: P4RuntimeClient;
     try {
       client = await P4RuntimeClient.connect({ address, protoDir: paths.protoDir, p4info, deviceId: 1 });

@@ -36,7 +36,8 @@ export class Bmv2Replay {
       execFileSync('sysctl', ['-qw', `net.ipv6.conf.${l}.disable_ipv6=1`]);
       execFileSync('ip', ['link', 'set', l, 'up']);
     }
-    const peer = Number(execFileSync('cat', ['/sys/class/net/bm0-p/ifindex']).toString().trim());
+    // Not /sys/class/net: sysfs shows the namespace it was mounted in, not this one.
+    const peer = (JSON.parse(execFileSync('ip', ['-j', 'link', 'show', 'bm0-p']).toString()) as { ifindex: number }[])[0]!.ifindex;
     const bm = await Bmv2Harness.start([{ port: 1, ifname: 'bm0' }]);
     const r = new Bmv2Replay(bm, new PacketPort(peer));
     try {
