@@ -11,7 +11,7 @@ import type { VethPeerInfo } from '../datapath/compile.js';
 
 const run = promisify(execFile);
 
-interface IpLinkDetail { ifindex: number; ifname: string; link_index?: number; link_netnsid?: number; xdp?: { mode?: number }; linkinfo?: { info_kind?: string } }
+interface IpLinkDetail { ifindex: number; ifname: string; link?: string; link_index?: number; link_netnsid?: number; xdp?: { mode?: number }; linkinfo?: { info_kind?: string } }
 
 async function links(netnsPath?: string): Promise<IpLinkDetail[]> {
   const argv = ['ip', '-d', '-j', 'link', 'show'];
@@ -36,7 +36,14 @@ export async function vethPeers(ifnames: readonly string[]): Promise<Map<string,
   } catch { /* no namespace ids: every peer is local or unknown */ }
   for (const name of ifnames) {
     const l = here.find((x) => x.ifname === name);
-    if (!l || l.linkinfo?.info_kind !== 'veth' || l.link_index === undefined) { out.set(name, {}); continue; }
+    if (!l || l.linkinfo?.info_kind !== 'veth') { out.set(name, {}); continue; }
+    // A peer in this namespace: ip names it ("link") instead of giving its index.
+    if (l.link !== undefined && l.link_netnsid === undefined) {
+      const peer = here.find((x) => x.ifname === l.link);
+      out.set(name, peer ? { peer: { ifname: peer.ifname, xdp: peer.xdp !== undefined && peer.xdp.mode !== 2, gro: await groOn(peer.ifname) } } : {});
+      continue;
+    }
+    if (l.link_index === undefined) { out.set(name, {}); continue; }
     try {
       let netns: string | undefined;
       let path: string | undefined;
