@@ -1,7 +1,7 @@
 /** The Prometheus rendering of a node snapshot: datapath counters, EF glue counters and SA state (that no key gets there is checked against real SAs in the kernel lab, test/encryption). */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { renderPrometheus, type NodeSnapshot } from '../../agent/status/snapshot.js';
+import { renderHuman, renderPrometheus, type NodeSnapshot } from '../../agent/status/snapshot.js';
 
 const snap: NodeSnapshot = {
   node: 'node-a', pinDir: '/sys/fs/bpf/esfc/node-a', generation: 7,
@@ -30,4 +30,25 @@ test('EF counters and SA state are on the metrics endpoint', () => {
   for (const line of text.trim().split('\n')) assert.match(line, /^(# (HELP|TYPE) \w+ .+|\w+\{[^}]*\} \d+)$/);
   const types = text.split('\n').filter((l) => l.startsWith('# TYPE')).map((l) => l.split(' ')[2]);
   assert.equal(new Set(types).size, types.length);
+});
+
+test('BMv2 (where a node runs it) is on the metrics endpoint and in the human status: up, its counters without the slow-path header', () => {
+  const withBmv2: NodeSnapshot = {
+    ...snap, efs: [],
+    bmv2: {
+      pid: 4242, alive: true, address: '127.0.0.1:9559', mode: 'punt', ports: [{ port: 1, ifname: 'punt0-p' }], connected: true, restarts: 1,
+      countersAt: '2026-12-04T00:00:00.000Z', counters: [{ port: 'underlay', slot: 1, stat: 'fwd_remote', drop: false, packets: 3n, bytes: 300n }],
+    },
+  };
+  const text = renderPrometheus(withBmv2);
+  assert.match(text, /^esfc_bmv2_up\{node="node-a",mode="punt"\} 1$/m);
+  assert.match(text, /^esfc_bmv2_packets_total\{node="node-a",port="underlay",stat="fwd_remote",drop="false"\} 3$/m);
+  assert.match(text, /^esfc_bmv2_bytes_total\{node="node-a",port="underlay",stat="fwd_remote",drop="false"\} 300$/m);
+  for (const line of text.trim().split('\n')) assert.match(line, /^(# (HELP|TYPE) \w+ .+|\w+\{[^}]*\} \d+)$/);
+  const human = renderHuman(withBmv2);
+  assert.match(human, /^bmv2 \(slow path\): pid 4242 {2}P4Runtime 127\.0\.0\.1:9559 {2}restarts 1 {2}ports 1@punt0-p$/m);
+  assert.match(human, /^ {4}underlay:\n {6}fwd_remote +3 +300$/m);
+  const down = renderHuman({ ...withBmv2, bmv2: { ...withBmv2.bmv2!, alive: false, pid: undefined, lastError: 'connect refused' } });
+  assert.match(down, /NOT RUNNING/);
+  assert.match(down, /last error: connect refused/);
 });
