@@ -31,6 +31,20 @@ export interface HttpReply {
 
 export const YANG_JSON = 'application/yang-data+json';
 
+/** A write checked against everything and not applied yet (DataApi.prepare). */
+export interface PreparedWrite {
+  principal: Principal;
+  method: string;
+  path: string;
+  body?: string;
+  /** The datastore it was checked against, and what it makes of it. */
+  doc: YangObject;
+  next: YangObject;
+  status: number;
+  written: ResourceTarget;
+  location?: string;
+}
+
 const json = (v: unknown): string => JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : x));
 const etagOf = (text: string): string => `"${createHash('sha256').update(text).digest('base64url').slice(0, 22)}"`;
 const httpDate = (iso: string): string => new Date(iso).toUTCString();
@@ -128,6 +142,16 @@ export class DataApi {
 
   /** A write: method is POST, PUT, PATCH or DELETE. */
   write(p: Principal, method: string, path: string, query: URLSearchParams, headers: Record<string, string | undefined>, body: string | undefined): HttpReply {
+    return this.commit(this.prepare(p, method, path, query, headers, body));
+  }
+
+  /**
+   * Everything a write checks (access, model, ownership, references,
+   * preconditions), without changing anything: what it would make the
+   * datastore. The orchestration log checks instructions with it before
+   * they are committed.
+   */
+  prepare(p: Principal, method: string, path: string, query: URLSearchParams, headers: Record<string, string | undefined>, body: string | undefined): PreparedWrite {
     parseQuery(query, method);
     const t = this.target(path);
     const top = t.steps[0] ? memberName(t.steps[0].node) : undefined;
@@ -209,19 +233,24 @@ export class DataApi {
 
     const refs = validateReferences(this.tree, next);
     if (refs.length) throw RestconfFailure.fromYang(refs);
+    return { principal: p, method, path, ...(body ? { body } : {}), doc, next, status, written, ...(location ? { location } : {}) };
+  }
+
+  /** Applies a prepared write (compile, log, apply, notify: Controller.commit). */
+  commit(w: PreparedWrite): HttpReply {
     try {
-      this.c.commit({ principal: principalId(p), method, path: path || '/', ...(body ? { body } : {}) }, next, changedEntries(doc, next));
+      this.c.commit({ principal: principalId(w.principal), method: w.method, path: w.path || '/', ...(w.body ? { body: w.body } : {}) }, w.next, changedEntries(w.doc, w.next));
     } catch (e) {
       if (e instanceof IntentError) throw this.intentFailure(e);
       throw e;
     }
-    const after = method === 'DELETE' ? undefined : this.representation(next, written);
+    const after = w.method === 'DELETE' ? undefined : this.representation(w.next, w.written);
     return {
-      status,
+      status: w.status,
       headers: {
         ...(after ? { etag: etagOf(json(after)) } : {}),
         'last-modified': httpDate(this.c.datastore.modified),
-        ...(location ? { location } : {}),
+        ...(w.location ? { location: w.location } : {}),
       },
     };
   }
