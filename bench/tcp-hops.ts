@@ -7,15 +7,18 @@
  *   esfc-xdp esfc with XDP on the underlay ports (the underlay behaves as a wire)
  *   nodes    the esfc topology (same SFs, same nodes, same veths) with no esfc:
  *            the node namespaces chain the SFs by policy routing (ip rule iif)
+ *   esfc-p4  esfc with every node on BMv2 (hook p4): simple_switch_grpc is
+ *            each node's SFF, as the paper's SFFs were; 1 and 5 hops only
  * Each row builds its topology once and runs iperf3 `runs` times in it, back
  * to back; the row reports the median and the min-max of those runs.
  */
 import { chain, planScenario, type ScenarioPlan } from '../scenario/plan.js';
 import { ScenarioNet } from '../scenario/net.js';
 import { nsh, sh } from '../scenario/sh.js';
+import { p4Paths } from '../agent/p4/p4-paths.js';
 import { iperf } from '../scenario/iperf.js';
 
-export type TcpMode = 'direct' | 'kernel' | 'nodes' | 'esfc-tc' | 'esfc-xdp';
+export type TcpMode = 'direct' | 'kernel' | 'nodes' | 'esfc-tc' | 'esfc-xdp' | 'esfc-p4';
 
 /** One iperf3 run. */
 export interface TcpSample { gbps: number; bytes: number; retransmits: number }
@@ -101,6 +104,33 @@ async function esfcChain(mode: 'esfc-tc' | 'esfc-xdp', hops: number, seconds: nu
 }
 
 /**
+ * Every node on BMv2. BMv2 reads its ports with packet sockets, which get a
+ * frame as its sender handed it to the veth: a TCP GSO super-packet (bigger
+ * than the MTU) or one with CHECKSUM_PARTIAL (checksum not yet computed)
+ * reaches BMv2 as such and is dropped or forwarded corrupt. So every sender
+ * into a BMv2 port finishes its frames itself (tx checksum offload off, which
+ * also turns TSO off): the SFs' ends, the client's and server's, and the
+ * underlay bridge's ports (wire). No GRO on BMv2's ports for the same reason.
+ */
+async function p4Chain(hops: number, seconds: number, runs: number): Promise<TcpResult> {
+  // Fails with P4PathsError (BMv2 not installed) before building anything.
+  p4Paths();
+  const plan = planScenario({ sfCount: hops });
+  const net = await ScenarioNet.build(plan, { underlayHook: 'p4', wire: true }, 'bp');
+  try {
+    for (const sf of plan.nodes.flatMap((n) => n.sfs)) {
+      for (const arm of [sf.armA, sf.armB]) await nsh(net.ns(sf.name), ['ethtool', '-K', arm.sf, 'tx', 'off']);
+    }
+    for (const role of ['client', 'server']) await nsh(net.ns(role), ['ethtool', '-K', 'eth0', 'tx', 'off']);
+    await net.startAgents();
+    return summarize('esfc-p4', hops, await iperfRuns(net.ns('server'), net.ns('client'), plan.server.ip, seconds, runs));
+  } finally {
+    // destroy() uninstalls every node, which stops its BMv2 (killing an agent does not).
+    await net.destroy();
+  }
+}
+
+/**
  * Kernel routing in the node namespaces steers the chain: a packet's next hop
  * depends on the interface it came in on (one table per ingress interface)
  * and on its direction (destination prefix).
@@ -157,5 +187,6 @@ export async function measureTcp(mode: TcpMode, hops: number, seconds: number, r
   if (mode === 'direct') return kernelChain('direct', 0, seconds, runs);
   if (mode === 'kernel') return kernelChain('kernel', hops, seconds, runs);
   if (mode === 'nodes') return nodesChain(hops, seconds, runs);
+  if (mode === 'esfc-p4') return p4Chain(hops, seconds, runs);
   return esfcChain(mode, hops, seconds, runs);
 }
