@@ -11,7 +11,7 @@ export type Cells = ReadonlyMap<number, { packets: bigint; bytes: bigint }>;
 
 export function counterRows(cells: Cells, stats: ReadonlyMap<number, StatName>, slotNames: ReadonlyMap<number, string>): CounterRow[] {
   const portOf = (slot: number): string => slotNames.get(slot) ?? (slot === 0 ? 'node' : `slot${slot}`);
-  const rows: CounterRow[] = [...receivedPerSlot(cells, stats, STAT_MAX)].map(([slot, c]) => ({ port: portOf(slot), slot, stat: 'rx', drop: false, packets: c.packets, bytes: c.bytes }));
+  const rows: CounterRow[] = [...receivedPerSlot(cells, stats, STAT_MAX)].filter(([, c]) => c.packets || c.bytes).map(([slot, c]) => ({ port: portOf(slot), slot, stat: 'rx', drop: false, packets: c.packets, bytes: c.bytes }));
   for (const [index, c] of cells) {
     if (!c.packets && !c.bytes) continue;
     const slot = Math.floor(index / STAT_MAX);
