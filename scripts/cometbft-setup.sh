@@ -36,6 +36,8 @@ fi
 if installed_ok; then
   step "cometbft $VERSION present ($BIN) [$(elapsed)]"
 else
+  # Go's own tarball installs to /usr/local/go, which a root shell's PATH often lacks.
+  if ! command -v go >/dev/null && [ -x /usr/local/go/bin/go ]; then export PATH="$PATH:/usr/local/go/bin"; fi
   command -v go >/dev/null || die "go is not on PATH (PATH=$PATH).
 CometBFT $VERSION is built from source and needs Go >= $GO_MIN: install it (https://go.dev/dl/, or Debian's golang-go if new enough) and run this script again."
   gov=$(go env GOVERSION 2>/dev/null || true)

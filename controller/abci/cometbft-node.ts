@@ -76,6 +76,23 @@ export function setTomlValues(text: string, values: Record<string, TomlValue>): 
   return lines.join('\n');
 }
 
+/** Reads one key ("key" or "section.key") of config.toml: strings unquoted, anything else as written. */
+export function readTomlValue(text: string, key: string): string | undefined {
+  let section = '';
+  for (const line of text.split('\n')) {
+    const sec = /^\s*\[([A-Za-z0-9_.-]+)\]\s*$/.exec(line);
+    if (sec) {
+      section = sec[1]!;
+      continue;
+    }
+    const kv = /^\s*([A-Za-z0-9_-]+)\s*=\s*(.*?)\s*$/.exec(line);
+    if (!kv || (section ? `${section}.${kv[1]}` : kv[1]) !== key) continue;
+    const raw = kv[2]!;
+    return raw.startsWith('"') ? (JSON.parse(raw) as string) : raw;
+  }
+  return undefined;
+}
+
 // ---------------------------------------------------------------- keys
 
 export interface ValidatorKey {
@@ -228,6 +245,20 @@ export class CometNode {
     this.nodeId = readNodeId(o.home, o.name);
     this.validator = readValidatorKey(o.home, o.name);
     this.logFile = join(o.home, 'cometbft.log');
+  }
+
+  /** A validator whose home already exists (made by createLocalNetwork or by hand): ports from its config.toml. */
+  static open(binary: string, home: string, name = home, dieWithParent?: boolean): CometNode {
+    const config = readFileSync(join(home, 'config', 'config.toml'), 'utf8');
+    const addr = (key: string): { host: string; port: number } => {
+      const v = readTomlValue(config, key);
+      const m = v === undefined ? null : /^tcp:\/\/([^:]+):(\d+)$/.exec(v);
+      if (!m) throw new CometNodeError(name, `${key} in config.toml is ${v ?? 'missing'}, not tcp://host:port`);
+      return { host: m[1]!, port: Number(m[2]) };
+    };
+    const rpc = addr('rpc.laddr');
+    const host = rpc.host === '0.0.0.0' ? '127.0.0.1' : rpc.host;
+    return new CometNode({ binary, name, home, rpcPort: rpc.port, p2pPort: addr('p2p.laddr').port, host, dieWithParent });
   }
 
   get running(): boolean {
