@@ -165,12 +165,12 @@ test('the parser reads every module: modules, node counts, keys, defaults, manda
   assert.deepEqual([...tree.modules[1]!.imports], [['yang', 'ietf-yang-types'], ['esfc', 'esfc-intent']]);
   assert.ok(tree.modules[2]!.source.startsWith('module ietf-inet-types {'), 'the YANG library can serve the text');
   assert.deepEqual(tree.roots.map(memberName), [
-    'esfc-intent:domains', 'esfc-intent:nodes', 'esfc-intent:service-functions', 'esfc-intent:chains', 'esfc-intent:flows', 'esfc-state:nodes-state',
+    'esfc-intent:domains', 'esfc-intent:nodes', 'esfc-intent:service-functions', 'esfc-intent:chains', 'esfc-intent:flows', 'esfc-intent:signing-keys', 'esfc-state:nodes-state',
     'esfc-state:keys-state',
   ]);
 
   const count = (module: string, kind: DataNode['kind']): number => walk(tree).filter((n) => n.module.name === module && n.kind === kind).length;
-  assert.deepEqual(['container', 'list', 'leaf', 'leaf-list'].map((k) => count('esfc-intent', k as DataNode['kind'])), [11, 9, 55, 2]);
+  assert.deepEqual(['container', 'list', 'leaf', 'leaf-list'].map((k) => count('esfc-intent', k as DataNode['kind'])), [12, 10, 61, 2]);
   assert.deepEqual(['container', 'list', 'leaf', 'leaf-list'].map((k) => count('esfc-state', k as DataNode['kind'])), [4, 8, 44, 0]);
   assert.ok(walk(tree).filter((n) => n.module.name === 'esfc-state').every((n) => !n.config), 'esfc-state is all config false');
   assert.ok(walk(tree).filter((n) => n.module.name === 'esfc-intent').every((n) => n.config), 'esfc-intent is all config true');
