@@ -17,6 +17,8 @@ import type { PrincipalKind } from './restconf/principal.js';
 import { RestconfServer } from './restconf/server.js';
 import { openDb, type Db } from './store/db.js';
 import { SqliteRevocations } from './store/revocations.js';
+import { ensureControllerLedger } from './ledger-setup.js';
+import type { RegisteredKey } from './ledger/index.js';
 
 export interface Embedded {
   url: string;
@@ -41,6 +43,12 @@ export interface EmbeddedOptions {
   kekFile?: string;
   /** Make the state (CA, server certificate, KEK) when the directory has none; `esfc controller` wants `init` instead. */
   create?: boolean;
+  /**
+   * Writes go through the orchestration log, which accepts these public keys
+   * from its start (operators' at least; later ones are registered by signed
+   * requests). Absent: no log yet (the clients that do not sign yet).
+   */
+  ledgerKeys?: RegisteredKey[];
   /** As esfc controller --rekey-interval / --key-lifetime (defaults 3600 and twice that). */
   rekeyIntervalS?: number;
   keyLifetimeS?: number;
@@ -65,8 +73,10 @@ export async function startController(dir: string, log: Logger, opts: EmbeddedOp
   const controller = new Controller(db, keys, log);
   const auc = new Auc(controller, keys, log, { rekeyIntervalS });
   const revocations = new SqliteRevocations(db);
+  const ledger = opts.ledgerKeys ? ensureControllerLedger(dir, kek, opts.ledgerKeys) : undefined;
   const server = new RestconfServer({
     controller, trust: ca.trust, credential: readBundle(join(dir, 'server.pem')), log,
+    ...(ledger ? { ledger: { dir: ledger.dir, genesis: ledger.genesis, orchestrator: ledger.orchestrator, domain: ledger.domain, log } } : {}),
     operations: new Map([[REKEY_OPERATION, rekeyOperation(controller, auc)]]),
     keyChanges: auc,
     isRevoked: (serial) => revocations.isRevoked(serial),

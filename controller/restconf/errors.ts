@@ -45,6 +45,8 @@ export interface ErrorItem {
 /** A refusal: thrown by handlers, turned into a reply by the server. */
 export class RestconfFailure extends Error {
   readonly code = 'ESFC_RESTCONF';
+  /** Headers the reply carries besides the error body (the orchestration log's transaction ids). */
+  headers: Record<string, string> = {};
   constructor(readonly errors: readonly ErrorItem[], readonly status: number = statusOf(errors)) {
     super(errors.map((e) => `${e.tag}${e.path ? ` at ${e.path}` : ''}: ${e.message}`).join('; '));
   }

@@ -14,6 +14,8 @@ import type { ChangeEvent, Controller } from '../controller.js';
 import { loadSchema, type SchemaTree } from '../yang/index.js';
 import { DataApi, YANG_JSON, type HttpReply } from './data.js';
 import { RestconfFailure } from './errors.js';
+import { parseQuery } from './query.js';
+import { OrchestrationLog, SIGNED_REQUEST_HEADER, type OrchestrationLogOptions } from '../orchestration-log.js';
 import { apiRoot, DATASTORE_STREAM, hostMeta, libraryModules, restconfState, yangLibrary, type LibraryModule } from './library.js';
 import { principalId, type Principal } from './principal.js';
 import { agentDesired, agentReport, AGENT_PREFIX } from './agent-channel.js';
@@ -33,6 +35,12 @@ export interface ServerOptions {
   operations?: OperationHandlers;
   /** The AuC, for esfc-state:keys-state (absent: no keys-state). */
   keyChanges?: KeyChanges;
+  /**
+   * The orchestration log data writes go through (its DataApi is this
+   * server's): with it a write needs its signed request, without it (until
+   * every client signs) writes are applied as the TLS principal asks.
+   */
+  ledger?: Omit<OrchestrationLogOptions, 'data' | 'datastore'>;
 }
 
 export class RestconfServer {
@@ -40,6 +48,7 @@ export class RestconfServer {
   readonly servers: Server[] = [];
   private readonly tree: SchemaTree;
   private readonly data: DataApi;
+  readonly ledger: OrchestrationLog | undefined;
   private readonly operations: OperationsApi;
   private readonly mods: LibraryModule[];
   private readonly seen = new Map<string, number>();
@@ -52,6 +61,7 @@ export class RestconfServer {
     this.tree = loadSchema();
     this.mods = libraryModules(this.tree);
     this.data = new DataApi(this.tree, o.controller, (n) => this.seen.get(n), o.keyChanges);
+    this.ledger = o.ledger && OrchestrationLog.open({ ...o.ledger, data: this.data, datastore: () => o.controller.datastore.doc as Record<string, unknown> });
     this.operations = new OperationsApi(this.tree, o.operations ?? new Map(), () => o.controller.datastore.doc);
     this.maxBody = o.maxBodyBytes ?? 1 << 20;
     o.controller.events.on('change', (ev: ChangeEvent) => this.publish(ev));
@@ -103,6 +113,7 @@ export class RestconfServer {
       server.closeAllConnections();
       return new Promise<void>((r) => server.close(() => r()));
     }));
+    this.ledger?.close();
   }
 
   private base(req: IncomingMessage): string {
@@ -172,7 +183,7 @@ export class RestconfServer {
       const f = e instanceof RestconfFailure ? e : RestconfFailure.of('operation-failed', `internal error: ${(e as Error).message}`, { type: 'application', status: 500 });
       if (!(e instanceof RestconfFailure)) this.o.log.log('error', 'request_failed', { method, path: url.pathname, error: (e as Error).stack ?? String(e) });
       const body = f.body();
-      reply = { status: f.status, headers: { 'content-type': YANG_JSON, 'content-length': String(Buffer.byteLength(body)) }, body };
+      reply = { status: f.status, headers: { ...f.headers, 'content-type': YANG_JSON, 'content-length': String(Buffer.byteLength(body)) }, body };
       if (req.readable) req.resume();
     }
     if (!res.headersSent) res.writeHead(reply.status, reply.headers);
@@ -234,7 +245,9 @@ export class RestconfServer {
       case 'DELETE': {
         const body = await this.body(req);
         if (body !== undefined) this.checkContentType(req);
-        return this.data.write(p, method, dataPath, url.searchParams, headers, body);
+        if (!this.ledger) return this.data.write(p, method, dataPath, url.searchParams, headers, body);
+        parseQuery(url.searchParams, method);
+        return this.ledger.write(p, req.headers[SIGNED_REQUEST_HEADER] as string | undefined, { method, path, body, headers });
       }
       default:
         throw RestconfFailure.of('operation-not-supported', `${method} is not supported on ${path}`, { status: 405 });

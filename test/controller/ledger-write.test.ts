@@ -1,0 +1,164 @@
+/**
+ * The write path through the orchestration log, over real mutual TLS with a
+ * real controller: a write needs its signer's request; the log holds each
+ * request and the controller's response; every refusal names its reason and
+ * changes nothing; the exported log verifies, and a reopened controller
+ * continues it.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { request, type Dispatcher } from 'undici';
+import { jsonLogger } from '../../agent/log.js';
+import { startController, type Embedded } from '../../controller/embedded.js';
+import { signedWrite } from '../../controller/ledger-client.js';
+import { generateKey, registeredKey, signTransaction, newRequest, verifyLog, type GeneratedKey, type Method } from '../../controller/ledger/index.js';
+import { RESPONSE_ID_HEADER, SIGNED_REQUEST_HEADER, TX_ID_HEADER } from '../../controller/orchestration-log.js';
+import { clientDispatcher, readBundle } from '../../controller/pki/index.js';
+import { planEncryptedScenario } from '../../scenario/encrypted.js';
+import { scenarioIntent } from '../../scenario/intent.js';
+
+const J = 'application/yang-data+json';
+const quiet = jsonLogger({}, () => undefined);
+const ep = planEncryptedScenario();
+const intent = scenarioIntent(ep.base, { efs: ep.efs, nsOf: (e) => `ns-${e}` });
+
+interface Reply { status: number; headers: Record<string, string>; text: string }
+
+describe('writes through the orchestration log (embedded)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'esfc-ledger-write-'));
+  let c: Embedded;
+  const as: Record<string, Dispatcher> = {};
+  const op = generateKey('ed25519');
+  const acme = generateKey('ed25519');
+  const globex = generateKey('rsa-pss-2048');
+  const stranger = generateKey('ed25519');
+
+  const send = async (who: string, method: Method, path: string, body: string | undefined, headers: Record<string, string> = {}): Promise<Reply> => {
+    const r = await request(`${c.url}${path}`, {
+      method, dispatcher: as[who]!, headers: { ...(body !== undefined ? { 'content-type': J } : {}), ...headers }, ...(body !== undefined ? { body } : {}),
+    });
+    return { status: r.statusCode, headers: r.headers as Record<string, string>, text: await r.body.text() };
+  };
+  const signed = (who: string, key: GeneratedKey, method: Method, path: string, body?: unknown): Promise<Reply> => {
+    const text = body === undefined ? undefined : JSON.stringify(body);
+    return send(who, method, path, text, signedWrite(key.signer, method, path, text).headers);
+  };
+  const appTag = (r: Reply): string | undefined => (JSON.parse(r.text) as { 'ietf-restconf:errors': { error: { 'error-app-tag'?: string }[] } })['ietf-restconf:errors'].error[0]!['error-app-tag'];
+  const chain = (name: string, tenant: string): unknown => ({ 'esfc-intent:chain': [{ name, tenant, 'service-function': ['sf1'] }] });
+
+  before(async () => {
+    c = await startController(dir, quiet, { ledgerKeys: [registeredKey(op, 'operator', 'alice')] });
+    for (const [who, kind, name] of [['op', 'operator', 'alice'], ['acme', 'tenant', 'acme'], ['globex', 'tenant', 'globex']] as const) {
+      as[who] = clientDispatcher(readBundle(await c.enroll(kind, name)));
+    }
+  });
+  after(async () => {
+    await c?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('a write without a signed request is refused (403, esfc-ledger:unsigned) and changes nothing', async () => {
+    const rev = c.controller.datastore.revision;
+    const r = await send('op', 'PUT', '/restconf/data', JSON.stringify({ 'ietf-restconf:data': intent }));
+    assert.equal(r.status, 403);
+    assert.equal(appTag(r), 'esfc-ledger:unsigned');
+    assert.equal(c.controller.datastore.revision, rev);
+  });
+
+  test('an operator\'s signed write is committed, executed and answered: the reply names the request and the response', async () => {
+    const r = await signed('op', op, 'PUT', '/restconf/data', { 'ietf-restconf:data': intent });
+    assert.ok(r.status === 201 || r.status === 204, `${r.status} ${r.text}`);
+    assert.match(r.headers[TX_ID_HEADER] ?? '', /^[0-9a-f]{64}$/);
+    assert.match(r.headers[RESPONSE_ID_HEADER] ?? '', /^[0-9a-f]{64}$/);
+    const req = c.server.ledger!.store.transaction(r.headers[TX_ID_HEADER]!);
+    const res = c.server.ledger!.store.transaction(r.headers[RESPONSE_ID_HEADER]!);
+    assert.equal(req?.status, 'committed');
+    assert.equal(res?.status, 'committed');
+    assert.ok(res.tx.type === 'response' && res.tx.outcome === 'ok' && res.tx.requestId.toString('hex') === r.headers[TX_ID_HEADER]);
+  });
+
+  test('tenants: registered by an operator\'s signed write, each writes its own chains only (Ed25519 and RSA-PSS)', async () => {
+    for (const [k, name] of [[acme, 'acme'], [globex, 'globex']] as const) {
+      const reg = await signed('op', op, 'PUT', `/restconf/data/esfc-intent:signing-keys/key=${k.keyId}`, {
+        'esfc-intent:key': [{ 'key-id': k.keyId, algorithm: k.alg, role: 'tenant', name, 'public-key': k.publicKey }],
+      });
+      assert.equal(reg.status, 201, reg.text);
+    }
+    const own = await signed('acme', acme, 'PUT', '/restconf/data/esfc-intent:chains/chain=acme-web', chain('acme-web', 'acme'));
+    assert.equal(own.status, 201, own.text);
+    const own2 = await signed('globex', globex, 'PUT', '/restconf/data/esfc-intent:chains/chain=globex-web', chain('globex-web', 'globex'));
+    assert.equal(own2.status, 201, own2.text);
+    const rev = c.controller.datastore.revision;
+    // acme's key on globex's chain: the TLS client is acme too, so only the ledger's rule stands between them.
+    const foreign = await signed('acme', acme, 'DELETE', '/restconf/data/esfc-intent:chains/chain=globex-web');
+    assert.equal(foreign.status, 403);
+    assert.equal(appTag(foreign), 'esfc-ledger:not-authorised');
+    assert.equal(c.controller.datastore.revision, rev);
+  });
+
+  test('refusals name their reason and change nothing: replay, forged signature, unknown key, body not the signed one, someone else\'s key', async () => {
+    const rev = c.controller.datastore.revision;
+    const path = '/restconf/data/esfc-intent:chains/chain=acme-db';
+    const body = JSON.stringify(chain('acme-db', 'acme'));
+    const s = signedWrite(acme.signer, 'PUT', path, body);
+    const first = await send('acme', 'PUT', path, body, s.headers);
+    assert.equal(first.status, 201, first.text);
+    const replay = await send('acme', 'PUT', path, body, s.headers);
+    assert.equal(replay.status, 409);
+    assert.equal(appTag(replay), 'esfc-ledger:duplicate');
+    const after1 = c.controller.datastore.revision;
+    assert.equal(after1, rev + 1);
+
+    const bytes = Buffer.from(signedWrite(acme.signer, 'DELETE', path, undefined).headers[SIGNED_REQUEST_HEADER]!, 'base64');
+    bytes[bytes.length - 5] ^= 0x01;
+    const forged = await send('acme', 'DELETE', path, undefined, { [SIGNED_REQUEST_HEADER]: bytes.toString('base64') });
+    assert.equal(forged.status, 403);
+    assert.equal(appTag(forged), 'esfc-ledger:bad-signature');
+
+    const unknown = await signed('acme', stranger, 'DELETE', path);
+    assert.equal(appTag(unknown), 'esfc-ledger:unknown-key');
+
+    const other = JSON.stringify(chain('acme-db', 'globex'));
+    const mismatch = await send('acme', 'PUT', path, other, signedWrite(acme.signer, 'PUT', path, body).headers);
+    assert.equal(mismatch.status, 400);
+    assert.equal(appTag(mismatch), 'esfc-ledger:mismatch');
+
+    // globex's TLS client presenting acme's signed request.
+    const stolen = await send('globex', 'DELETE', path, undefined, signedWrite(acme.signer, 'DELETE', path, undefined).headers);
+    assert.equal(stolen.status, 403);
+    assert.equal(appTag(stolen), 'esfc-ledger:not-authorised');
+
+    const skewed = signTransaction(newRequest(acme.signer, { method: 'DELETE', path, timestamp: Date.now() - 120_000 }), acme.signer);
+    const stale = await send('acme', 'DELETE', path, undefined, { [SIGNED_REQUEST_HEADER]: skewed.bytes.toString('base64') });
+    assert.equal(appTag(stale), 'esfc-ledger:stale-timestamp');
+    assert.equal(c.controller.datastore.revision, after1);
+  });
+
+  test('a request that fails when executed is committed with an error response (both in the log)', async () => {
+    const r = await signed('acme', acme, 'POST', '/restconf/data/esfc-intent:chains', chain('acme-db', 'acme'));
+    assert.equal(r.status, 409, r.text);
+    assert.match(r.headers[TX_ID_HEADER] ?? '', /^[0-9a-f]{64}$/);
+    const res = c.server.ledger!.store.transaction(r.headers[RESPONSE_ID_HEADER]!);
+    assert.ok(res?.tx.type === 'response' && res.tx.outcome === 'error');
+  });
+
+  test('the exported log verifies; history by tenant and by chain; a restarted controller continues the same log', async () => {
+    const exported = c.server.ledger!.store.exportBytes();
+    const v = verifyLog(exported);
+    assert.ok(v.ok, JSON.stringify(v));
+    const acmeTx = c.server.ledger!.store.history({ tenant: 'acme' });
+    assert.ok(acmeTx.length >= 4 && acmeTx.every((h) => h.meta.tenant === 'acme'));
+    assert.ok(c.server.ledger!.store.history({ chain: 'globex-web' }).length >= 2);
+    const height = c.server.ledger!.store.height;
+    await c.close();
+    c = await startController(dir, quiet, { ledgerKeys: [registeredKey(op, 'operator', 'alice')] });
+    for (const [who, kind, name] of [['op', 'operator', 'alice'], ['acme', 'tenant', 'acme']] as const) as[who] = clientDispatcher(readBundle(await c.enroll(kind, name)));
+    assert.equal(c.server.ledger!.store.height, height);
+    const r = await signed('acme', acme, 'DELETE', '/restconf/data/esfc-intent:chains/chain=acme-db');
+    assert.equal(r.status, 204, r.text);
+    assert.ok(c.server.ledger!.store.height > height);
+  });
+});
