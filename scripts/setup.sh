@@ -115,4 +115,6 @@ npx tsc -p tsconfig.json
 bash scripts/lab-setup.sh
 # The P4 fallback: PI + BMv2's simple_switch_grpc from pinned sources, cached by commit.
 bash scripts/p4-setup.sh
+# CometBFT for the orchestration log's replicated mode (go install from the Go module proxy, cached).
+bash scripts/cometbft-setup.sh
 step "done"

@@ -33,6 +33,16 @@ export interface BroadcastCommitResult {
   txResult: CheckTxOutcome;
 }
 export interface QueryOutcome { code: number; log: string; value: Buffer; key: Buffer; height: number }
+export interface CommitSignature {
+  /** 1 absent, 2 commit, 3 nil (tendermint/types/validator.proto BlockIDFlag). */
+  blockIdFlag: number;
+  validatorAddress: string;
+  timestamp: string;
+  /** Ed25519 signature over the canonical vote (empty when absent). */
+  signature: Buffer;
+}
+/** The +2/3 precommits that decided a block (what the ledger's replicated blocks carry for audit). */
+export interface BlockCommit { height: number; round: number; blockHash: string; chainId: string; signatures: CommitSignature[] }
 export interface BlockSummary { height: number; hash: string; time: string; proposerAddress: string; appHash: string; txs: Buffer[] }
 
 type Json = Record<string, unknown>;
@@ -144,6 +154,30 @@ export class CometRpc {
       value: b64(q.value),
       key: b64(q.key),
       height: q.height === undefined ? 0 : int(q.height, m, 'height'),
+    };
+  }
+
+  async commit(height: number): Promise<BlockCommit> {
+    const m = 'commit';
+    const r = obj(await this.call(m, { height: String(height) }), m, 'result');
+    const sh = obj(r.signed_header, m, 'signed_header');
+    const header = obj(sh.header, m, 'header');
+    const c = obj(sh.commit, m, 'commit');
+    const sigs = Array.isArray(c.signatures) ? c.signatures : [];
+    return {
+      height: int(c.height, m, 'commit.height'),
+      round: int(c.round ?? 0, m, 'commit.round'),
+      blockHash: str(obj(c.block_id, m, 'commit.block_id').hash, m, 'commit.block_id.hash'),
+      chainId: str(header.chain_id, m, 'header.chain_id'),
+      signatures: sigs.map((x, i) => {
+        const o = obj(x, m, `signatures[${i}]`);
+        return {
+          blockIdFlag: int(o.block_id_flag, m, `signatures[${i}].block_id_flag`),
+          validatorAddress: typeof o.validator_address === 'string' ? o.validator_address : '',
+          timestamp: typeof o.timestamp === 'string' ? o.timestamp : '',
+          signature: b64(o.signature),
+        };
+      }),
     };
   }
 

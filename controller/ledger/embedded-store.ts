@@ -262,10 +262,9 @@ export class EmbeddedStore {
     return block;
   }
 
-  /** Tenant and chain (from the request, for a response) and a response's domain. */
-  private describe(tx: Transaction): Omit<Pending, 'tx' | 'key' | 'at'> {
+  /** Tenant and chain (from the request, for a response) and a response's domain; `key` when the caller has it. */
+  private describe(tx: Transaction, key = this.registry.get(tx.keyId)?.key): Omit<Pending, 'tx' | 'key' | 'at'> {
     if (tx.type === 'request') {
-      const key = this.registry.get(tx.keyId)?.key;
       const d: Omit<Pending, 'tx' | 'key' | 'at'> = {};
       if (key?.role === 'tenant') d.tenant = key.name;
       const chain = chainOfPath(tx.path);
@@ -276,7 +275,7 @@ export class EmbeddedStore {
     const d: Omit<Pending, 'tx' | 'key' | 'at'> = {};
     if (req?.tenant !== undefined) d.tenant = req.tenant;
     if (req?.chain !== undefined) d.chain = req.chain;
-    const domain = this.registry.get(tx.keyId)?.key.domain;
+    const domain = key?.domain;
     if (domain !== undefined) d.responseDomain = domain;
     return d;
   }
@@ -342,7 +341,7 @@ export class EmbeddedStore {
     if (this.fd === undefined) throw new LedgerStoreError('closed', `${this.path} is closed`, this.path);
     const v = validate(bytes, this.ctx);
     if (!v.ok) return v;
-    const p: Pending = { tx: v.tx, key: v.key, at: this.clock(), ...this.describe(v.tx) };
+    const p: Pending = { tx: v.tx, key: v.key, at: this.clock(), ...this.describe(v.tx, v.key) };
     if (p.responseDomain !== undefined && v.tx.type === 'response') this.markResponded(hex(v.tx.requestId), p.responseDomain);
     this.pendingById.set(v.tx.idHex, p);
     this.pendingQueue.push(p);

@@ -264,7 +264,7 @@ describe('four CometBFT validators with ABCI apps in this process', { skip: bina
       // Proposers rotate; each tx makes a block and a proof block, so v1 proposes within a few txs.
       while (apps[1]!.stats.injected === 0 || i < 2) {
         assert.ok(i < 12, 'v1 never proposed');
-        const r = await nodes[(i % 3) === 0 ? 0 : (i % 3) + 1]!.rpc.broadcastTxCommit(Buffer.from(`byz${i}=y`));
+        const r = await nodes[[0, 2, 3][i % 3]!]!.rpc.broadcastTxCommit(Buffer.from(`byz${i}=y`));
         assert.equal(r.txResult.code, 0);
         i++;
       }
@@ -293,7 +293,15 @@ describe('four CometBFT validators with ABCI apps in this process', { skip: bina
     // Vote extensions are on from height 1: every live validator extended and verified votes.
     for (const a of apps.slice(0, 3)) assert.ok(a.stats.extendVote > 0 && a.stats.verifyVoteExtension > 0, JSON.stringify(a.stats));
     // The committed blocks as CometBFT stores them carry the same txs.
-    const b = await nodes[2]!.rpc.block(h);
-    assert.equal(b.height, h);
+    const tip = await nodes[2]!.rpc.block(h);
+    assert.equal(tip.height, h);
+    // The commit that decided a block: signatures of at least 3 of the 4 validators (what the ledger keeps for audit).
+    const commit = await nodes[0]!.rpc.commit(h - 1);
+    assert.equal(commit.chainId, 'esfc-abci-test');
+    const signed = commit.signatures.filter((x) => x.blockIdFlag === 2);
+    assert.ok(signed.length >= 3, JSON.stringify(commit.signatures));
+    assert.ok(signed.every((x) => x.signature.length === 64));
+    const addresses = new Set(nodes.map((n) => n.validator.address));
+    assert.ok(signed.every((x) => addresses.has(x.validatorAddress)));
   });
 });
