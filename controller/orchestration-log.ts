@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import type { Logger } from '../agent/log.js';
 import {
   EmbeddedStore, KeyRegistry, decodeTransaction, genesisJson, hex, newResponse, parseGenesis, signTransaction,
-  type Genesis, type InstructionModel, type Method, type RefusalReason, type RegisteredKey, type Signer, type Transaction,
+  type Genesis, type InstructionModel, type Method, type RefusalReason, type RegisteredKey, type Request, type Signer, type Transaction,
 } from './ledger/index.js';
 import type { DataApi, HttpReply, PreparedWrite } from './restconf/data.js';
 import { RestconfFailure, type ErrorTag } from './restconf/errors.js';
@@ -67,6 +67,26 @@ export function datastoreKeys(doc: Json): RegisteredKey[] {
     keyId: String(k['key-id']), alg: String(k['algorithm']) as RegisteredKey['alg'], role: String(k['role']) as RegisteredKey['role'],
     name: String(k['name']), publicKey: String(k['public-key']), ...(k['domain'] !== undefined ? { domain: String(k['domain']) } : {}),
   }));
+}
+
+/**
+ * The keys a committed request registers (for an audit, which replays the
+ * log without the datastore): writes of esfc-intent:signing-keys, whole or
+ * one entry, or the whole datastore.
+ */
+export function keysRegisteredBy(r: Request): RegisteredKey[] {
+  if (r.method === 'DELETE' || r.body === '') return [];
+  let body: unknown;
+  try {
+    body = JSON.parse(r.body);
+  } catch {
+    return [];
+  }
+  if (!isObj(body)) return [];
+  if (r.path === DATA_PREFIX) return datastoreKeys(isObj(body['ietf-restconf:data']) ? body['ietf-restconf:data'] : body);
+  if (r.path === `${DATA_PREFIX}/${KEYS_TOP}`) return datastoreKeys({ [KEYS_TOP]: body[KEYS_TOP] ?? body['esfc-intent:key'] ? { key: body['esfc-intent:key'] } : body[KEYS_TOP] });
+  if (r.path.startsWith(`${DATA_PREFIX}/${KEYS_TOP}/key=`)) return datastoreKeys({ [KEYS_TOP]: { key: body['esfc-intent:key'] } });
+  return [];
 }
 
 export interface OrchestrationLogOptions {

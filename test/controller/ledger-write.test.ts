@@ -15,15 +15,15 @@ import { jsonLogger } from '../../agent/log.js';
 import { startController, type Embedded } from '../../controller/embedded.js';
 import { signedWrite } from '../../controller/ledger-client.js';
 import { generateKey, registeredKey, signTransaction, newRequest, verifyLog, type GeneratedKey, type Method } from '../../controller/ledger/index.js';
-import { RESPONSE_ID_HEADER, SIGNED_REQUEST_HEADER, TX_ID_HEADER } from '../../controller/orchestration-log.js';
+import { keysRegisteredBy, RESPONSE_ID_HEADER, SIGNED_REQUEST_HEADER, TX_ID_HEADER } from '../../controller/orchestration-log.js';
 import { clientDispatcher, readBundle } from '../../controller/pki/index.js';
 import { planEncryptedScenario } from '../../scenario/encrypted.js';
-import { scenarioIntent } from '../../scenario/intent.js';
+import { DESIGN_FLOWS, scenarioIntent } from '../../scenario/intent.js';
 
 const J = 'application/yang-data+json';
 const quiet = jsonLogger({}, () => undefined);
 const ep = planEncryptedScenario();
-const intent = scenarioIntent(ep.base, { efs: ep.efs, nsOf: (e) => `ns-${e}` });
+const intent = scenarioIntent(ep.base, { efs: ep.efs, nsOf: (e) => `ns-${e}`, flows: DESIGN_FLOWS });
 
 interface Reply { status: number; headers: Record<string, string>; text: string }
 
@@ -137,17 +137,27 @@ describe('writes through the orchestration log (embedded)', () => {
     assert.equal(c.controller.datastore.revision, after1);
   });
 
-  test('a request that fails when executed is committed with an error response (both in the log)', async () => {
-    const r = await signed('acme', acme, 'POST', '/restconf/data/esfc-intent:chains', chain('acme-db', 'acme'));
-    assert.equal(r.status, 409, r.text);
+  test('a request valid on the model but failing when executed (a stale If-Match) is committed and answered with an error response', async () => {
+    const path = '/restconf/data/esfc-intent:chains/chain=acme-web';
+    const body = JSON.stringify(chain('acme-web', 'acme'));
+    const r = await send('acme', 'PUT', path, body, { ...signedWrite(acme.signer, 'PUT', path, body).headers, 'if-match': '"not-the-current-etag"' });
+    assert.equal(r.status, 412, r.text);
     assert.match(r.headers[TX_ID_HEADER] ?? '', /^[0-9a-f]{64}$/);
+    assert.equal(c.server.ledger!.store.transaction(r.headers[TX_ID_HEADER]!)?.status, 'committed');
     const res = c.server.ledger!.store.transaction(r.headers[RESPONSE_ID_HEADER]!);
     assert.ok(res?.tx.type === 'response' && res.tx.outcome === 'error');
   });
 
+  test('a request the model refuses is not committed (invalid-instruction)', async () => {
+    const r = await signed('acme', acme, 'POST', '/restconf/data/esfc-intent:chains', chain('acme-web', 'acme'));
+    assert.equal(r.status, 400);
+    assert.equal(appTag(r), 'esfc-ledger:invalid-instruction');
+    assert.equal(r.headers[TX_ID_HEADER], undefined);
+  });
+
   test('the exported log verifies; history by tenant and by chain; a restarted controller continues the same log', async () => {
     const exported = c.server.ledger!.store.exportBytes();
-    const v = verifyLog(exported);
+    const v = verifyLog(exported, { keysRegisteredBy });
     assert.ok(v.ok, JSON.stringify(v));
     const acmeTx = c.server.ledger!.store.history({ tenant: 'acme' });
     assert.ok(acmeTx.length >= 4 && acmeTx.every((h) => h.meta.tenant === 'acme'));

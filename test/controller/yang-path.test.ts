@@ -81,7 +81,7 @@ test('percent-encoding: keys are split before decoding, and encoded again on the
 test('refused paths: unknown nodes and modules, with where the path stopped', () => {
   const e1 = refused('/esfc-intent:tenants');
   assert.deepEqual([e1.tag, e1.type, e1.path], ['unknown-element', 'protocol', undefined]);
-  assert.match(e1.message, /^no 'esfc-intent:tenants' in the datastore; expected one of: esfc-intent:domains, esfc-intent:nodes, esfc-intent:service-functions, esfc-intent:chains, esfc-intent:flows, esfc-state:nodes-state, esfc-state:keys-state$/);
+  assert.match(e1.message, /^no 'esfc-intent:tenants' in the datastore; expected one of: esfc-intent:domains, esfc-intent:nodes, esfc-intent:service-functions, esfc-intent:chains, esfc-intent:flows, esfc-intent:signing-keys, esfc-state:nodes-state, esfc-state:keys-state$/);
   const e2 = refused('/acme:chains');
   assert.deepEqual([e2.tag, e2.path], ['unknown-element', undefined]);
   assert.match(e2.message, /no module 'acme'/);
