@@ -15,6 +15,7 @@ commands:
   agent           run the node agent, or check, inspect or uninstall a node
   controller      run the RESTCONF controller; init its state, enroll and revoke certificates
   ctl             talk to the controller (get, apply, put, delete, status)
+  audit           re-check the orchestration log (verify FILE|URL) and read its history
   bench           benchmarks (fastpath, encryption, control, provisioning)
   demo            the scenario of docs/design.md, live
 `,
@@ -164,6 +165,10 @@ async function main(argv: string[]): Promise<number> {
         }
         throw e;
       }
+    }
+    case 'audit': {
+      const { auditCommand } = await import('../controller/audit-command.js');
+      return auditCommand(rest);
     }
     case 'bench':
     case 'demo': {

@@ -26,7 +26,8 @@ import { changedEntries, childTarget, deleteAt, getAt, mergeAt, putAt } from './
 export interface HttpReply {
   status: number;
   headers: Record<string, string>;
-  body?: string;
+  /** Text, or bytes (the orchestration log's export). */
+  body?: string | Buffer;
 }
 
 export const YANG_JSON = 'application/yang-data+json';

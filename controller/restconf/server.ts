@@ -20,6 +20,7 @@ import { apiRoot, DATASTORE_STREAM, hostMeta, libraryModules, restconfState, yan
 import { principalId, type Principal } from './principal.js';
 import { agentDesired, agentReport, AGENT_PREFIX } from './agent-channel.js';
 import { OperationsApi, OPERATIONS_ROOT, type OperationHandlers } from './operations.js';
+import { ledgerRead, LEDGER_PREFIX } from './ledger-api.js';
 import { CONNECTED_WITHIN_MS } from './state.js';
 import type { KeyChanges } from './keys-state.js';
 
@@ -167,7 +168,9 @@ export class RestconfServer {
     try {
       const p = this.principal(req);
       who = principalId(p);
-      if (url.pathname.startsWith(AGENT_PREFIX)) {
+      if (url.pathname.startsWith(LEDGER_PREFIX)) {
+        reply = ledgerRead(p, this.ledger, url, method);
+      } else if (url.pathname.startsWith(AGENT_PREFIX)) {
         if (p.kind === 'agent') this.seen.set(p.name, Date.now());
         const ac = new AbortController();
         res.once('close', () => ac.abort());

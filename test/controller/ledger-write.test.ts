@@ -7,7 +7,9 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFile, spawnSync } from 'node:child_process';
+import { promisify } from 'node:util';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request, type Dispatcher } from 'undici';
@@ -18,9 +20,11 @@ import { generateKey, registeredKey, signTransaction, newRequest, verifyLog, typ
 import { keysRegisteredBy, RESPONSE_ID_HEADER, SIGNED_REQUEST_HEADER, TX_ID_HEADER } from '../../controller/orchestration-log.js';
 import { clientDispatcher, readBundle } from '../../controller/pki/index.js';
 import { planEncryptedScenario } from '../../scenario/encrypted.js';
+import { CLI } from '../../scenario/net.js';
 import { DESIGN_FLOWS, scenarioIntent } from '../../scenario/intent.js';
 
 const J = 'application/yang-data+json';
+const run = promisify(execFile);
 const quiet = jsonLogger({}, () => undefined);
 const ep = planEncryptedScenario();
 const intent = scenarioIntent(ep.base, { efs: ep.efs, nsOf: (e) => `ns-${e}`, flows: DESIGN_FLOWS });
@@ -153,6 +157,46 @@ describe('writes through the orchestration log (embedded)', () => {
     assert.equal(r.status, 400);
     assert.equal(appTag(r), 'esfc-ledger:invalid-instruction');
     assert.equal(r.headers[TX_ID_HEADER], undefined);
+  });
+
+  test('read-only over HTTPS: operators export the log, tenants read their own history only; esfc audit verify checks the export and the live log, and names a tampered block', async () => {
+    const exp = await request(`${c.url}/esfc-ledger/v1/export`, { dispatcher: as['op']! });
+    assert.equal(exp.statusCode, 200);
+    const bytes = Buffer.from(await exp.body.arrayBuffer());
+    assert.ok(verifyLog(bytes, { keysRegisteredBy }).ok);
+    const denied = await request(`${c.url}/esfc-ledger/v1/export`, { dispatcher: as['acme']! });
+    assert.equal(denied.statusCode, 403);
+    await denied.body.text();
+    const hist = async (who: string, q = ''): Promise<{ status: number; rows: { tenant?: string; transaction: { type: string } }[] }> => {
+      const r = await request(`${c.url}/esfc-ledger/v1/history${q}`, { dispatcher: as[who]! });
+      const text = await r.body.text();
+      return { status: r.statusCode, rows: r.statusCode === 200 ? (JSON.parse(text) as { 'esfc-ledger:history': { tenant?: string; transaction: { type: string } }[] })['esfc-ledger:history'] : [] };
+    };
+    const all = await hist('op');
+    assert.ok(all.rows.some((r) => r.tenant === 'globex') && all.rows.some((r) => r.tenant === 'acme'));
+    const mine = await hist('acme');
+    assert.ok(mine.rows.length >= 4 && mine.rows.every((r) => r.tenant === 'acme'), 'a tenant sees its own requests and their responses');
+    assert.ok(mine.rows.some((r) => r.transaction.type === 'response'));
+    assert.equal((await hist('acme', '?tenant=globex')).status, 403);
+
+    const file = join(dir, 'export.log');
+    writeFileSync(file, bytes);
+    const cli = (args: string[]): { status: number | null; out: string } => {
+      const r = spawnSync(process.execPath, [CLI, 'audit', ...args], { encoding: 'utf8', env: { ...process.env, ESFC_CERT: join(dir, 'clients', 'operator-alice.pem') } });
+      return { status: r.status, out: r.stdout + r.stderr };
+    };
+    const ok = cli(['verify', file]);
+    assert.equal(ok.status, 0, ok.out);
+    assert.match(ok.out, /^ok: \d+ blocks, \d+ transactions/);
+    // The controller runs in this process: the CLI must not block it (spawnSync would).
+    const live = await run(process.execPath, [CLI, 'audit', 'verify', c.url], { env: { ...process.env, ESFC_CERT: join(dir, 'clients', 'operator-alice.pem') } });
+    assert.match(live.stdout, /^ok: /);
+    // One byte of the last block's signed transactions changed.
+    bytes[bytes.length - 40] ^= 0x20;
+    writeFileSync(file, bytes);
+    const bad = cli(['verify', file]);
+    assert.equal(bad.status, 1);
+    assert.match(bad.out, new RegExp(`^FAILED at block ${c.server.ledger!.store.height}: `));
   });
 
   test('the exported log verifies; history by tenant and by chain; a restarted controller continues the same log', async () => {
