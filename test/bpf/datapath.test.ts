@@ -755,7 +755,9 @@ describe('the P4 program on BMv2 decides as the eBPF core (differential)', { ski
     const slowPathStats = new Set([STAT_PUNT, ...[...stats].filter(([, n]) => n === 'drop_no_punt_port' || n === 'drop_oam').map(([v]) => v)]);
     assert.equal(slowPathStats.size, 3);
     const isPunt = (c: RecordedCase): boolean => [...c.counted.keys()].some((cell) => slowPathStats.has(cell % STAT_MAX));
-    const replay = await Bmv2Replay.start([...new Set([...linksNow!.values()].map((l) => l.ifindex))]);
+    const sending = new Set([...stats].filter(([, n]) => ['fwd_local', 'fwd_proxy', 'fwd_remote', 'end_of_chain', 'punt', 'slow_path'].includes(n)).map(([v]) => v));
+    assert.equal(sending.size, 6);
+    const replay = await Bmv2Replay.start([...new Set([...linksNow!.values()].map((l) => l.ifindex))], sending);
     const failures: string[] = [];
     let forwarded = 0;
     let slowForwarded = 0;
@@ -763,7 +765,7 @@ describe('the P4 program on BMv2 decides as the eBPF core (differential)', { ski
       const t0 = Date.now();
       for (const c of recorded.filter((c) => !isPunt(c))) {
         await replay.load(c.tables, c.gen);
-        const o = await replay.replay(c.ifindex, c.frame, c.verdict === 'redirect');
+        const o = await replay.replay(c.ifindex, c.frame);
         if (o.output) forwarded++;
         const d = differences(c, o, cellName, egressOf);
         if (d.length) failures.push(`${c.port} ${c.frame.toString('hex')}: ${d.join('; ')}`);
@@ -773,7 +775,7 @@ describe('the P4 program on BMv2 decides as the eBPF core (differential)', { ski
       assert.ok(punted.length >= 20, `only ${punted.length} frames of the slow path's class recorded`);
       for (const c of punted) {
         await replay.load(c.tables, c.gen);
-        const o = await replay.replay(c.ifindex, c.frame, false, 3000);
+        const o = await replay.replay(c.ifindex, c.frame);
         const total = [...o.counted.values()].reduce((a, b) => a + b, 0n);
         const again = [...o.counted.keys()].some((cell) => cell % STAT_MAX === STAT_PUNT);
         if (total !== 1n || again) failures.push(`punted ${c.port} ${c.frame.toString('hex')}: BMv2 counted ${[...o.counted].map(([k, n]) => `${cellName(k)}+${n}`).join(' ')}`);

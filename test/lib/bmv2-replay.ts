@@ -10,13 +10,14 @@
  * difference goes unseen, only possibly misattributed by one case.
  */
 import { execFileSync } from 'node:child_process';
-import { slowPathDecode, slowPathEncode } from '../../agent/datapath/layout.js';
+import { slowPathDecode, slowPathEncode, STAT_MAX } from '../../agent/datapath/layout.js';
 import { diffEntities, wiringEntities, type P4Entity } from '../../agent/p4/p4-entities.js';
 import { Bmv2Harness } from './bmv2-harness.js';
 import type { Bmv2Outcome } from './differential.js';
 import { PacketPort } from './packet-port.js';
 
 const COUNTERS = 'esfc_counters';
+
 
 export class Bmv2Replay {
   private loaded: P4Entity[] = [];
@@ -26,10 +27,15 @@ export class Bmv2Replay {
   /** Frames that came out while no case expected one. */
   readonly strays: Buffer[] = [];
 
-  private constructor(private readonly bm: Bmv2Harness, private readonly port: PacketPort) {}
+  private constructor(
+    private readonly bm: Bmv2Harness,
+    private readonly port: PacketPort,
+    /** Stats whose frame leaves (forwarded, delivered, punted, sent on from the slow path). */
+    private readonly sending: ReadonlySet<number>,
+  ) {}
 
   /** BMv2 on a fresh veth (bm0, its peer bm0-p is the test's end) in the current namespace. */
-  static async start(ifindexes: readonly number[]): Promise<Bmv2Replay> {
+  static async start(ifindexes: readonly number[], sending: ReadonlySet<number>): Promise<Bmv2Replay> {
     execFileSync('ip', ['link', 'add', 'bm0', 'mtu', '9000', 'type', 'veth', 'peer', 'name', 'bm0-p', 'mtu', '9000']);
     for (const l of ['bm0', 'bm0-p']) {
       // No IPv6 on the link: no router solicitations or DAD frames among the cases.
@@ -39,7 +45,7 @@ export class Bmv2Replay {
     // Not /sys/class/net: sysfs shows the namespace it was mounted in, not this one.
     const peer = (JSON.parse(execFileSync('ip', ['-j', 'link', 'show', 'bm0-p']).toString()) as { ifindex: number }[])[0]!.ifindex;
     const bm = await Bmv2Harness.start([{ port: 1, ifname: 'bm0' }]);
-    const r = new Bmv2Replay(bm, new PacketPort(peer));
+    const r = new Bmv2Replay(bm, new PacketPort(peer), sending);
     try {
       await bm.client.write(wiringEntities({ mode: 'punt', port: 1, ifindexes }).map((entity) => ({ type: 'INSERT' as const, entity })));
       r.counters = await r.readCounters();
@@ -74,8 +80,12 @@ export class Bmv2Replay {
     }
   }
 
-  /** One frame as if the eBPF core had punted it from `ifindex`. */
-  async replay(ifindex: number, frame: Buffer, expectOutput: boolean, timeoutMs = 3000): Promise<Bmv2Outcome> {
+  /**
+   * One frame as if the eBPF core had punted it from `ifindex`. Whether to
+   * wait for an output is BMv2's own answer (it counted a stat that sends
+   * the frame on), so a slow output under load is never taken for none.
+   */
+  async replay(ifindex: number, frame: Buffer, timeoutMs = 10_000): Promise<Bmv2Outcome> {
     for (let f = this.port.tryRecv(); f; f = this.port.tryRecv()) this.strays.push(f);
     this.port.send(slowPathEncode(ifindex, frame));
     const deadline = Date.now() + timeoutMs;
@@ -91,7 +101,8 @@ export class Bmv2Replay {
       if (d) counted.set(i, d);
     }
     this.counters = now;
-    const out = expectOutput ? await this.port.recv(Math.max(0, deadline - Date.now()) + 100) : this.port.tryRecv();
+    const sends = [...counted.keys()].some((cell) => this.sending.has(cell % STAT_MAX));
+    const out = sends ? await this.port.recv(Math.max(0, deadline - Date.now()) + 1000) : this.port.tryRecv();
     if (!out) return { counted };
     const sp = slowPathDecode(out);
     return sp ? { counted, output: sp } : { counted, output: { ifindex: -1, frame: out } };
