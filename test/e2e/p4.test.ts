@@ -53,7 +53,18 @@ async function captureUnderlay(net: ScenarioNet, during: () => Promise<unknown>,
   const file = join(dir, 'ul.pcap');
   const cap = spawnInNs(net.ns('ul'), ['tcpdump', '-i', 'br0', '-n', '-U', '-s', '512', '-w', file, 'udp port 4790']);
   try {
-    await new Promise((r) => setTimeout(r, 700));
+    // tcpdump says so on stderr once it captures; a fixed sleep is not enough on a loaded machine.
+    await new Promise<void>((resolve, reject) => {
+      let err = '';
+      const timer = setTimeout(() => reject(new Error(`tcpdump did not start: ${err}`)), 15_000);
+      cap.stderr!.on('data', (d: Buffer) => {
+        err += d.toString();
+        if (err.includes('listening on')) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+    });
     await during();
     await new Promise((r) => setTimeout(r, 500));
   } finally {
@@ -156,7 +167,12 @@ describe('scenario with node B on BMv2 (hook p4), A and C on eBPF', { skip: !isR
       const before = await status(net, 'node-a');
       const count = (s: Status, stat: string, port = 'underlay'): number => s.counters.find((c) => c.port === port && c.stat === stat)?.packets ?? 0;
       const py = `import socket,sys; s=socket.socket(socket.AF_PACKET, socket.SOCK_RAW); s.bind(('ul0',0)); s.send(bytes.fromhex(sys.argv[1]))`;
-      const rows = await captureUnderlay(net, () => nsh(net.ns('node-b'), ['python3', '-c', py, frame.toString('hex')]));
+      const rows = await captureUnderlay(net, async () => {
+        await nsh(net.ns('node-b'), ['python3', '-c', py, frame.toString('hex')]);
+        // Through the eBPF core, BMv2 and back: done when node A counted the frame BMv2 sent back.
+        const deadline = Date.now() + 15_000;
+        while (count(await status(net, 'node-a'), 'slow_path', 'punt') === count(before, 'slow_path', 'punt') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+      });
       const out = rows.filter((r) => r.spi === 3 && r.src === nodeA.ulIp);
       assert.equal(out.length, 1, `node A sent ${out.length} SPI 3 frames: ${JSON.stringify(rows)}`);
       assert.equal(out[0]!.dst, plan.nodes[2]!.ulIp);
