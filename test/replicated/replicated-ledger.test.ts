@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { AbciServer, CometNode, createLocalNetwork, findCometbft } from '../../controller/abci/index.js';
 import {
-  decodeStoredBlock, generateKey, genesisValidator, hex, newRequest, newResponse, parseGenesis, registeredKey, signTransaction, verifyLog,
+  decodeStoredBlock, generateKey, nextRecord, readLogHeader, genesisValidator, hex, newRequest, newResponse, parseGenesis, registeredKey, signTransaction, verifyLog,
   type GeneratedKey, type Genesis, type InstructionModel, type Request, type SignedTransaction,
 } from '../../controller/ledger/index.js';
 import {
@@ -285,6 +285,13 @@ describe('replicated orchestration log on four CometBFT validators', { skip: bin
     const b = decodeStoredBlock(apps[0]!.sealedHead.stored);
     assert.ok(b.commit !== undefined && b.commit.signatures.length >= 3);
     assert.ok(decodeCommitContext(b.commit.context).cometHeight >= b.height);
+    // Blocks decided after a failed round (the rejected proposals) exercise the round in the vote sign bytes.
+    const rounds: number[] = [];
+    for (let at = readLogHeader(exports[0]!).end, rec = nextRecord(exports[0]!, at); rec.kind === 'record'; at = rec.next, rec = nextRecord(exports[0]!, at)) {
+      const blk = decodeStoredBlock(rec.block);
+      if (blk.commit) rounds.push(decodeCommitContext(blk.commit.context).round);
+    }
+    timings.push(`ledger blocks ${rounds.length}, decided in round > 0: ${rounds.filter((r) => r > 0).length}`);
     // Without a verifier the audit refuses the commits; a flipped bit in a precommit signature is found.
     const noVerifier = verifyLog(exports[0]!);
     assert.ok(!noVerifier.ok && noVerifier.reason === 'unverified-commit' && noVerifier.height === 1);
