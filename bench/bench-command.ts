@@ -64,6 +64,10 @@ export async function benchCommand(argv: string[]): Promise<number> {
     const { benchProvisioning } = await import('./provisioning.js');
     return benchProvisioning({ quick: values.quick === true, out: values.out!, ...(values.only ? { only: values.only } : {}) });
   }
+  if (positionals[0] === 'ledger') {
+    const { benchLedger } = await import('./ledger.js');
+    return benchLedger({ quick: values.quick === true, out: values.out! });
+  }
   if (positionals[0] === 'encryption') {
     const { benchEncryption } = await import('./encryption.js');
     return benchEncryption({ quick: values.quick === true, out: values.out!, ...(values.only ? { only: values.only } : {}) });

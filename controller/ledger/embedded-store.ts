@@ -55,6 +55,8 @@ export interface EmbeddedStoreOptions {
   intervalMs?: number;
   /** The clock validation compares timestamps with (default Date.now). */
   clock?: () => number;
+  /** Signature results verified ahead in parallel (ParallelVerifier.verifySignature); default: verify inline. */
+  verifySignature?: ValidationContext['verifySignature'];
 }
 
 /** Where a committed transaction is, and what history filters on. */
@@ -208,6 +210,7 @@ export class EmbeddedStore {
       committedRequest: (id) => this.committedRequest(id),
       hasResponse: (id, domain) => this.responded.get(id)?.has(domain) ?? false,
       model: opts.model,
+      ...(opts.verifySignature ? { verifySignature: opts.verifySignature } : {}),
     };
   }
 
