@@ -66,7 +66,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
   }
   if (positionals[0] === 'ledger') {
     const { benchLedger } = await import('./ledger.js');
-    return benchLedger({ quick: values.quick === true, out: values.out! });
+    return benchLedger({ quick: values.quick === true, out: values.out!, ...(values.only ? { only: values.only } : {}) });
   }
   if (positionals[0] === 'encryption') {
     const { benchEncryption } = await import('./encryption.js');

@@ -24,7 +24,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request as httpRequest, type Dispatcher } from 'undici';
 import { jsonLogger } from '../agent/log.js';
-import { createLocalNetwork, findCometbft, type CometNode } from '../controller/abci/index.js';
+import { createLocalNetwork, findCometbft, setTomlValues, type CometNode } from '../controller/abci/index.js';
 import { startController, type Embedded } from '../controller/embedded.js';
 import { signedWrite } from '../controller/ledger-client.js';
 import {
@@ -374,21 +374,44 @@ async function stopChild(c: ChildProcess): Promise<void> {
   clearTimeout(t);
 }
 
-/** Submits every tx with `concurrency` broadcast_tx_sync calls in flight, round-robin over the validators. */
-async function offer(nodes: CometNode[], txs: readonly Buffer[], concurrency: number, untilMs: number): Promise<{ accepted: number; refused: Map<string, number> }> {
+type Json = Record<string, unknown>;
+
+/**
+ * broadcast_tx_sync of many transactions in one HTTP request (a JSON-RPC
+ * batch, which CometBFT's RPC accepts): one request per transaction would
+ * measure the RPC's HTTP handling rather than the mempool and consensus.
+ */
+async function broadcastBatch(url: string, txs: readonly Buffer[]): Promise<{ code: number; log: string }[]> {
+  const body = JSON.stringify(txs.map((t, id) => ({ jsonrpc: '2.0', id, method: 'broadcast_tx_sync', params: { tx: t.toString('base64') } })));
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body, signal: AbortSignal.timeout(60_000) });
+  const text = await res.text();
+  const out = JSON.parse(text) as unknown;
+  if (!Array.isArray(out)) throw new Error(`broadcast batch: HTTP ${res.status}, not a JSON-RPC batch reply: ${text.slice(0, 200)}`);
+  return (out as Json[]).map((r) => {
+    const err = r.error as Json | undefined;
+    if (err) return { code: -1, log: `rpc: ${String(err.data ?? err.message ?? '')}` };
+    const result = (r.result ?? {}) as Json;
+    return { code: Number(result.code ?? 0), log: String(result.log ?? '') };
+  });
+}
+
+/** Submits txs in batches of `batch`, `concurrency` batches in flight, round-robin over the validators, until done or untilMs. */
+async function offer(nodes: CometNode[], txs: readonly Buffer[], batch: number, concurrency: number, untilMs: number): Promise<{ accepted: number; refused: Map<string, number> }> {
   let next = 0;
   let accepted = 0;
   const refused = new Map<string, number>();
+  const count = (k: string): void => { refused.set(k, (refused.get(k) ?? 0) + 1); };
   const worker = async (w: number): Promise<void> => {
     while (next < txs.length && nowMs() < untilMs) {
-      const i = next++;
+      const at = next;
+      next += batch;
       try {
-        const r = await nodes[(i + w) % nodes.length]!.rpc.broadcastTxSync(txs[i]!);
-        if (r.code === 0) accepted++;
-        else refused.set(r.log.split(':')[0]!, (refused.get(r.log.split(':')[0]!) ?? 0) + 1);
+        for (const r of await broadcastBatch(nodes[(at / batch + w) % nodes.length]!.rpc.url, txs.slice(at, at + batch))) {
+          if (r.code === 0) accepted++;
+          else count(r.log.slice(0, 60).split(':')[0]!);
+        }
       } catch (e) {
-        const k = (e as Error).message.slice(0, 60);
-        refused.set(k, (refused.get(k) ?? 0) + 1);
+        count((e as Error).message.slice(0, 240));
       }
     }
   };
@@ -402,7 +425,7 @@ async function replicatedPoint(nodes: CometNode[], tenant: GeneratedKey, v: numb
   const rpc = nodes[0]!.rpc;
   const h0 = (await rpc.status()).height;
   const t0 = nowMs();
-  const { accepted, refused } = await offer(nodes, txs, 48, t0 + seconds * 1000);
+  const { accepted, refused } = await offer(nodes, txs, 100, 32, t0 + seconds * 1000);
   // Count the requests in every new block until all accepted ones are in (or 30 s without progress).
   let committed = 0;
   let ledgerBlocks = 0;
@@ -469,6 +492,11 @@ async function measureReplicated(counts: number[], sizes: number[], seconds: num
         createEmptyBlocks: { intervalMs: 2000 },
         timeouts: { commitMs: 100 },
       });
+      // CometBFT caps a JSON-RPC batch at 10 requests by default; the offer sends batches of 100.
+      for (const n of nodes) {
+        const cfg = join(n.home, 'config', 'config.toml');
+        writeFileSync(cfg, setTomlValues(readFileSync(cfg, 'utf8'), { 'rpc.max_request_batch_size': 100 }));
+      }
       const signers = nodes.map((n) => readCometValidatorSigner(n.home));
       const genesis = parseGenesis({
         chainId: `esfc-bench-${v}`, time: Date.now() - 60_000, timestampWindowMs: 30_000,
@@ -512,7 +540,8 @@ const SERIES_COLOR: Record<string, string> = {
   'replicated, 1 validator': '#2ca02c', 'replicated, 4 validators': '#ff7f0e', 'replicated, 7 validators': '#9467bd',
 };
 
-export async function benchLedger(o: { quick: boolean; out: string }): Promise<number> {
+export async function benchLedger(o: { quick: boolean; out: string; only?: string }): Promise<number> {
+  const parts = new Set(o.only ? o.only.split(',') : ['embedded', 'delay', 'replicated']);
   const log = (s: string): void => { process.stdout.write(`${s}\n`); };
   mkdirSync(o.out, { recursive: true });
   const load0 = loadavg()[0]!;
@@ -527,7 +556,7 @@ export async function benchLedger(o: { quick: boolean; out: string }): Promise<n
   const embedded: EmbeddedRow[] = [];
   const pairsOf: Record<KeyAlg, number> = o.quick ? { ed25519: 2000, 'rsa-pss-2048': 500 } : { ed25519: 10_000, 'rsa-pss-2048': 2500 };
   log(`embedded: pre-signed requests then their responses, batches of ${BLOCK_TXS} -> one block each (fdatasync), fresh log file per point; ${pairsOf.ed25519} pairs (Ed25519) / ${pairsOf['rsa-pss-2048']} pairs (RSA-PSS)`);
-  for (const alg of ['ed25519', 'rsa-pss-2048'] as const) {
+  for (const alg of parts.has('embedded') ? (['ed25519', 'rsa-pss-2048'] as const) : []) {
     const k: EmbeddedKeys = { tenant: generateKey(alg), controller: generateKey(alg) };
     for (const size of sizes) {
       for (const parallel of [true, false]) {
@@ -539,10 +568,10 @@ export async function benchLedger(o: { quick: boolean; out: string }): Promise<n
   }
 
   // -- added delay
-  const delay = await measureDelay(o.quick ? 8 : 30, log);
+  const delay = parts.has('delay') ? await measureDelay(o.quick ? 8 : 30, log) : undefined;
 
   // -- replicated
-  const replicated = await measureReplicated(o.quick ? [1, 4] : [1, 4, 7], o.quick ? [256] : [16, 256, 1024], o.quick ? 2 : 4, log);
+  const replicated: ReplicatedResult = !parts.has('replicated') ? { rows: [], blockOverheadB: {}, childStats: {}, skipped: 'not asked (--only)' } : await measureReplicated(o.quick ? [1, 4] : [1, 4, 7], o.quick ? [256] : [16, 256, 1024], o.quick ? 2 : 4, log);
 
   // -- growth
   const growthRows = sizeRows.flatMap((s) => [
@@ -558,12 +587,12 @@ export async function benchLedger(o: { quick: boolean; out: string }): Promise<n
   const met = (ok: boolean): string => (ok ? 'met' : 'NOT met');
   const lines: string[] = [];
   lines.push(`| measure | measured (${cpus().length} cores, shared, load ~${load0.toFixed(1)}) | bar (2 cores) | paper (${PAPER.cores} cores) |`, '|---|---|---|---|');
-  for (const size of sizes) {
+  for (const size of parts.has('embedded') ? sizes : []) {
     const p = emb('ed25519', 'parallel', size)!;
     const i = emb('ed25519', 'inline', size)!;
     lines.push(`| embedded tx/s, Ed25519, ${size} B instruction (parallel verify / inline) | ${p.txPerSec} / ${i.txPerSec} | >= ${BARS.embeddedTxPerSec}: ${met(p.txPerSec >= BARS.embeddedTxPerSec)} | ${PAPER.peakTxPerSec} peak (replicated) |`);
   }
-  for (const size of sizes) {
+  for (const size of parts.has('embedded') ? sizes : []) {
     const p = emb('rsa-pss-2048', 'parallel', size)!;
     const i = emb('rsa-pss-2048', 'inline', size)!;
     lines.push(`| embedded tx/s, RSA-PSS 2048, ${size} B (parallel / inline) | ${p.txPerSec} / ${i.txPerSec} | (none) | ${PAPER.peakTxPerSec} peak |`);
@@ -573,8 +602,8 @@ export async function benchLedger(o: { quick: boolean; out: string }): Promise<n
     lines.push(`| replicated tx/s, ${r.validators} validator${r.validators > 1 ? 's' : ''}, ${r.size} B, requests via CheckTx (Ed25519) | ${r.txPerSec} | ${bar} | ${PAPER.peakTxPerSec} peak |`);
   }
   if (replicated.skipped) lines.push(`| replicated | ${replicated.skipped} | | |`);
-  lines.push(`| added delay, one signed chain PUT, embedded (log's steps inside it) | ${delay.logShareMs} ms of ${delay.withLogMs} ms (${delay.logSharePct} %) | < ${BARS.addedDelayMs} ms: ${met(delay.logShareMs < BARS.addedDelayMs)} | ${PAPER.addedDelayS * 1000} ms (${PAPER.addedDelayPct} %) |`);
-  if (delay.withoutLogMs !== undefined) lines.push(`| same PUT without the log (controller without ledgerKeys, unsigned) | ${delay.withoutLogMs} ms (difference ${delay.differenceMs} ms) | | |`);
+  if (delay) lines.push(`| added delay, one signed chain PUT, embedded (log's steps inside it) | ${delay.logShareMs} ms of ${delay.withLogMs} ms (${delay.logSharePct} %) | < ${BARS.addedDelayMs} ms: ${met(delay.logShareMs < BARS.addedDelayMs)} | ${PAPER.addedDelayS * 1000} ms (${PAPER.addedDelayPct} %) |`);
+  if (delay?.withoutLogMs !== undefined) lines.push(`| same PUT without the log (controller without ledgerKeys, unsigned) | ${delay.withoutLogMs} ms (difference ${delay.differenceMs} ms) | | |`);
   for (const s of sizeRows) {
     const name = s.alg === 'ed25519' ? 'Ed25519' : 'RSA-PSS 2048';
     lines.push(`| request (chain PUT), ${name} | ${s.requestB} B | ${s.alg === 'ed25519' ? `< ${BARS.requestB}: ${met(s.requestB < BARS.requestB)}` : '(none)'} | ${PAPER.requestB} B |`);
@@ -617,7 +646,7 @@ export async function benchLedger(o: { quick: boolean; out: string }): Promise<n
       'delay: a real controller (startController with ledgerKeys) over mutual TLS; the operator PUTs the scenario intent, then one new chain per run (PUT /restconf/data/esfc-intent:chains/chain=bench-N, the scenario\'s web chain shape), 3 warm-up runs, then `runs` timed; withLogMs = client send -> reply read (client-side request signing excluded, see clientSignMs). logShareMs = per run the sum of: EmbeddedStore.submit of the request (decode, Ed25519 verify, rules, the YANG check through the controller\'s model), the wait from submit to the cut (commitSoon\'s timer turn, both transactions), the request block\'s append + fdatasync, the response signing (timed in the bench with the same algorithm, since it runs inside the controller\'s execute), submit of the response, its block\'s append + fdatasync; median over runs. Measured by wrapping the store\'s submit and flush on the live controller. withoutLogMs: the same unsigned PUTs on a controller started without ledgerKeys (if that option exists in this build).',
       'sizes: request = signed PUT of {"esfc-intent:chain":[{"name":"web-chain","tenant":"acme","service-function":["sf1","sf2","sf3"]}]} at /restconf/data/esfc-intent:chains/chain=web-chain; response = ok with {"revision":1234}; empty block = stored block with no transactions (header 117 B, u16 + proposer signature, empty commit 4 B), +4 B record prefix in the file.',
       'growth: 100 tx/s = 50 requests + their 50 responses a second, (request + response)/2 per tx, +4 B length prefix per tx in its block, + (block overhead + 4 B record prefix) per block; cadences as named.',
-      'replicated: CometBFT v0.38 validators on this machine (createLocalNetwork: FAST timeouts, timeout_commit 100 ms, empty blocks every 2 s), each with the committed LedgerApp (controller/replicated) in its own Node process over a unix socket, sealing blocks with commits from its RPC. Requests only (Ed25519, pre-signed, body of `size` bytes) offered with broadcast_tx_sync, 48 in flight round-robin over the validators, for `seconds` or until all offered; committed = ledger requests found in CometBFT blocks; txPerSec = committed / (first submission -> the block holding the last accepted request observed, polled every 50 ms). Each request is validated by checkTx on every validator (and on mempool recheck), processProposal and finalizeBlock on each.',
+      'replicated: CometBFT v0.38 validators on this machine (createLocalNetwork: FAST timeouts, timeout_commit 100 ms, empty blocks every 2 s, rpc.max_request_batch_size 100, otherwise CometBFT defaults: mempool recheck on), each with the committed LedgerApp (controller/replicated) in its own Node process over a unix socket, sealing blocks with commits from its RPC. Requests only (Ed25519, pre-signed, body of `size` bytes) offered with broadcast_tx_sync in JSON-RPC batches of 100, 32 batches in flight, round-robin over the validators, for `seconds` or until all offered; committed = ledger requests found in CometBFT blocks; txPerSec = committed / (first submission -> the block holding the last accepted request observed, polled every 50 ms). Each request is validated by checkTx on every validator (and on mempool recheck), processProposal and finalizeBlock on each.',
     ],
     sizes: sizeRows, growth: growthRows, embedded, delay, replicated,
   }, null, 2));
