@@ -8,6 +8,7 @@
  * anything per probe would drown the log.
  */
 import koffi from 'koffi';
+import { AF_PACKET, libcSockets as api, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_RAW } from '../kernel/libc-sockets.js';
 import { ipv4ToBytes, macToBytes } from '../datapath/struct-codec.js';
 import { PROBE_MAGIC, PROBE_PAYLOAD_LEN, PROBE_PORT, probeSeenCodec } from '../datapath/layout.js';
 
@@ -169,30 +170,6 @@ export class LivenessJudge {
   }
 }
 
-/** The libc calls for one AF_PACKET socket (koffi, as agent/kernel/libbpf.ts loads libbpf). */
-interface PacketSocketApi {
-  socket(domain: number, type: number, protocol: number): number;
-  sendto(fd: number, buf: Buffer, len: number, flags: number, addr: Buffer, addrlen: number): number;
-  close(fd: number): number;
-}
-
-let libcApi: PacketSocketApi | undefined;
-function api(): PacketSocketApi {
-  if (!libcApi) {
-    const libc = koffi.load('libc.so.6');
-    libcApi = {
-      socket: libc.func('int socket(int domain, int type, int protocol)') as PacketSocketApi['socket'],
-      sendto: libc.func('long sendto(int fd, const void *buf, size_t len, int flags, const void *addr, uint32_t addrlen)') as PacketSocketApi['sendto'],
-      close: libc.func('int close(int fd)') as PacketSocketApi['close'],
-    };
-  }
-  return libcApi;
-}
-
-const AF_PACKET = 17;
-const SOCK_RAW = 3;
-const SOCK_NONBLOCK = 0o4000;
-const SOCK_CLOEXEC = 0o2000000;
 const ETH_P_IP = 0x0800;
 
 /** struct sockaddr_ll: family, protocol (network order), ifindex, hatype, pkttype, halen, addr[8]. */

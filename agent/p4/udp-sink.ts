@@ -7,31 +7,8 @@
  * socket lookup, not of a read in the agent.
  */
 import koffi from 'koffi';
+import { AF_INET, libcSockets as api, SOCK_CLOEXEC, SOCK_DGRAM } from '../kernel/libc-sockets.js';
 
-interface Libc {
-  socket(domain: number, type: number, protocol: number): number;
-  bind(fd: number, addr: Buffer, len: number): number;
-  setsockopt(fd: number, level: number, name: number, val: Buffer, len: number): number;
-  close(fd: number): number;
-}
-
-let libc: Libc | undefined;
-function api(): Libc {
-  if (!libc) {
-    const l = koffi.load('libc.so.6');
-    libc = {
-      socket: l.func('int socket(int domain, int type, int protocol)') as Libc['socket'],
-      bind: l.func('int bind(int fd, const void *addr, uint32_t len)') as Libc['bind'],
-      setsockopt: l.func('int setsockopt(int fd, int level, int name, const void *val, uint32_t len)') as Libc['setsockopt'],
-      close: l.func('int close(int fd)') as Libc['close'],
-    };
-  }
-  return libc;
-}
-
-const AF_INET = 2;
-const SOCK_DGRAM = 2;
-const SOCK_CLOEXEC = 0o2000000;
 const SOL_SOCKET = 1;
 const SO_RCVBUF = 8;
 

@@ -5,36 +5,8 @@
  * blocking on a socket forever.
  */
 import koffi from 'koffi';
+import { AF_PACKET, libcSockets as api, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_RAW } from '../../agent/kernel/libc-sockets.js';
 
-interface Libc {
-  socket(domain: number, type: number, protocol: number): number;
-  bind(fd: number, addr: Buffer, len: number): number;
-  setsockopt(fd: number, level: number, name: number, val: Buffer, len: number): number;
-  send(fd: number, buf: Buffer, len: number, flags: number): number;
-  recv(fd: number, buf: Buffer, len: number, flags: number): number;
-  close(fd: number): number;
-}
-
-let libc: Libc | undefined;
-function api(): Libc {
-  if (!libc) {
-    const l = koffi.load('libc.so.6');
-    libc = {
-      socket: l.func('int socket(int domain, int type, int protocol)') as Libc['socket'],
-      bind: l.func('int bind(int fd, const void *addr, uint32_t len)') as Libc['bind'],
-      setsockopt: l.func('int setsockopt(int fd, int level, int name, const void *val, uint32_t len)') as Libc['setsockopt'],
-      send: l.func('long send(int fd, const void *buf, size_t len, int flags)') as Libc['send'],
-      recv: l.func('long recv(int fd, void *buf, size_t len, int flags)') as Libc['recv'],
-      close: l.func('int close(int fd)') as Libc['close'],
-    };
-  }
-  return libc;
-}
-
-const AF_PACKET = 17;
-const SOCK_RAW = 3;
-const SOCK_NONBLOCK = 0o4000;
-const SOCK_CLOEXEC = 0o2000000;
 const ETH_P_ALL = 0x0003;
 const SOL_PACKET = 263;
 const PACKET_IGNORE_OUTGOING = 23;
