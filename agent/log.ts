@@ -1,4 +1,5 @@
 /** Structured logs: one JSON event per line on stdout, for journald and jq. */
+import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 export type Level = 'debug' | 'info' | 'warn' | 'error';
 
 export interface Logger {
@@ -19,4 +20,18 @@ export function jsonLogger(base: Record<string, unknown> = {}, write: (line: str
 
 function bigintSafe(_k: string, v: unknown): unknown {
   return typeof v === 'bigint' ? v.toString() : v;
+}
+
+/** The last `bytes` of a file (a child process's log, for an error message), or '' when it is not there. */
+export function fileTail(path: string, bytes = 2000): string {
+  if (!existsSync(path)) return '';
+  const size = statSync(path).size;
+  const fd = openSync(path, 'r');
+  try {
+    const b = Buffer.alloc(Math.min(bytes, size));
+    readSync(fd, b, 0, b.length, size - b.length);
+    return b.toString('utf8');
+  } finally {
+    closeSync(fd);
+  }
 }

@@ -5,7 +5,8 @@
  * slow path (or a p4 node's whole SFF) down with it.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { fileTail } from '../log.js';
 import { connect } from 'node:net';
 
 export interface Bmv2Port { port: number; ifname: string }
@@ -74,19 +75,7 @@ export function findBmv2(pidFile: string): Bmv2Handle | undefined {
 
 /** The last bytes of BMv2's log (for errors: why it did not start). */
 export function logTail(logFile: string, bytes = 2000): string {
-  for (const f of [logFile, `${logFile}.txt`]) {
-    if (!existsSync(f)) continue;
-    const size = statSync(f).size;
-    const fd = openSync(f, 'r');
-    try {
-      const b = Buffer.alloc(Math.min(bytes, size));
-      readSync(fd, b, 0, b.length, size - b.length);
-      return b.toString('utf8');
-    } finally {
-      closeSync(fd);
-    }
-  }
-  return '';
+  return fileTail(logFile, bytes) || fileTail(`${logFile}.txt`, bytes);
 }
 
 function portOpen(address: string): Promise<boolean> {

@@ -9,11 +9,12 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { CometRpc, CometRpcError, type CometStatus } from './rpc.js';
+import { fileTail } from '../../agent/log.js';
 
 const execFileP = promisify(execFile);
 
@@ -369,16 +370,7 @@ export class CometNode {
 
   /** The end of the validator's log (stdout and stderr of every run). */
   logTail(bytes = 3000): string {
-    if (!existsSync(this.logFile)) return '';
-    const size = statSync(this.logFile).size;
-    const fd = openSync(this.logFile, 'r');
-    try {
-      const b = Buffer.alloc(Math.min(bytes, size));
-      readSync(fd, b, 0, b.length, size - b.length);
-      return b.toString('utf8');
-    } finally {
-      closeSync(fd);
-    }
+    return fileTail(this.logFile, bytes);
   }
 }
 
