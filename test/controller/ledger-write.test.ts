@@ -148,9 +148,11 @@ describe('writes through the orchestration log (embedded)', () => {
     assert.ok(res?.tx.type === 'response' && res.tx.outcome === 'error');
   });
 
-  test('a request the model refuses is not committed (invalid-instruction)', async () => {
+  test('a request the model refuses is not committed (invalid-instruction), and is answered with the model\'s own error', async () => {
     const r = await signed('acme', acme, 'POST', '/restconf/data/esfc-intent:chains', chain('acme-web', 'acme'));
-    assert.equal(r.status, 400);
+    assert.equal(r.status, 409, r.text);
+    const e = (JSON.parse(r.text) as { 'ietf-restconf:errors': { error: Record<string, string>[] } })['ietf-restconf:errors'].error[0]!;
+    assert.equal(e['error-tag'], 'data-exists');
     assert.equal(appTag(r), 'esfc-ledger:invalid-instruction');
     assert.equal(r.headers[TX_ID_HEADER], undefined);
   });
