@@ -166,9 +166,15 @@ describe('writes through the orchestration log (embedded)', () => {
     assert.ok(c.server.ledger!.store.history({ chain: 'globex-web' }).length >= 2);
     const height = c.server.ledger!.store.height;
     await c.close();
-    c = await startController(dir, quiet, { ledgerKeys: [registeredKey(op, 'operator', 'alice')] });
+    // The state has a log: its genesis stands, a key given now is ignored (and the log says so).
+    const lines: string[] = [];
+    const late = generateKey('ed25519');
+    c = await startController(dir, jsonLogger({}, (l) => lines.push(l)), { ledgerKeys: [registeredKey(op, 'operator', 'alice'), registeredKey(late, 'operator', 'alice')] });
+    const ignored = lines.map((l) => JSON.parse(l) as { event: string; keys?: string[] }).find((l) => l.event === 'ledger_keys_ignored');
+    assert.deepEqual(ignored?.keys, [`operator:alice:${late.keyId}`]);
     for (const [who, kind, name] of [['op', 'operator', 'alice'], ['acme', 'tenant', 'acme']] as const) as[who] = clientDispatcher(readBundle(await c.enroll(kind, name)));
-    assert.equal(c.server.ledger!.store.height, height);
+    assert.equal(c.server.ledger.store.height, height);
+    assert.equal(appTag(await signed('op', late, 'DELETE', '/restconf/data/esfc-intent:chains/chain=acme-db')), 'esfc-ledger:unknown-key');
     const r = await signed('acme', acme, 'DELETE', '/restconf/data/esfc-intent:chains/chain=acme-db');
     assert.equal(r.status, 204, r.text);
     assert.ok(c.server.ledger!.store.height > height);
