@@ -16,7 +16,9 @@ import { cpus, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { jsonLogger } from '../agent/log.js';
-import { startController, type Embedded } from '../controller/embedded.js';
+import { startController, type Embedded, type EmbeddedOptions } from '../controller/embedded.js';
+import { signIfWrite } from '../controller/ledger-client.js';
+import { generateKey, registeredKey, type GeneratedKey } from '../controller/ledger/index.js';
 import { compileIntent } from '../controller/intent/compile.js';
 import { emptyAllocations } from '../controller/intent/allocations.js';
 import { intentFromDoc } from '../controller/intent/from-doc.js';
@@ -82,10 +84,20 @@ function compileTimes(sizes: number[], runs: number): { chains: number; nodes: n
   });
 }
 
-async function operator(c: Embedded): Promise<(method: string, path: string, body?: unknown) => Promise<number>> {
+/** A controller whose orchestration log knows the bench's operator key (generated here: the bench is the operator). */
+async function startWithOperator(dir: string, opts: EmbeddedOptions = {}): Promise<{ c: Embedded; key: GeneratedKey }> {
+  const key = generateKey('ed25519');
+  return { c: await startController(dir, quiet, { ...opts, ledgerKeys: [registeredKey(key, 'operator', 'bench')] }), key };
+}
+
+/** The operator's RESTCONF calls; its data writes are signed (the signature is part of what is measured). */
+async function operator(c: Embedded, key: GeneratedKey): Promise<(method: string, path: string, body?: unknown) => Promise<number>> {
   const d = controllerEndpoint(c.url, readBundle(await c.enroll('operator', 'bench'))).dispatcher;
   return async (method, path, body) => {
-    const r = await request(`${c.url}${path}`, { method: method as 'GET', dispatcher: d, headers: body === undefined ? {} : { 'content-type': J }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+    const text = body === undefined ? undefined : JSON.stringify(body);
+    const r = await request(`${c.url}${path}`, {
+      method: method as 'GET', dispatcher: d, headers: { ...(text === undefined ? {} : { 'content-type': J }), ...signIfWrite(key.signer, method, path, text) }, ...(text === undefined ? {} : { body: text }),
+    });
     const t = await r.body.text();
     if (r.statusCode >= 300) throw new Error(`${method} ${path}: ${r.statusCode} ${t}`);
     return r.statusCode;
@@ -112,10 +124,10 @@ async function writeToApplied(c: Embedded, call: (m: string, p: string, b?: unkn
 
 export async function simulated(chains: number, rounds: number): Promise<{ chains: number; nodes: number; add: number[]; remove: number[] }> {
   const dir = mkdtempSync(join(tmpdir(), 'esfc-bench-ctl-'));
-  const c = await startController(dir, quiet);
+  const { c, key } = await startWithOperator(dir);
   let agents: SimulatedAgents | undefined;
   try {
-    const call = await operator(c);
+    const call = await operator(c, key);
     const doc = syntheticIntent(chains);
     const nodes = (doc['esfc-intent:nodes'] as { node: { name: string }[] }).node.map((n) => n.name);
     const specs = [];
@@ -135,11 +147,11 @@ export async function simulated(chains: number, rounds: number): Promise<{ chain
 
 export async function fanOut(agentsCount: number): Promise<{ agents: number; lastMs: number; medianMs: number; firstLastMs: number; setupS: number }> {
   const dir = mkdtempSync(join(tmpdir(), 'esfc-bench-fan-'));
-  const c = await startController(dir, quiet);
+  const { c, key } = await startWithOperator(dir);
   let agents: SimulatedAgents | undefined;
   try {
     const t0 = performance.now();
-    const call = await operator(c);
+    const call = await operator(c, key);
     const doc = syntheticIntent(1, agentsCount);
     const specs = [];
     for (let i = 0; i < agentsCount; i++) specs.push({ node: `n${i}`, bundle: await c.enroll('agent', `n${i}`) });
@@ -179,9 +191,9 @@ export async function realAgents(rounds: number, out: (s: string) => void): Prom
   const net = await ScenarioNet.build(plan, {}, 'bc');
   const dir = mkdtempSync(join(tmpdir(), 'esfc-bench-real-'));
   const sock = join(dir, 'controller.sock');
-  const c = await startController(dir, quiet, { unix: sock });
+  const { c, key } = await startWithOperator(dir, { unix: sock });
   try {
-    const call = await operator(c);
+    const call = await operator(c, key);
     for (const n of plan.nodes) await net.startControllerAgent(n.name, `unix:${sock}`, await c.enroll('agent', n.name));
     await call('PUT', '/restconf/data', { 'ietf-restconf:data': scenarioIntent(plan, { flows: [PLAIN_FLOW] }) });
     await c.controller.settled();

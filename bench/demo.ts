@@ -98,7 +98,7 @@ async function fastPathAct(seconds: number): Promise<number> {
   process.once('SIGINT', () => { void stop().then(() => process.exit(130)); });
   try {
     const bundles = await ctl.enroll([['operator', 'demo'], ...plan.nodes.map((n) => ['agent', n.name] as ['agent', string])]);
-    out(`\n$ esfc controller init --state ${dir}; esfc controller enroll --agent NODE ... (a CA, a key-encryption key, a certificate per agent)\n`);
+    out(`\n$ esfc ctl keygen --out demo.key; esfc controller init --state ${dir} --operator-key demo=demo.pub; esfc controller enroll --agent NODE ... (the operator's signing key, a CA, a key-encryption key, the orchestration log, a certificate per agent)\n`);
     await ctl.start();
     out(`$ esfc controller --state ${dir} --unix ${ctl.socket}\n`);
     for (const node of plan.nodes) {
@@ -107,7 +107,7 @@ async function fastPathAct(seconds: number): Promise<number> {
     }
     const op = ctl.client(bundles.get('operator:demo')!);
     const intent = scenarioIntent(plan, { flows: [PLAIN_FLOW] });
-    out('\nprovisioning through RESTCONF alone: PUT /restconf/data with the intent\n');
+    out('\nprovisioning through RESTCONF alone: PUT /restconf/data with the intent, signed with the operator\'s key (committed to the orchestration log first)\n');
     out('  domains isp-a (trusted) - isp-b - isp-c (trusted); nodes node-a/b/c with their ports; SFs sf1 (vcpe), sf2 (cache), sf3 (firewall)\n');
     out('  chain all-chain = sf1 -> sf2 -> sf3 for tenant acme; flow "all": 172.16.1.0/24 -> 172.16.2.0/24 and back, not sensitive\n');
     const t0 = Date.now();

@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Level, Logger } from '../agent/log.js';
 import { startController } from '../controller/embedded.js';
+import { generateKey, registeredKey } from '../controller/ledger/index.js';
 import { compileIntent } from '../controller/intent/compile.js';
 import { emptyAllocations } from '../controller/intent/allocations.js';
 import { intentFromDoc } from '../controller/intent/from-doc.js';
@@ -271,11 +272,13 @@ async function roll1(n: number): Promise<RollRow> {
   if (compiled.pairs.length !== n) throw new Error(`the roll intent for ${n} pairs compiles to ${compiled.pairs.length}`);
   const dir = mkdtempSync(join(tmpdir(), 'esfc-bench-roll-'));
   const events = new RekeyEvents();
-  const c = await startController(dir, events);
+  // The bench is the operator: its signing key is made here, the controller's log gets the public half.
+  const opKey = generateKey('ed25519');
+  const c = await startController(dir, events, { ledgerKeys: [registeredKey(opKey, 'operator', 'bench')] });
   let agents: SimulatedAgents | undefined;
   try {
     const ep = controllerEndpoint(c.url, readBundle(await c.enroll('operator', 'bench')));
-    const op = new RestconfClient(ep.origin, ep.dispatcher);
+    const op = new RestconfClient(ep.origin, ep.dispatcher, opKey.signer);
     const specs: SimulatedAgentSpec[] = [];
     for (const node of compiled.nodes.keys()) specs.push({ node, bundle: await c.enroll('agent', node) });
     agents = new SimulatedAgents(c.url, specs);

@@ -3,9 +3,14 @@
  * principals) and `esfc ctl ...` (an operator's or tenant's client).
  *
  * State directory (default /var/lib/esfc): ca/ (the CA, key 0600), server.pem
- * (its TLS bundle), kek (key-encryption key, 0600), controller.db (SQLite).
+ * (its TLS bundle), kek (key-encryption key, 0600), controller.db (SQLite),
+ * ledger/ (the orchestration log: its genesis, the controller's sealed key).
+ *
+ * Every data write `esfc ctl` sends is signed with the operator's or
+ * tenant's own key (--sign-key, made by `esfc ctl keygen`): the controller
+ * commits it to the orchestration log before applying it.
  */
-import { mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { request } from 'undici';
@@ -15,10 +20,22 @@ import { Kek } from './keys/kek.js';
 import { openDb } from './store/db.js';
 import { SqliteRevocations } from './store/revocations.js';
 import { CertificateAuthority, controllerEndpoint, readBundle, writeBundle } from './pki/index.js';
+import { readSecretFile, writeSecretFile } from './pki/files.js';
+import { ensureControllerLedger, hasControllerLedger } from './ledger-setup.js';
+import { keyRegistration, signIfWrite } from './ledger-client.js';
+import { TX_ID_HEADER } from './orchestration-log.js';
+import {
+  algOfKey, generateKey, keyIdOf, KEY_ALGS, KEY_ROLES, LedgerKeyError, publicKeyFrom, registeredKey, signerFromPem,
+  type KeyAlg, type KeyRole, type RegisteredKey, type Signer,
+} from './ledger/index.js';
 
 export const CONTROLLER_USAGE = `usage:
-  esfc controller init [--state DIR] [--dns NAME]... [--ip ADDR]...
-      create the CA, the key-encryption key and the server certificate (localhost, 127.0.0.1 and the names given)
+  esfc controller init --operator-key NAME=PUBFILE... [--state DIR] [--dns NAME]... [--ip ADDR]...
+      create the CA, the key-encryption key, the server certificate (localhost, 127.0.0.1 and the names
+      given) and the orchestration log, whose genesis accepts the operators' public keys given (PUBFILE:
+      base64 SPKI or a PEM public key, as esfc ctl keygen prints; repeat for each operator; NAME is the
+      operator's certificate name); every other key is registered by an operator (esfc ctl register-key).
+      On state made before the log, adds the log only
   esfc controller enroll (--agent NODE | --tenant NAME | --operator NAME) --out FILE [--state DIR] [--days N]
       issue a client certificate bundle (key + certificate + CA, mode 0600)
   esfc controller revoke (--bundle FILE | --serial HEX) [--state DIR]
@@ -31,11 +48,20 @@ export const CONTROLLER_USAGE = `usage:
       twice the interval) if it was not changed by then
 `;
 
-export const CTL_USAGE = `usage (--controller URL --cert BUNDLE, or ESFC_CONTROLLER and ESFC_CERT):
+export const CTL_USAGE = `usage (--controller URL --cert BUNDLE, or ESFC_CONTROLLER and ESFC_CERT; writes also
+       --sign-key FILE or ESFC_SIGN_KEY: your signing key, a PEM private key of mode 0600):
   esfc ctl get [PATH] [--json] [--depth N] [--fields EXPR] [--content config|nonconfig|all]
   esfc ctl apply FILE [--replace]     merge an intent document into the datastore (--replace: replace it whole)
   esfc ctl put PATH FILE              create or replace one resource
   esfc ctl delete PATH
+                                      writes are signed and committed to the orchestration log first;
+                                      each prints its transaction id
+  esfc ctl keygen --out FILE [--alg ed25519|rsa-pss-2048]
+                                      make your signing key (FILE, mode 0600; it never leaves you); prints
+                                      its key id and public key for the operator to register
+  esfc ctl register-key --role tenant|operator|orchestrator --name NAME --public-key B64 [--domain D]
+                                      (operators) register a public key with the orchestration log; a
+                                      tenant's NAME is its certificate name (an orchestrator needs --domain)
   esfc ctl status [--json]            every node: connected, generation desired vs applied, last error
   esfc ctl rekey [--chain C] [--flow F] [--json]
                                       change the keys of those EF pairs now (all of them without a filter)
@@ -53,7 +79,7 @@ export async function controllerCommand(argv: string[]): Promise<number> {
       dns: { type: 'string', multiple: true }, ip: { type: 'string', multiple: true },
       agent: { type: 'string' }, tenant: { type: 'string' }, operator: { type: 'string' }, out: { type: 'string' }, days: { type: 'string' },
       bundle: { type: 'string' }, serial: { type: 'string' }, help: { type: 'boolean', short: 'h' },
-      'rekey-interval': { type: 'string' }, 'key-lifetime': { type: 'string' },
+      'rekey-interval': { type: 'string' }, 'key-lifetime': { type: 'string' }, 'operator-key': { type: 'string', multiple: true },
     },
   });
   if (values.help) {
@@ -63,12 +89,28 @@ export async function controllerCommand(argv: string[]): Promise<number> {
   const dir = stateDir(values.state);
   const sub = positionals[0];
   if (sub === 'init') {
+    const operators = (values['operator-key'] ?? []).map(operatorKey);
+    if (!operators.length) {
+      throw new CliError('init needs --operator-key NAME=PUBFILE (at least one): every write is signed, and operators register every other key (make one with esfc ctl keygen --out FILE)');
+    }
+    const seen = new Set<string>();
+    for (const k of operators) {
+      if (seen.has(k.keyId)) throw new CliError(`--operator-key: key ${k.keyId} is given twice`);
+      seen.add(k.keyId);
+    }
+    if (existsSync(join(dir, 'ca'))) {
+      if (hasControllerLedger(dir)) throw new CliError(`${dir} is initialised already (it has a CA and an orchestration log); register more operators with esfc ctl register-key --role operator`);
+      const ledger = ensureControllerLedger(dir, Kek.load(values['kek-file'] ?? (existsSync(join(dir, 'kek')) ? join(dir, 'kek') : undefined)), operators);
+      process.stdout.write(`orchestration log created in ${ledger.dir} (chain ${ledger.genesis.chainId}) for the existing state in ${dir}; operators: ${operators.map((k) => `${k.name} (${k.keyId})`).join(', ')}\n`);
+      return 0;
+    }
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const ca = await CertificateAuthority.create(join(dir, 'ca'));
     const server = await ca.issueServer({ dnsNames: ['localhost', ...(values.dns ?? [])], ipAddresses: ['127.0.0.1', ...(values.ip ?? [])] });
     writeBundle(join(dir, 'server.pem'), server);
     Kek.create(join(dir, 'kek'));
-    process.stdout.write(`controller state created in ${dir}: CA (ca/), server certificate (server.pem), key-encryption key (kek)\n`);
+    const ledger = ensureControllerLedger(dir, Kek.load(join(dir, 'kek')), operators);
+    process.stdout.write(`controller state created in ${dir}: CA (ca/), server certificate (server.pem), key-encryption key (kek), orchestration log (ledger/, chain ${ledger.genesis.chainId}); operators: ${operators.map((k) => `${k.name} (${k.keyId})`).join(', ')}\n`);
     return 0;
   }
   if (sub === 'enroll') {
@@ -95,6 +137,45 @@ export async function controllerCommand(argv: string[]): Promise<number> {
   }
   if (sub !== undefined) throw new CliError(`unknown subcommand ${sub}`);
   return runController(dir, values.listen, values.unix, values['kek-file'], keyTiming(values['rekey-interval'], values['key-lifetime']));
+}
+
+/** A public key as a file holds it: a PEM public key or base64 SPKI DER (what esfc ctl keygen prints). */
+export function publicKeyText(text: string, source: string): { alg: KeyAlg; keyId: string; publicKey: string } {
+  const t = text.trim();
+  let der: Buffer;
+  if (t.startsWith('-----BEGIN')) {
+    const m = /-----BEGIN PUBLIC KEY-----([\s\S]*?)-----END PUBLIC KEY-----/.exec(t);
+    if (!m) throw new CliError(`${source}: not a PEM public key (-----BEGIN PUBLIC KEY-----); never give a private key here`);
+    der = Buffer.from(m[1]!.replace(/\s+/g, ''), 'base64');
+  } else {
+    if (!/^[A-Za-z0-9+/=\s]+$/.test(t)) throw new CliError(`${source}: neither base64 SPKI nor a PEM public key`);
+    der = Buffer.from(t.replace(/\s+/g, ''), 'base64');
+  }
+  try {
+    const key = publicKeyFrom(der);
+    const spki = key.export({ type: 'spki', format: 'der' });
+    const alg = algOfKey(key)!;
+    return { alg, keyId: keyIdOf(spki).toString('hex'), publicKey: spki.toString('base64') };
+  } catch (e) {
+    if (e instanceof LedgerKeyError) throw new CliError(`${source}: ${e.message}`);
+    throw e;
+  }
+}
+
+/** --operator-key NAME=PUBFILE */
+function operatorKey(v: string): RegisteredKey {
+  const i = v.indexOf('=');
+  if (i <= 0 || i === v.length - 1) throw new CliError(`--operator-key ${v}: say NAME=PUBFILE (the operator's certificate name, the file of its public key)`);
+  const name = v.slice(0, i);
+  const file = v.slice(i + 1);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new CliError(`--operator-key ${name}: ${(e as Error).message}`);
+  }
+  if (/PRIVATE KEY-----/.test(text)) throw new CliError(`--operator-key ${name}: ${file} holds a private key; give the public key only (esfc ctl keygen prints it)`);
+  return registeredKey(publicKeyText(text, file), 'operator', name);
 }
 
 /** --rekey-interval and --key-lifetime, checked: a key must outlive the interval that replaces it. */
@@ -146,10 +227,13 @@ function connect(url: string | undefined, cert: string | undefined): Conn {
   return { url: ep.origin, dispatcher: ep.dispatcher };
 }
 
-async function call(conn: Conn, method: string, path: string, body?: string): Promise<{ status: number; text: string; headers: Record<string, unknown> }> {
+async function call(conn: Conn, method: string, path: string, body?: string, signer?: () => Signer): Promise<{ status: number; text: string; headers: Record<string, unknown> }> {
   const res = await request(`${conn.url}${path}`, {
     method: method as 'GET', dispatcher: conn.dispatcher,
-    headers: { accept: 'application/yang-data+json', ...(body !== undefined ? { 'content-type': 'application/yang-data+json' } : {}) },
+    headers: {
+      accept: 'application/yang-data+json', ...(body !== undefined ? { 'content-type': 'application/yang-data+json' } : {}),
+      ...(signer ? signIfWrite(signer(), method, path, body) : {}),
+    },
     ...(body !== undefined ? { body } : {}),
   });
   return { status: res.statusCode, text: await res.body.text(), headers: res.headers };
@@ -165,6 +249,31 @@ function errorLines(text: string): string {
   }
 }
 
+/** The signing key for writes: --sign-key or ESFC_SIGN_KEY, a PEM private key only its owner may read. */
+function signKey(file: string | undefined): () => Signer {
+  let signer: Signer | undefined;
+  return () => {
+    if (signer) return signer;
+    const f = file ?? process.env.ESFC_SIGN_KEY;
+    if (!f) throw new CliError('a write must be signed with your key: --sign-key FILE or ESFC_SIGN_KEY (a PEM private key, mode 0600; make one with esfc ctl keygen --out FILE and have an operator register its public key)');
+    let pem: string;
+    try {
+      pem = readSecretFile(f, 'signing key');
+    } catch (e) {
+      throw new CliError((e as Error).message);
+    }
+    try {
+      signer = signerFromPem(pem);
+    } catch (e) {
+      throw new CliError(`${f}: ${(e as Error).message}`);
+    }
+    return signer;
+  };
+}
+
+const txOf = (r: { headers: Record<string, unknown> }): string => (r.headers[TX_ID_HEADER] ? `, transaction ${String(r.headers[TX_ID_HEADER])}` : '');
+const txNote = (r: { headers: Record<string, unknown> }): string => (r.headers[TX_ID_HEADER] ? ` (transaction ${String(r.headers[TX_ID_HEADER])})` : '');
+
 const dataPath = (p: string | undefined): string => `/restconf/data${p && p !== '/' ? (p.startsWith('/') ? p : `/${p}`) : ''}`;
 
 export async function ctlCommand(argv: string[]): Promise<number> {
@@ -173,7 +282,8 @@ export async function ctlCommand(argv: string[]): Promise<number> {
     options: {
       controller: { type: 'string' }, cert: { type: 'string' }, json: { type: 'boolean' }, replace: { type: 'boolean' },
       depth: { type: 'string' }, fields: { type: 'string' }, content: { type: 'string' }, help: { type: 'boolean', short: 'h' },
-      chain: { type: 'string' }, flow: { type: 'string' },
+      chain: { type: 'string' }, flow: { type: 'string' }, 'sign-key': { type: 'string' },
+      out: { type: 'string' }, alg: { type: 'string' }, role: { type: 'string' }, name: { type: 'string' }, 'public-key': { type: 'string' }, domain: { type: 'string' },
     },
   });
   const [sub, ...args] = positionals;
@@ -181,6 +291,20 @@ export async function ctlCommand(argv: string[]): Promise<number> {
     process.stdout.write(CTL_USAGE);
     return values.help ? 0 : 2;
   }
+  if (sub === 'keygen') {
+    if (!values.out) throw new CliError('keygen needs --out FILE (the private key is written there, mode 0600)');
+    const alg = (values.alg ?? 'ed25519') as KeyAlg;
+    if (!KEY_ALGS.includes(alg)) throw new CliError(`--alg ${values.alg}: one of ${KEY_ALGS.join(', ')}`);
+    const k = generateKey(alg);
+    try {
+      writeSecretFile(values.out, k.privateKeyPem());
+    } catch (e) {
+      throw new CliError((e as Error).message);
+    }
+    process.stdout.write(`${values.out}: ${alg} signing key (mode 0600; keep it, it never leaves you)\nkey id: ${k.keyId}\npublic key: ${k.publicKey}\n`);
+    return 0;
+  }
+  const sign = signKey(values['sign-key']);
   const conn = connect(values.controller, values.cert);
   const done = (r: { status: number; text: string }, what: string): number => {
     if (r.status >= 400) {
@@ -204,23 +328,36 @@ export async function ctlCommand(argv: string[]): Promise<number> {
       if (!args[0]) throw new CliError('apply needs an intent FILE (- for stdin)');
       const doc = JSON.parse(readFileSync(args[0] === '-' ? 0 : args[0], 'utf8')) as Record<string, unknown>;
       const body = JSON.stringify('ietf-restconf:data' in doc ? doc : { 'ietf-restconf:data': doc });
-      const r = await call(conn, values.replace ? 'PUT' : 'PATCH', '/restconf/data', body);
+      const r = await call(conn, values.replace ? 'PUT' : 'PATCH', '/restconf/data', body, sign);
       if (done(r, 'apply')) return 1;
-      process.stdout.write(`applied (${r.status}, etag ${String(r.headers.etag ?? '')})\n`);
+      process.stdout.write(`applied (${r.status}, etag ${String(r.headers.etag ?? '')}${txOf(r)})\n`);
       return 0;
     }
     case 'put': {
       if (!args[0] || !args[1]) throw new CliError('put needs PATH and FILE');
-      const r = await call(conn, 'PUT', dataPath(args[0]), readFileSync(args[1] === '-' ? 0 : args[1], 'utf8'));
+      const r = await call(conn, 'PUT', dataPath(args[0]), readFileSync(args[1] === '-' ? 0 : args[1], 'utf8'), sign);
       if (done(r, 'put')) return 1;
-      process.stdout.write(`${r.status === 201 ? 'created' : 'replaced'} ${args[0]}\n`);
+      process.stdout.write(`${r.status === 201 ? 'created' : 'replaced'} ${args[0]}${txNote(r)}\n`);
       return 0;
     }
     case 'delete': {
       if (!args[0]) throw new CliError('delete needs a PATH');
-      const r = await call(conn, 'DELETE', dataPath(args[0]));
+      const r = await call(conn, 'DELETE', dataPath(args[0]), undefined, sign);
       if (done(r, 'delete')) return 1;
-      process.stdout.write(`deleted ${args[0]}\n`);
+      process.stdout.write(`deleted ${args[0]}${txNote(r)}\n`);
+      return 0;
+    }
+    case 'register-key': {
+      const role = values.role as KeyRole | undefined;
+      if (!role || !KEY_ROLES.includes(role)) throw new CliError(`register-key needs --role ${KEY_ROLES.join('|')}`);
+      if (!values.name) throw new CliError('register-key needs --name NAME (a tenant\'s or operator\'s certificate name)');
+      if (!values['public-key']) throw new CliError('register-key needs --public-key B64 (base64 SPKI, as esfc ctl keygen prints it)');
+      if (role === 'orchestrator' && !values.domain) throw new CliError('an orchestrator key needs --domain D (the domain it executes for)');
+      const pub = publicKeyText(values['public-key'], '--public-key');
+      const reg = keyRegistration({ ...pub, role, name: values.name, domain: values.domain });
+      const r = await call(conn, 'PUT', reg.path, JSON.stringify(reg.body), sign);
+      if (done(r, 'register-key')) return 1;
+      process.stdout.write(`registered ${role} key ${values.name} (${pub.alg}, key id ${pub.keyId}${txOf(r)})\n`);
       return 0;
     }
     case 'status': {

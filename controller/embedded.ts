@@ -17,7 +17,7 @@ import type { PrincipalKind } from './restconf/principal.js';
 import { RestconfServer } from './restconf/server.js';
 import { openDb, type Db } from './store/db.js';
 import { SqliteRevocations } from './store/revocations.js';
-import { ensureControllerLedger } from './ledger-setup.js';
+import { ensureControllerLedger, hasControllerLedger } from './ledger-setup.js';
 import type { RegisteredKey } from './ledger/index.js';
 
 export interface Embedded {
@@ -44,9 +44,11 @@ export interface EmbeddedOptions {
   /** Make the state (CA, server certificate, KEK) when the directory has none; `esfc controller` wants `init` instead. */
   create?: boolean;
   /**
-   * Writes go through the orchestration log, which accepts these public keys
-   * from its start (operators' at least; later ones are registered by signed
-   * requests). Absent: no log yet (the clients that do not sign yet).
+   * Every write goes through the orchestration log. When the state directory
+   * has no log yet, its genesis accepts these public keys from the start
+   * (operators' at least: without one nobody can write; later keys are
+   * registered by operators' signed requests). A directory that has a log
+   * keeps its genesis and ignores them.
    */
   ledgerKeys?: RegisteredKey[];
   /** As esfc controller --rekey-interval / --key-lifetime (defaults 3600 and twice that). */
@@ -65,6 +67,10 @@ export async function startController(dir: string, log: Logger, opts: EmbeddedOp
     writeBundle(join(dir, 'server.pem'), await ca.issueServer({ dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] }));
     Kek.create(join(dir, 'kek'));
   }
+  const hadLedger = hasControllerLedger(dir);
+  if (!hadLedger && opts.create === false) {
+    throw new NoControllerState(`no orchestration log in ${dir}: run esfc controller init --state ${dir} --operator-key NAME=PUBFILE`);
+  }
   const kek = Kek.load(opts.kekFile ?? (existsSync(join(dir, 'kek')) ? join(dir, 'kek') : undefined));
   const ca = await CertificateAuthority.load(join(dir, 'ca'));
   const db = openDb(join(dir, 'controller.db'));
@@ -73,10 +79,22 @@ export async function startController(dir: string, log: Logger, opts: EmbeddedOp
   const controller = new Controller(db, keys, log);
   const auc = new Auc(controller, keys, log, { rekeyIntervalS });
   const revocations = new SqliteRevocations(db);
-  const ledger = opts.ledgerKeys ? ensureControllerLedger(dir, kek, opts.ledgerKeys) : undefined;
+  const ledger = ensureControllerLedger(dir, kek, opts.ledgerKeys ?? []);
+  if (hadLedger && opts.ledgerKeys?.length) {
+    const known = new Set(ledger.genesis.keys.map((k) => k.keyId));
+    const ignored = opts.ledgerKeys.filter((k) => !known.has(k.keyId));
+    if (ignored.length) {
+      log.log('warn', 'ledger_keys_ignored', {
+        dir: ledger.dir, keys: ignored.map((k) => `${k.role}:${k.name}:${k.keyId}`),
+        reason: 'the state directory already has an orchestration log: its genesis stands; register new keys with an operator-signed write (esfc ctl register-key)',
+      });
+    }
+  } else if (!hadLedger && !ledger.genesis.keys.some((k) => k.role === 'operator')) {
+    log.log('warn', 'ledger_no_operator_key', { dir: ledger.dir, reason: 'the orchestration log was created without an operator key: nobody can write' });
+  }
   const server = new RestconfServer({
     controller, trust: ca.trust, credential: readBundle(join(dir, 'server.pem')), log,
-    ...(ledger ? { ledger: { dir: ledger.dir, genesis: ledger.genesis, orchestrator: ledger.orchestrator, domain: ledger.domain, log } } : {}),
+    ledger: { dir: ledger.dir, genesis: ledger.genesis, orchestrator: ledger.orchestrator, domain: ledger.domain, log },
     operations: new Map([[REKEY_OPERATION, rekeyOperation(controller, auc)]]),
     keyChanges: auc,
     isRevoked: (serial) => revocations.isRevoked(serial),

@@ -3,8 +3,8 @@
  * path and body about to be sent, signed with the tenant's or operator's own
  * key (which never leaves the client), as the header the controller wants.
  */
-import { SIGNED_REQUEST_HEADER } from './orchestration-log.js';
-import { newRequest, signTransaction, type Method, type Signer } from './ledger/index.js';
+import { DATA_PREFIX, SIGNED_REQUEST_HEADER } from './orchestration-log.js';
+import { newRequest, signTransaction, type KeyRole, type Method, type RegisteredKey, type Signer } from './ledger/index.js';
 
 export interface SignedHeader {
   headers: Record<string, string>;
@@ -15,4 +15,32 @@ export interface SignedHeader {
 export function signedWrite(signer: Signer, method: Method, path: string, body: string | undefined): SignedHeader {
   const tx = signTransaction(newRequest(signer, { method, path, body: body ?? '' }), signer);
   return { headers: { [SIGNED_REQUEST_HEADER]: tx.bytes.toString('base64') }, id: tx.id.toString('hex') };
+}
+
+const WRITE_METHODS: readonly string[] = ['POST', 'PUT', 'PATCH', 'DELETE'];
+
+/** A RESTCONF data write (what must be signed); a path may carry a query. */
+export function isDataWrite(method: string, path: string): method is Method {
+  const p = path.split('?')[0]!;
+  return WRITE_METHODS.includes(method) && (p === DATA_PREFIX || p.startsWith(`${DATA_PREFIX}/`));
+}
+
+/** The headers a write needs (none for a read): signs the path without its query, as the server compares it. */
+export function signIfWrite(signer: Signer | undefined, method: string, path: string, body: string | undefined): Record<string, string> {
+  if (!isDataWrite(method, path)) return {};
+  if (!signer) throw new Error(`${method} ${path} is a data write: it must be signed with your key (esfc ctl --sign-key FILE or ESFC_SIGN_KEY)`);
+  return signedWrite(signer, method, path.split('?')[0]!, body).headers;
+}
+
+/** An operator's registration of a public key (esfc-intent:signing-keys): the PUT's path and body. */
+export function keyRegistration(k: Pick<RegisteredKey, 'keyId' | 'alg' | 'publicKey'> & { role: KeyRole; name: string; domain?: string | undefined }): { path: string; body: Record<string, unknown> } {
+  return {
+    path: `${DATA_PREFIX}/esfc-intent:signing-keys/key=${k.keyId}`,
+    body: {
+      'esfc-intent:key': [{
+        'key-id': k.keyId, algorithm: k.alg, role: k.role, name: k.name, 'public-key': k.publicKey,
+        ...(k.domain !== undefined ? { domain: k.domain } : {}),
+      }],
+    },
+  };
 }

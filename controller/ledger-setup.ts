@@ -26,6 +26,11 @@ export interface ControllerLedger {
   genesis: Genesis;
 }
 
+/** Whether the state directory has its orchestration log (its orchestrator key) already. */
+export function hasControllerLedger(stateDir: string): boolean {
+  return existsSync(join(stateDir, 'ledger', SEALED));
+}
+
 /**
  * The log directory's orchestrator key, made (and the genesis with it) on
  * first use. `keys`: public keys registered from the start (operators', and

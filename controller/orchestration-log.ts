@@ -49,6 +49,17 @@ export function refusal(reason: RefusalReason | 'unsigned' | 'mismatch', detail:
   return RestconfFailure.of(t.tag, detail, { status: t.status, type: 'application', appTag: `esfc-ledger:${reason}` });
 }
 
+/**
+ * A refusal of the data model or its access rules, as it was (tag, status,
+ * error-path), with error-app-tag esfc-ledger:invalid-instruction (or
+ * esfc-ledger:not-authorised for an access rule) where it had none.
+ */
+function asInvalidInstruction(f: RestconfFailure): RestconfFailure {
+  return new RestconfFailure(f.errors.map((e) => ({
+    ...e, appTag: e.appTag ?? (e.tag === 'access-denied' ? 'esfc-ledger:not-authorised' : 'esfc-ledger:invalid-instruction'),
+  })), f.status);
+}
+
 const TENANT_TOPS: Record<string, string> = { 'esfc-intent:chains': 'chain', 'esfc-intent:flows': 'flow' };
 const KEYS_TOP = 'esfc-intent:signing-keys';
 const LOG_PRINCIPAL: Principal = { kind: 'operator', name: 'orchestration-log', serial: '' };
@@ -109,6 +120,10 @@ export class OrchestrationLog {
   readonly store: EmbeddedStore;
   private readonly registry: KeyRegistry;
   private flushing: Promise<void> | undefined;
+  /** The model's own refusal of the request being validated: a write it refuses is answered with it (its tag, status and path). */
+  private modelFailure: RestconfFailure | undefined;
+  /** Whom the model checks the request being validated as (its signer: the access rules apply), else an operator. */
+  private checkAs: Principal | undefined;
   /** Serialises execution: requests run in the order they were committed. */
   private executing: Promise<unknown> = Promise.resolve();
 
@@ -158,10 +173,14 @@ export class OrchestrationLog {
   readonly model: InstructionModel = {
     check: (method, path, body) => {
       try {
-        this.prepareAs(LOG_PRINCIPAL, method, path, body);
+        this.prepareAs(this.checkAs ?? LOG_PRINCIPAL, method, path, body);
         return undefined;
       } catch (e) {
-        return e instanceof RestconfFailure ? e.errors.map((x) => x.message).join('; ') : (e as Error).message;
+        if (e instanceof RestconfFailure) {
+          this.modelFailure = e;
+          return e.errors.map((x) => x.message).join('; ');
+        }
+        return (e as Error).message;
       }
     },
     tenantsTouched: (method, path, body) => {
@@ -210,10 +229,23 @@ export class OrchestrationLog {
     return this.flushing;
   }
 
-  private submit(bytes: Buffer): Transaction {
+  private submit(bytes: Buffer, as?: Principal): Transaction {
     this.syncKeys();
-    const v = this.store.submit(bytes);
-    if (!v.ok) throw refusal(v.reason, v.detail);
+    this.modelFailure = undefined;
+    this.checkAs = as;
+    let v;
+    try {
+      v = this.store.submit(bytes);
+    } finally {
+      this.checkAs = undefined;
+    }
+    const modelFailure = this.modelFailure;
+    this.modelFailure = undefined;
+    if (!v.ok) {
+      // The model's refusal as the model gave it (tag, status, error-path), marked as the log's reason.
+      if (v.reason === 'invalid-instruction' && modelFailure) throw asInvalidInstruction(modelFailure);
+      throw refusal(v.reason, v.detail);
+    }
     return v.tx;
   }
 
@@ -242,7 +274,7 @@ export class OrchestrationLog {
     if (key && (key.role !== p.kind || key.name !== p.name)) {
       throw refusal('not-authorised', `the request is signed by ${key.role} key ${key.name}, but this client is ${p.kind} ${p.name}`);
     }
-    this.submit(bytes);
+    this.submit(bytes, p);
     await this.commitSoon();
     this.o.log.log('info', 'ledger_request_committed', { id: tx.idHex, signer: key ? `${key.role}:${key.name}` : hex(tx.keyId), method: tx.method, path: tx.path, height: this.store.height });
     // Execute in commit order, as the signer; a request that fails now (the datastore moved on) gets an error response.

@@ -3,7 +3,13 @@
  * controller` as its own process (so it can be stopped, killed -9 and
  * restarted under traffic), on loopback TCP and a Unix socket that the agents
  * in the scenario's node namespaces reach. Its state directory is made (CA,
- * KEK, server certificate) and clients are enrolled with the embedded API.
+ * KEK, server certificate, the orchestration log) and clients are enrolled
+ * with the embedded API.
+ *
+ * This process is the operators and tenants: it generates their signing
+ * keys and keeps the private halves; the controller gets the public ones
+ * only (operators' in the log's genesis, tenants' by an operator's signed
+ * write), and every data write of a client() is signed.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
@@ -11,6 +17,9 @@ import type { Dispatcher } from 'undici';
 import { request } from 'undici';
 import { jsonLogger } from '../agent/log.js';
 import { startController } from '../controller/embedded.js';
+import { keyRegistration, signIfWrite } from '../controller/ledger-client.js';
+import { generateKey, registeredKey, type GeneratedKey, type Signer } from '../controller/ledger/index.js';
+import { TX_ID_HEADER } from '../controller/orchestration-log.js';
 import { controllerEndpoint, readBundle } from '../controller/pki/index.js';
 import type { PrincipalKind } from '../controller/restconf/principal.js';
 import { CLI } from './net.js';
@@ -21,6 +30,11 @@ export class ControllerProcess {
   readonly socket: string;
   /** Every JSON log line of every run of the controller. */
   readonly logs: Record<string, unknown>[] = [];
+  /** Signing keys of the operators and tenants enrolled, by `kind:name` (private halves: they stay in this process). */
+  readonly keys = new Map<string, GeneratedKey>();
+  /** Keys the controller knows (in the genesis or registered). */
+  private readonly registered = new Set<string>();
+  private readonly bundleKeys = new Map<string, GeneratedKey>();
 
   constructor(readonly dir: string) {
     this.socket = join(dir, 'controller.sock');
@@ -31,12 +45,41 @@ export class ControllerProcess {
     return `unix:${this.socket}`;
   }
 
-  /** Create the state (first time) and client bundles; returns the bundle paths by `kind:name`. */
+  /**
+   * Create the state (first time) and client bundles; returns the bundle
+   * paths by `kind:name`. Operators and tenants get a signing key each: the
+   * first operators' go into the log's genesis, later ones and tenants' are
+   * registered by an operator's signed write.
+   */
   async enroll(principals: [PrincipalKind, string][]): Promise<Map<string, string>> {
-    const c = await startController(this.dir, jsonLogger({}, () => undefined));
+    for (const [kind, name] of principals) {
+      if (kind !== 'agent' && !this.keys.has(`${kind}:${name}`)) this.keys.set(`${kind}:${name}`, generateKey('ed25519'));
+    }
+    const first = this.registered.size === 0;
+    const operators = [...this.keys].filter(([id]) => id.startsWith('operator:'));
+    const c = await startController(this.dir, jsonLogger({}, () => undefined), first ? { ledgerKeys: operators.map(([id, k]) => registeredKey(k, 'operator', id.slice('operator:'.length))) } : {});
     const out = new Map<string, string>();
     try {
-      for (const [kind, name] of principals) out.set(`${kind}:${name}`, await c.enroll(kind, name));
+      if (first) for (const [id] of operators) this.registered.add(id);
+      for (const [kind, name] of principals) {
+        const path = await c.enroll(kind, name);
+        out.set(`${kind}:${name}`, path);
+        const k = this.keys.get(`${kind}:${name}`);
+        if (k) this.bundleKeys.set(path, k);
+      }
+      const unregistered = [...this.keys].filter(([id]) => !this.registered.has(id));
+      if (unregistered.length) {
+        const opId = [...this.registered].find((id) => id.startsWith('operator:'));
+        if (!opId) throw new Error(`${unregistered.map(([id]) => id).join(', ')}: an operator registers their signing keys; enroll one with them`);
+        const [, opName] = opId.split(':') as [string, string];
+        const op = new RestconfClient(c.url, controllerEndpoint(c.url, readBundle(await c.enroll('operator', opName))).dispatcher, this.keys.get(opId)!.signer);
+        for (const [id, k] of unregistered) {
+          const [role, name] = id.split(':') as ['tenant' | 'operator', string];
+          const reg = keyRegistration({ ...k, role, name });
+          await op.ok('PUT', reg.path, reg.body);
+          this.registered.add(id);
+        }
+      }
     } finally {
       await c.close();
     }
@@ -75,27 +118,36 @@ export class ControllerProcess {
     }
   }
 
-  /** A RESTCONF client for a principal's bundle. */
+  /** A RESTCONF client for a principal's bundle; its data writes are signed with the principal's key. */
   client(bundle: string): RestconfClient {
     const ep = controllerEndpoint(this.endpoint, readBundle(bundle));
-    return new RestconfClient(ep.origin, ep.dispatcher);
+    return new RestconfClient(ep.origin, ep.dispatcher, this.bundleKeys.get(bundle)?.signer);
   }
 }
 
 export interface Reply { status: number; headers: Record<string, string>; text: string }
 
-/** Just enough of a RESTCONF client for scripts: method, data path, JSON body. */
+/**
+ * Just enough of a RESTCONF client for scripts: method, data path, JSON body;
+ * data writes are signed with `signer` (the orchestration log refuses them
+ * unsigned).
+ */
 export class RestconfClient {
-  constructor(readonly origin: string, readonly dispatcher: Dispatcher) {}
+  /** The transaction id of the last write the controller committed. */
+  lastTransaction: string | undefined;
+
+  constructor(readonly origin: string, readonly dispatcher: Dispatcher, readonly signer?: Signer) {}
 
   async call(method: string, path: string, body?: unknown): Promise<Reply> {
     const text = body === undefined ? undefined : JSON.stringify(body);
     const r = await request(`${this.origin}${path}`, {
       method: method as 'GET', dispatcher: this.dispatcher,
-      headers: text !== undefined ? { 'content-type': 'application/yang-data+json' } : {},
+      headers: { ...(text !== undefined ? { 'content-type': 'application/yang-data+json' } : {}), ...signIfWrite(this.signer, method, path, text) },
       ...(text !== undefined ? { body: text } : {}),
     });
-    return { status: r.statusCode, headers: r.headers as Record<string, string>, text: await r.body.text() };
+    const headers = r.headers as Record<string, string>;
+    if (headers[TX_ID_HEADER]) this.lastTransaction = headers[TX_ID_HEADER];
+    return { status: r.statusCode, headers, text: await r.body.text() };
   }
 
   /** Fails with the RFC 8040 error text unless the status is 2xx. */

@@ -37,11 +37,11 @@ export interface ServerOptions {
   /** The AuC, for esfc-state:keys-state (absent: no keys-state). */
   keyChanges?: KeyChanges;
   /**
-   * The orchestration log data writes go through (its DataApi is this
-   * server's): with it a write needs its signed request, without it (until
-   * every client signs) writes are applied as the TLS principal asks.
+   * The orchestration log every data write goes through (its DataApi is this
+   * server's): a write needs its signer's request, and is applied only once
+   * the log holds it.
    */
-  ledger?: Omit<OrchestrationLogOptions, 'data' | 'datastore'>;
+  ledger: Omit<OrchestrationLogOptions, 'data' | 'datastore'>;
 }
 
 export class RestconfServer {
@@ -49,7 +49,7 @@ export class RestconfServer {
   readonly servers: Server[] = [];
   private readonly tree: SchemaTree;
   private readonly data: DataApi;
-  readonly ledger: OrchestrationLog | undefined;
+  readonly ledger: OrchestrationLog;
   private readonly operations: OperationsApi;
   private readonly mods: LibraryModule[];
   private readonly seen = new Map<string, number>();
@@ -62,8 +62,8 @@ export class RestconfServer {
     this.tree = loadSchema();
     this.mods = libraryModules(this.tree);
     this.data = new DataApi(this.tree, o.controller, (n) => this.seen.get(n), o.keyChanges);
-    this.ledger = o.ledger && OrchestrationLog.open({ ...o.ledger, data: this.data, datastore: () => o.controller.datastore.doc as Record<string, unknown> });
     this.operations = new OperationsApi(this.tree, o.operations ?? new Map(), () => o.controller.datastore.doc);
+    this.ledger = OrchestrationLog.open({ ...o.ledger, data: this.data, datastore: () => o.controller.datastore.doc as Record<string, unknown> });
     this.maxBody = o.maxBodyBytes ?? 1 << 20;
     o.controller.events.on('change', (ev: ChangeEvent) => this.publish(ev));
     // A rollout waits only for agents that are there.
@@ -74,7 +74,9 @@ export class RestconfServer {
   }
 
   private newServer(): Server {
-    const server = createServer(serverTlsOptions(this.o.trust, this.o.credential), (req, res) => { void this.handle(req, res); });
+    // A data write carries its signed request (the body again, base64) in a header: headers as large as the largest body allows.
+    const maxHeaderSize = Math.ceil((this.maxBody * 4) / 3) + 64 * 1024;
+    const server = createServer({ ...serverTlsOptions(this.o.trust, this.o.credential), maxHeaderSize }, (req, res) => { void this.handle(req, res); });
     // Many agents hold a subscription open at once.
     server.maxConnections = 100_000;
     server.keepAliveTimeout = 65_000;
@@ -114,7 +116,7 @@ export class RestconfServer {
       server.closeAllConnections();
       return new Promise<void>((r) => server.close(() => r()));
     }));
-    this.ledger?.close();
+    this.ledger.close();
   }
 
   private base(req: IncomingMessage): string {
@@ -248,7 +250,6 @@ export class RestconfServer {
       case 'DELETE': {
         const body = await this.body(req);
         if (body !== undefined) this.checkContentType(req);
-        if (!this.ledger) return this.data.write(p, method, dataPath, url.searchParams, headers, body);
         parseQuery(url.searchParams, method);
         return this.ledger.write(p, req.headers[SIGNED_REQUEST_HEADER] as string | undefined, { method, path, body, headers });
       }

@@ -13,6 +13,8 @@ import { join } from 'node:path';
 import { request, type Dispatcher } from 'undici';
 import { jsonLogger } from '../../agent/log.js';
 import { startController, type Embedded } from '../../controller/embedded.js';
+import { keyRegistration, signIfWrite } from '../../controller/ledger-client.js';
+import { generateKey, registeredKey, type GeneratedKey } from '../../controller/ledger/index.js';
 import { clientDispatcher, readBundle } from '../../controller/pki/index.js';
 import { planEncryptedScenario } from '../../scenario/encrypted.js';
 import { DESIGN_FLOWS, scenarioIntent } from '../../scenario/intent.js';
@@ -34,11 +36,13 @@ describe('esfc-state:keys-state and a chain\'s rekey-interval over RESTCONF', ()
   const dir = mkdtempSync(join(tmpdir(), 'esfc-keys-state-'));
   let c: Embedded;
   const as: Record<string, Dispatcher> = {};
+  // The operator's and the tenant's own signing keys: their data writes are signed.
+  const signers: Record<string, GeneratedKey> = { op: generateKey('ed25519'), acme: generateKey('ed25519') };
   const call = async (who: string, method: string, path: string, body?: unknown): Promise<Reply> => {
     const text0 = body === undefined ? undefined : JSON.stringify(body);
     const r = await request(`${c.url}${path}`, {
       method: method as 'GET', dispatcher: as[who]!,
-      headers: text0 !== undefined ? { 'content-type': J } : {},
+      headers: { ...(text0 !== undefined ? { 'content-type': J } : {}), ...(signers[who] ? signIfWrite(signers[who].signer, method, path, text0) : {}) },
       ...(text0 !== undefined ? { body: text0 } : {}),
     });
     const text = await r.body.text();
@@ -68,7 +72,7 @@ describe('esfc-state:keys-state and a chain\'s rekey-interval over RESTCONF', ()
   };
 
   before(async () => {
-    c = await startController(dir, quiet, { rekeyIntervalS: 3600 });
+    c = await startController(dir, quiet, { rekeyIntervalS: 3600, ledgerKeys: [registeredKey(signers.op!, 'operator', 'noc')] });
     for (const [who, kind, name] of [['op', 'operator', 'noc'], ['acme', 'tenant', 'acme'], ['agentA', 'agent', 'node-a']] as const) {
       as[who] = clientDispatcher(readBundle(await c.enroll(kind, name)));
     }
@@ -76,6 +80,9 @@ describe('esfc-state:keys-state and a chain\'s rekey-interval over RESTCONF', ()
     (doc['esfc-intent:chains'] as { chain: Record<string, unknown>[] }).chain.find((x) => x.name === 'mail-chain')!['rekey-interval'] = 30;
     const put = await call('op', 'PUT', '/restconf/data', { 'ietf-restconf:data': doc });
     assert.equal(put.status, 201, put.text);
+    const reg = keyRegistration({ ...signers.acme!, role: 'tenant', name: 'acme' });
+    const registered = await call('op', 'PUT', reg.path, reg.body);
+    assert.equal(registered.status, 201, registered.text);
     // No agent will acknowledge: each phase gives up waiting at once.
     c.controller.phaseTimeoutMs = 100;
     await c.controller.settled();

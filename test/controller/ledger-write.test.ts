@@ -152,9 +152,11 @@ describe('writes through the orchestration log (embedded)', () => {
     assert.ok(res?.tx.type === 'response' && res.tx.outcome === 'error');
   });
 
-  test('a request the model refuses is not committed (invalid-instruction)', async () => {
+  test('a request the model refuses is not committed (invalid-instruction), and is answered with the model\'s own error', async () => {
     const r = await signed('acme', acme, 'POST', '/restconf/data/esfc-intent:chains', chain('acme-web', 'acme'));
-    assert.equal(r.status, 400);
+    assert.equal(r.status, 409, r.text);
+    const e = (JSON.parse(r.text) as { 'ietf-restconf:errors': { error: Record<string, string>[] } })['ietf-restconf:errors'].error[0]!;
+    assert.equal(e['error-tag'], 'data-exists');
     assert.equal(appTag(r), 'esfc-ledger:invalid-instruction');
     assert.equal(r.headers[TX_ID_HEADER], undefined);
   });
@@ -208,9 +210,15 @@ describe('writes through the orchestration log (embedded)', () => {
     assert.ok(c.server.ledger!.store.history({ chain: 'globex-web' }).length >= 2);
     const height = c.server.ledger!.store.height;
     await c.close();
-    c = await startController(dir, quiet, { ledgerKeys: [registeredKey(op, 'operator', 'alice')] });
+    // The state has a log: its genesis stands, a key given now is ignored (and the log says so).
+    const lines: string[] = [];
+    const late = generateKey('ed25519');
+    c = await startController(dir, jsonLogger({}, (l) => lines.push(l)), { ledgerKeys: [registeredKey(op, 'operator', 'alice'), registeredKey(late, 'operator', 'alice')] });
+    const ignored = lines.map((l) => JSON.parse(l) as { event: string; keys?: string[] }).find((l) => l.event === 'ledger_keys_ignored');
+    assert.deepEqual(ignored?.keys, [`operator:alice:${late.keyId}`]);
     for (const [who, kind, name] of [['op', 'operator', 'alice'], ['acme', 'tenant', 'acme']] as const) as[who] = clientDispatcher(readBundle(await c.enroll(kind, name)));
-    assert.equal(c.server.ledger!.store.height, height);
+    assert.equal(c.server.ledger.store.height, height);
+    assert.equal(appTag(await signed('op', late, 'DELETE', '/restconf/data/esfc-intent:chains/chain=acme-db')), 'esfc-ledger:unknown-key');
     const r = await signed('acme', acme, 'DELETE', '/restconf/data/esfc-intent:chains/chain=acme-db');
     assert.equal(r.status, 204, r.text);
     assert.ok(c.server.ledger!.store.height > height);

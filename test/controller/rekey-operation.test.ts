@@ -11,6 +11,8 @@ import { join } from 'node:path';
 import { request, type Dispatcher } from 'undici';
 import { jsonLogger } from '../../agent/log.js';
 import { startController, type Embedded } from '../../controller/embedded.js';
+import { signedWrite } from '../../controller/ledger-client.js';
+import { generateKey, registeredKey } from '../../controller/ledger/index.js';
 import { clientDispatcher, readBundle } from '../../controller/pki/index.js';
 import { planEncryptedScenario } from '../../scenario/encrypted.js';
 import { DESIGN_FLOWS, scenarioIntent } from '../../scenario/intent.js';
@@ -18,6 +20,8 @@ import { DESIGN_FLOWS, scenarioIntent } from '../../scenario/intent.js';
 const dir = mkdtempSync(join(tmpdir(), 'esfc-rekey-op-'));
 let c: Embedded;
 const who = new Map<string, Dispatcher>();
+/** The operator's signing key: it writes the intent (the rekey operation itself is not a data write). */
+const noc = generateKey('ed25519');
 
 async function call(as: string, body: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
   const r = await request(`${c.url}/restconf/operations/esfc-intent:rekey`, {
@@ -28,14 +32,14 @@ async function call(as: string, body: unknown): Promise<{ status: number; json: 
 }
 
 before(async () => {
-  c = await startController(dir, jsonLogger({}, () => undefined));
+  c = await startController(dir, jsonLogger({}, () => undefined), { ledgerKeys: [registeredKey(noc, 'operator', 'noc')] });
   for (const [kind, name] of [['operator', 'noc'], ['tenant', 'acme'], ['tenant', 'globex'], ['agent', 'node-a']] as const) {
     who.set(`${kind}:${name}`, clientDispatcher(readBundle(await c.enroll(kind, name))));
   }
   const ep = planEncryptedScenario();
+  const body = JSON.stringify({ 'ietf-restconf:data': scenarioIntent(ep.base, { efs: ep.efs, flows: DESIGN_FLOWS, tenant: 'acme' }) });
   const put = await request(`${c.url}/restconf/data`, {
-    method: 'PUT', dispatcher: who.get('operator:noc')!, headers: { 'content-type': 'application/yang-data+json' },
-    body: JSON.stringify({ 'ietf-restconf:data': scenarioIntent(ep.base, { efs: ep.efs, flows: DESIGN_FLOWS, tenant: 'acme' }) }),
+    method: 'PUT', dispatcher: who.get('operator:noc')!, headers: { 'content-type': 'application/yang-data+json', ...signedWrite(noc.signer, 'PUT', '/restconf/data', body).headers }, body,
   });
   assert.equal(put.statusCode, 201, await put.body.text());
   c.controller.phaseTimeoutMs = 100;

@@ -16,6 +16,9 @@ import { jsonLogger } from '../../agent/log.js';
 import { Controller } from '../../controller/controller.js';
 import { Kek } from '../../controller/keys/kek.js';
 import { KeyStore } from '../../controller/keys/key-store.js';
+import { generateKey, registeredKey } from '../../controller/ledger/index.js';
+import { signedWrite } from '../../controller/ledger-client.js';
+import { ensureControllerLedger } from '../../controller/ledger-setup.js';
 import { CertificateAuthority, clientDispatcher, readBundle, writeBundle } from '../../controller/pki/index.js';
 import { RestconfFailure } from '../../controller/restconf/errors.js';
 import { UnknownOperationHandlerError, type OperationHandler } from '../../controller/restconf/operations.js';
@@ -42,8 +45,10 @@ describe('RESTCONF operations (RFC 8040 3.6) over mutual TLS', () => {
   /** The same controller served without any operation handler. */
   let bare: RestconfServer;
   const urls: Record<'server' | 'bare', string> = { server: '', bare: '' };
-  let common: Omit<ServerOptions, 'operations'>;
+  let common: Omit<ServerOptions, 'operations' | 'ledger'>;
   const as: Record<string, Dispatcher> = {};
+  /** The operator's signing key: data writes go through the orchestration log. */
+  const opKey = generateKey('ed25519');
 
   // What the handler received, and what it does next (the tests set it).
   const calls: Call[] = [];
@@ -75,11 +80,17 @@ describe('RESTCONF operations (RFC 8040 3.6) over mutual TLS', () => {
     writeBundle(join(dir, 'server.pem'), await ca.issueServer({ dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] }));
     Kek.create(join(dir, 'kek'));
     db = openDb(join(dir, 'controller.db'));
-    controller = new Controller(db, new KeyStore(db, Kek.load(join(dir, 'kek'))), quiet);
+    const kek = Kek.load(join(dir, 'kek'));
+    controller = new Controller(db, new KeyStore(db, kek), quiet);
     common = { controller, trust: ca.trust, credential: readBundle(join(dir, 'server.pem')), log: quiet, isRevoked: () => false };
-    server = new RestconfServer({ ...common, operations: new Map([['esfc-intent:rekey', rekey]]) });
+    // Each server has its own orchestration log (one writer per log file); both know the operator's key.
+    const ledgerOf = (sub: string): ServerOptions['ledger'] => {
+      const l = ensureControllerLedger(join(dir, sub), kek, [registeredKey(opKey, 'operator', 'alice')]);
+      return { dir: l.dir, genesis: l.genesis, orchestrator: l.orchestrator, domain: l.domain, log: quiet };
+    };
+    server = new RestconfServer({ ...common, ledger: ledgerOf('server'), operations: new Map([['esfc-intent:rekey', rekey]]) });
     urls.server = `https://127.0.0.1:${await server.listen(0, '127.0.0.1')}`;
-    bare = new RestconfServer(common);
+    bare = new RestconfServer({ ...common, ledger: ledgerOf('bare') });
     urls.bare = `https://127.0.0.1:${await bare.listen(0, '127.0.0.1')}`;
     mkdirSync(join(dir, 'clients'), { mode: 0o700 });
     for (const [who, kind, name] of [['op', 'operator', 'alice'], ['acme', 'tenant', 'acme'], ['mallory', 'tenant', 'mallory'], ['agentA', 'agent', 'node-a']] as const) {
@@ -87,7 +98,8 @@ describe('RESTCONF operations (RFC 8040 3.6) over mutual TLS', () => {
       writeBundle(path, await ca.issueClient({ kind, name }));
       as[who] = clientDispatcher(readBundle(path));
     }
-    const put = await call('op', 'PUT', '/restconf/data', { body: { 'ietf-restconf:data': intent } });
+    const data = JSON.stringify({ 'ietf-restconf:data': intent });
+    const put = await call('op', 'PUT', '/restconf/data', { body: data, headers: signedWrite(opKey.signer, 'PUT', '/restconf/data', data).headers });
     assert.equal(put.status, 201, put.text);
   });
   after(async () => {
@@ -260,7 +272,7 @@ describe('RESTCONF operations (RFC 8040 3.6) over mutual TLS', () => {
   });
 
   test('a handler for something that is not an rpc of the schema is refused when the server is made', () => {
-    assert.throws(() => new RestconfServer({ ...common, operations: new Map([['esfc-intent:reboot', rekey]]) }),
+    assert.throws(() => new RestconfServer({ ...common, ledger: { dir: join(dir, 'refused', 'ledger'), orchestrator: generateKey('ed25519').signer, domain: 'controller', log: quiet }, operations: new Map([['esfc-intent:reboot', rekey]]) }),
       (e: unknown) => e instanceof UnknownOperationHandlerError && e.operation === 'esfc-intent:reboot' && /rpcs: esfc-intent:rekey/.test(e.message));
   });
 });
