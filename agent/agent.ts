@@ -20,14 +20,13 @@ import { loadConfigFile } from './config/load-config.js';
 import type { NodeConfig } from './config/types.js';
 import { ConfigError, validateConfig } from './config/validate-config.js';
 import type { ControllerLink, NodeDesiredState, NodeReport } from './controller-link.js';
-import { compile, type DesiredState } from './datapath/compile.js';
+import { compile, type DesiredState, type LinkInfo } from './datapath/compile.js';
 import { planMaps, tablesAfter, type ActualTables, type MapOp } from './datapath/plan.js';
 import { applyOps, purgeProbeRecords, purgeProxyFlows, readGenerations, readState, writeState } from './datapath/tables.js';
 import type { Logger } from './log.js';
 import { gatherEnvironment, VethPeerCache } from './node/environment.js';
 import { renderPrometheus, type NodeSnapshot } from './status/snapshot.js';
 import { openDatapath, stateDirFor, type KernelDatapath } from './datapath/kernel-datapath.js';
-import { vethPeers } from './node/veth-peer.js';
 import { bmv2Layout } from './p4/bmv2-layout.js';
 import { Bmv2Runtime } from './p4/bmv2-runtime.js';
 import { generationEntities } from './p4/p4-entities.js';
@@ -113,6 +112,7 @@ export class Agent {
   private known: ActualTables[] | undefined;
   private driftTimer: NodeJS.Timeout | undefined;
   private readonly veths = new VethPeerCache();
+  private readonly puntPeer = new VethPeerCache();
   private readonly liveness = new Liveness({ onChange: (c) => this.onLiveness(c) });
   /** The protection switches the datapath runs with (switchesId). */
   private switches = '';
@@ -354,7 +354,7 @@ export class Agent {
     }
 
     tx.enter('bmv2');
-    const p4Node = await this.stageBmv2(cfg, desired, target);
+    const p4Node = await this.stageBmv2(cfg, desired, target, env.links);
     tx.fault('bmv2');
 
     tx.enter('attach');
@@ -406,12 +406,13 @@ export class Agent {
    * supervisor keeps trying (punted frames wait, the fast path does not).
    * Returns whether BMv2 is the node's SFF.
    */
-  private async stageBmv2(cfg: NodeConfig, desired: DesiredState, target: number): Promise<boolean> {
+  private async stageBmv2(cfg: NodeConfig, desired: DesiredState, target: number, links: ReadonlyMap<string, LinkInfo>): Promise<boolean> {
     const log = this.opts.log;
     const p4Node = desired.attachments.some((a) => a.hook === 'p4');
     try {
       const punt = cfg.ports.find((p) => p.kind === 'punt');
-      const peer = punt ? (await vethPeers([punt.interface])).get(punt.interface)?.peer : undefined;
+      // Cached like the underlay's peers: finding a peer spawns ip and ethtool, too much for every reconcile.
+      const peer = punt ? (await this.puntPeer.get([punt.interface], links)).get(punt.interface)?.peer : undefined;
       const layout = bmv2Layout(cfg, desired, peer);
       if (!layout) {
         if (this.bmv2) {

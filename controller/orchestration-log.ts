@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import type { Logger } from '../agent/log.js';
 import {
   EmbeddedStore, KeyRegistry, decodeTransaction, genesisJson, hex, newResponse, parseGenesis, signTransaction,
-  type Genesis, type InstructionModel, type Method, type RefusalReason, type RegisteredKey, type Request, type Signer, type Transaction,
+  type Genesis, type InstructionModel, type RefusalReason, type RegisteredKey, type Request, type Signer, type Transaction,
 } from './ledger/index.js';
 import type { DataApi, HttpReply, PreparedWrite } from './restconf/data.js';
 import { RestconfFailure, type ErrorTag } from './restconf/errors.js';
@@ -95,8 +95,9 @@ export function keysRegisteredBy(r: Request): RegisteredKey[] {
   }
   if (!isObj(body)) return [];
   if (r.path === DATA_PREFIX) return datastoreKeys(isObj(body['ietf-restconf:data']) ? body['ietf-restconf:data'] : body);
-  if (r.path === `${DATA_PREFIX}/${KEYS_TOP}`) return datastoreKeys({ [KEYS_TOP]: body[KEYS_TOP] ?? body['esfc-intent:key'] ? { key: body['esfc-intent:key'] } : body[KEYS_TOP] });
-  if (r.path.startsWith(`${DATA_PREFIX}/${KEYS_TOP}/key=`)) return datastoreKeys({ [KEYS_TOP]: { key: body['esfc-intent:key'] } });
+  // PUT/PATCH of the container carries it whole; POST to it, or a write of one entry, carries the list member.
+  if (r.path === `${DATA_PREFIX}/${KEYS_TOP}` && KEYS_TOP in body) return datastoreKeys({ [KEYS_TOP]: body[KEYS_TOP] });
+  if (r.path === `${DATA_PREFIX}/${KEYS_TOP}` || r.path.startsWith(`${DATA_PREFIX}/${KEYS_TOP}/key=`)) return datastoreKeys({ [KEYS_TOP]: { key: body['esfc-intent:key'] } });
   return [];
 }
 
@@ -111,6 +112,8 @@ export interface OrchestrationLogOptions {
   data: DataApi;
   /** The datastore now (registered keys are read from it). */
   datastore: () => Json;
+  /** Its revision: what an ok response records. */
+  revision: () => number;
   log: Logger;
   /** A block is cut at most this long after its first request (ms; default: the next turn of the event loop). */
   intervalMs?: number;
@@ -291,7 +294,7 @@ export class OrchestrationLog {
     } catch (e) {
       failure = e instanceof RestconfFailure ? e : RestconfFailure.of('operation-failed', (e as Error).message, { status: 500 });
     }
-    const result = failure ? JSON.parse(failure.body()) as Json : { revision: this.revisionOf(reply!) };
+    const result = failure ? JSON.parse(failure.body()) as Json : { revision: this.o.revision() };
     const response = signTransaction(newResponse(this.o.orchestrator, { requestId: tx.id, outcome: failure ? 'error' : 'ok', result }), this.o.orchestrator);
     this.submit(response.bytes);
     await this.commitSoon();
@@ -303,14 +306,8 @@ export class OrchestrationLog {
     return { ...reply!, headers: { ...reply!.headers, ...ids } };
   }
 
-  private revisionOf(_reply: HttpReply): number {
-    const rev = (this.o.datastore() as { revision?: number }).revision;
-    return typeof rev === 'number' ? rev : 0;
-  }
-
   close(): void {
     this.store.close();
   }
 }
 
-export type { Method };

@@ -41,7 +41,7 @@ export interface ServerOptions {
    * server's): a write needs its signer's request, and is applied only once
    * the log holds it.
    */
-  ledger: Omit<OrchestrationLogOptions, 'data' | 'datastore'>;
+  ledger: Omit<OrchestrationLogOptions, 'data' | 'datastore' | 'revision'>;
 }
 
 export class RestconfServer {
@@ -63,7 +63,7 @@ export class RestconfServer {
     this.mods = libraryModules(this.tree);
     this.data = new DataApi(this.tree, o.controller, (n) => this.seen.get(n), o.keyChanges);
     this.operations = new OperationsApi(this.tree, o.operations ?? new Map(), () => o.controller.datastore.doc);
-    this.ledger = OrchestrationLog.open({ ...o.ledger, data: this.data, datastore: () => o.controller.datastore.doc as Record<string, unknown> });
+    this.ledger = OrchestrationLog.open({ ...o.ledger, data: this.data, datastore: () => o.controller.datastore.doc as Record<string, unknown>, revision: () => o.controller.datastore.revision });
     this.maxBody = o.maxBodyBytes ?? 1 << 20;
     o.controller.events.on('change', (ev: ChangeEvent) => this.publish(ev));
     // A rollout waits only for agents that are there.

@@ -25,7 +25,7 @@ import { checkForwarding, decodeFrame } from '../lib/nsh-oracle.js';
 import { counterDelta, differences, type RecordedCase } from '../lib/differential.js';
 import { Bmv2Replay } from '../lib/bmv2-replay.js';
 import { generationEntities, type P4Entity } from '../../agent/p4/p4-entities.js';
-import { p4Paths } from '../../agent/p4/p4-paths.js';
+import { bmv2Missing } from '../lib/bmv2-harness.js';
 
 const isRoot = process.getuid?.() === 0;
 const PIN = `/sys/fs/bpf/esfc-test-dp-${process.pid}`;
@@ -736,16 +736,8 @@ describe('forwarding core (BPF_PROG_TEST_RUN)', { skip: isRoot ? false : 'needs 
  * it dropped or passed BMv2 must not send; both count the same cell. What the
  * eBPF core punts is exactly what BMv2 is for: it must not punt it again.
  */
-const haveBmv2 = ((): string | false => {
-  try {
-    p4Paths();
-    return false;
-  } catch (e) {
-    return (e as Error).message;
-  }
-})();
 
-describe('the P4 program on BMv2 decides as the eBPF core (differential)', { skip: !isRoot ? 'needs root' : haveBmv2 }, () => {
+describe('the P4 program on BMv2 decides as the eBPF core (differential)', { skip: !isRoot ? 'needs root' : bmv2Missing() }, () => {
   test('every TC frame of this file through BMv2: same verdict, same output bytes and port, same counter', { timeout: 30 * 60_000 }, async () => {
     assert.ok(recorded.length > 3000, `only ${recorded.length} frames recorded`);
     const cellName = (cell: number): string => `${slotNamesSeen.get(Math.floor(cell / STAT_MAX)) ?? `slot${Math.floor(cell / STAT_MAX)}`}/${stats.get(cell % STAT_MAX) ?? cell % STAT_MAX}`;

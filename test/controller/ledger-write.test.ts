@@ -16,7 +16,7 @@ import { request, type Dispatcher } from 'undici';
 import { jsonLogger } from '../../agent/log.js';
 import { startController, type Embedded } from '../../controller/embedded.js';
 import { signedWrite } from '../../controller/ledger-client.js';
-import { generateKey, registeredKey, signTransaction, newRequest, verifyLog, type GeneratedKey, type Method } from '../../controller/ledger/index.js';
+import { decodeTransaction, generateKey, registeredKey, signTransaction, newRequest, verifyLog, type GeneratedKey, type Method, type Request } from '../../controller/ledger/index.js';
 import { keysRegisteredBy, RESPONSE_ID_HEADER, SIGNED_REQUEST_HEADER, TX_ID_HEADER } from '../../controller/orchestration-log.js';
 import { clientDispatcher, readBundle } from '../../controller/pki/index.js';
 import { planEncryptedScenario } from '../../scenario/encrypted.js';
@@ -82,6 +82,7 @@ describe('writes through the orchestration log (embedded)', () => {
     assert.equal(req?.status, 'committed');
     assert.equal(res?.status, 'committed');
     assert.ok(res.tx.type === 'response' && res.tx.outcome === 'ok' && res.tx.requestId.toString('hex') === r.headers[TX_ID_HEADER]);
+    assert.deepEqual(JSON.parse(res.tx.result), { revision: c.controller.datastore.revision }, 'the response records the revision the write made');
   });
 
   test('tenants: registered by an operator\'s signed write, each writes its own chains only (Ed25519 and RSA-PSS)', async () => {
@@ -199,6 +200,20 @@ describe('writes through the orchestration log (embedded)', () => {
     const bad = cli(['verify', file]);
     assert.equal(bad.status, 1);
     assert.match(bad.out, new RegExp(`^FAILED at block ${c.server.ledger!.store.height}: `));
+  });
+
+  test('an audit learns the keys a request registers, however the write is shaped (one entry, the container, a POST to it)', () => {
+    const entry = { 'key-id': acme.keyId, algorithm: acme.alg, role: 'tenant', name: 'acme', 'public-key': acme.publicKey };
+    const req = (method: Method, path: string, body: object): Request => {
+      const tx = decodeTransaction(signTransaction(newRequest(op.signer, { method, path, body }), op.signer).bytes);
+      assert.equal(tx.type, 'request');
+      return tx as Request;
+    };
+    const want = [{ keyId: acme.keyId, alg: acme.alg, role: 'tenant', name: 'acme', publicKey: acme.publicKey }];
+    assert.deepEqual(keysRegisteredBy(req('PUT', `/restconf/data/esfc-intent:signing-keys/key=${acme.keyId}`, { 'esfc-intent:key': [entry] })), want);
+    assert.deepEqual(keysRegisteredBy(req('PUT', '/restconf/data/esfc-intent:signing-keys', { 'esfc-intent:signing-keys': { key: [entry] } })), want);
+    assert.deepEqual(keysRegisteredBy(req('POST', '/restconf/data/esfc-intent:signing-keys', { 'esfc-intent:key': [entry] })), want);
+    assert.deepEqual(keysRegisteredBy(req('PUT', '/restconf/data/esfc-intent:chains/chain=x', chain('x', 'acme') as object)), []);
   });
 
   test('the exported log verifies; history by tenant and by chain; a restarted controller continues the same log', async () => {

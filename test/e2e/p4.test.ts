@@ -14,7 +14,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NodeConfig } from '../../agent/config/types.js';
-import { p4Paths } from '../../agent/p4/p4-paths.js';
+import { bmv2Missing } from '../lib/bmv2-harness.js';
 import { planScenario } from '../../scenario/plan.js';
 import { ScenarioNet } from '../../scenario/net.js';
 import { nsh, sh, spawnInNs, stopProcess, waitForLine } from '../../scenario/sh.js';
@@ -23,14 +23,6 @@ import { eth, ipv4, nsh as nshHeader, udp, underlay } from '../../scenario/frame
 
 const isRoot = process.getuid?.() === 0;
 const plan = planScenario();
-const noBmv2 = ((): string | false => {
-  try {
-    p4Paths();
-    return false;
-  } catch (e) {
-    return (e as Error).message;
-  }
-})();
 
 interface Status {
   hooks: { ifname: string; hook: string }[];
@@ -80,7 +72,7 @@ async function captureUnderlay(net: ScenarioNet, during: () => Promise<unknown>,
   });
 }
 
-describe('scenario with node B on BMv2 (hook p4), A and C on eBPF', { skip: !isRoot ? 'needs root (namespaces, BPF)' : noBmv2 }, () => {
+describe('scenario with node B on BMv2 (hook p4), A and C on eBPF', { skip: !isRoot ? 'needs root (namespaces, BPF)' : bmv2Missing() }, () => {
   let net: ScenarioNet;
   before(async () => {
     // Frames BMv2 reads with a packet socket must be whole and checksummed: the underlay

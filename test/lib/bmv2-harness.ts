@@ -12,6 +12,16 @@ import { p4Paths, type P4Paths } from '../../agent/p4/p4-paths.js';
 import { P4Info, type P4InfoJson } from '../../agent/p4/p4info.js';
 import { P4RuntimeClient } from '../../agent/p4/p4runtime-client.js';
 
+/** Why a BMv2 suite cannot run here (BMv2 not installed), or false: for a suite's skip option. */
+export function bmv2Missing(): string | false {
+  try {
+    p4Paths();
+    return false;
+  } catch (e) {
+    return (e as Error).message;
+  }
+}
+
 let port = 19559 + (process.pid % 1000) * 4;
 
 export class Bmv2Harness {
