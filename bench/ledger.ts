@@ -233,8 +233,7 @@ async function measureDelay(runs: number, log: (s: string) => void): Promise<Del
     const d = clientDispatcher(readBundle(await c.enroll('operator', 'alice')));
     closers.push(() => d.close());
     await putIntent(c, d, op);
-    const store = c.server.ledger?.store;
-    if (!store) throw new Error('the controller started with ledgerKeys has no orchestration log');
+    const store = c.server.embeddedLog.store;
     // Timestamps of the store's own steps inside each request: the log's share is measured, not inferred.
     const t: Timed = { submit: [], flush: [], submitEnd: [] };
     const submit = store.submit.bind(store);

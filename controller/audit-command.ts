@@ -11,6 +11,7 @@ import { parseArgs } from 'node:util';
 import { request } from 'undici';
 import { keysRegisteredBy } from './orchestration-log.js';
 import { verifyLog } from './ledger/index.js';
+import { verifyCometCommit } from './replicated/commit.js';
 import { controllerEndpoint, readBundle } from './pki/index.js';
 import { LEDGER_PREFIX } from './restconf/ledger-api.js';
 
@@ -56,7 +57,7 @@ export async function auditCommand(argv: string[]): Promise<number> {
       } else {
         bytes = readFileSync(target);
       }
-      const v = verifyLog(bytes, { keysRegisteredBy });
+      const v = verifyLog(bytes, { keysRegisteredBy, verifyCommit: verifyCometCommit });
       if (!v.ok) {
         process.stdout.write(`${values.json ? JSON.stringify(v) : `FAILED at block ${v.height}: ${v.reason}: ${v.detail}`}\n`);
         return 1;

@@ -15,9 +15,10 @@ import { REKEY_OPERATION, rekeyOperation } from './keys/rekey-operation.js';
 import { CertificateAuthority, readBundle, writeBundle } from './pki/index.js';
 import type { PrincipalKind } from './restconf/principal.js';
 import { RestconfServer } from './restconf/server.js';
-import { openDb, type Db } from './store/db.js';
+import { openDb, resetIntent, type Db } from './store/db.js';
 import { SqliteRevocations } from './store/revocations.js';
-import { ensureControllerLedger, hasControllerLedger } from './ledger-setup.js';
+import { ensureControllerLedger, hasControllerLedger, type ControllerLedger } from './ledger-setup.js';
+import type { ReplicatedControllerOptions } from './replicated-orchestration.js';
 import type { RegisteredKey } from './ledger/index.js';
 
 export interface Embedded {
@@ -51,6 +52,13 @@ export interface EmbeddedOptions {
    * keeps its genesis and ignores them.
    */
   ledgerKeys?: RegisteredKey[];
+  /**
+   * Run as a domain's controller on the replicated orchestration log (this
+   * domain's CometBFT validator's application) instead of the state
+   * directory's embedded log. The intent is rebuilt from the ledger at
+   * start; start the validator (CometNode) once this returns.
+   */
+  replicated?: Omit<ReplicatedControllerOptions, 'log'>;
   /** As esfc controller --rekey-interval / --key-lifetime (defaults 3600 and twice that). */
   rekeyIntervalS?: number;
   keyLifetimeS?: number;
@@ -68,7 +76,7 @@ export async function startController(dir: string, log: Logger, opts: EmbeddedOp
     Kek.create(join(dir, 'kek'));
   }
   const hadLedger = hasControllerLedger(dir);
-  if (!hadLedger && opts.create === false) {
+  if (!hadLedger && opts.create === false && !opts.replicated) {
     throw new NoControllerState(`no orchestration log in ${dir}: run esfc controller init --state ${dir} --operator-key NAME=PUBFILE`);
   }
   const kek = Kek.load(opts.kekFile ?? (existsSync(join(dir, 'kek')) ? join(dir, 'kek') : undefined));
@@ -76,29 +84,36 @@ export async function startController(dir: string, log: Logger, opts: EmbeddedOp
   const db = openDb(join(dir, 'controller.db'));
   const rekeyIntervalS = opts.rekeyIntervalS ?? 3600;
   const keys = new KeyStore(db, kek, { lifetimeS: opts.keyLifetimeS ?? 2 * rekeyIntervalS });
-  const controller = new Controller(db, keys, log);
+  // On the replicated log the ledger is the instruction log, and the intent is what replaying it gives.
+  if (opts.replicated) resetIntent(db);
+  const controller = opts.replicated ? new Controller(db, keys, log, () => undefined) : new Controller(db, keys, log);
   const auc = new Auc(controller, keys, log, { rekeyIntervalS });
   const revocations = new SqliteRevocations(db);
-  const ledger = ensureControllerLedger(dir, kek, opts.ledgerKeys ?? []);
-  if (hadLedger && opts.ledgerKeys?.length) {
-    const known = new Set(ledger.genesis.keys.map((k) => k.keyId));
-    const ignored = opts.ledgerKeys.filter((k) => !known.has(k.keyId));
-    if (ignored.length) {
-      log.log('warn', 'ledger_keys_ignored', {
-        dir: ledger.dir, keys: ignored.map((k) => `${k.role}:${k.name}:${k.keyId}`),
-        reason: 'the state directory already has an orchestration log: its genesis stands; register new keys with an operator-signed write (esfc ctl register-key)',
-      });
+  /** The state directory's own log, made on first use; keys given for a log that exists are ignored (its genesis stands). */
+  const embeddedLog = (): ControllerLedger & { log: Logger } => {
+    const ledger = ensureControllerLedger(dir, kek, opts.ledgerKeys ?? []);
+    if (hadLedger && opts.ledgerKeys?.length) {
+      const known = new Set(ledger.genesis.keys.map((k) => k.keyId));
+      const ignored = opts.ledgerKeys.filter((k) => !known.has(k.keyId));
+      if (ignored.length) {
+        log.log('warn', 'ledger_keys_ignored', {
+          dir: ledger.dir, keys: ignored.map((k) => `${k.role}:${k.name}:${k.keyId}`),
+          reason: 'the state directory already has an orchestration log: its genesis stands; register new keys with an operator-signed write (esfc ctl register-key)',
+        });
+      }
+    } else if (!hadLedger && !ledger.genesis.keys.some((k) => k.role === 'operator')) {
+      log.log('warn', 'ledger_no_operator_key', { dir: ledger.dir, reason: 'the orchestration log was created without an operator key: nobody can write' });
     }
-  } else if (!hadLedger && !ledger.genesis.keys.some((k) => k.role === 'operator')) {
-    log.log('warn', 'ledger_no_operator_key', { dir: ledger.dir, reason: 'the orchestration log was created without an operator key: nobody can write' });
-  }
+    return { ...ledger, log };
+  };
   const server = new RestconfServer({
     controller, trust: ca.trust, credential: readBundle(join(dir, 'server.pem')), log,
-    ledger: { dir: ledger.dir, genesis: ledger.genesis, orchestrator: ledger.orchestrator, domain: ledger.domain, log },
+    ledger: opts.replicated ? { replicated: { ...opts.replicated, log } } : embeddedLog(),
     operations: new Map([[REKEY_OPERATION, rekeyOperation(controller, auc)]]),
     keyChanges: auc,
     isRevoked: (serial) => revocations.isRevoked(serial),
   });
+  await server.openLedger();
   const port = await server.listen(opts.port ?? 0, host);
   if (opts.unix) {
     rmSync(opts.unix, { force: true });

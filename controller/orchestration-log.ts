@@ -16,9 +16,12 @@ import { join } from 'node:path';
 import type { Logger } from '../agent/log.js';
 import {
   EmbeddedStore, KeyRegistry, decodeTransaction, genesisJson, hex, newResponse, parseGenesis, signTransaction,
-  type Genesis, type InstructionModel, type RefusalReason, type RegisteredKey, type Request, type Signer, type Transaction,
+  type Genesis, type HistoryFilter, type RefusalReason, type RegisteredKey, type Request, type Signer, type Transaction,
 } from './ledger/index.js';
-import type { DataApi, HttpReply, PreparedWrite } from './restconf/data.js';
+import type { DataApi, HttpReply } from './restconf/data.js';
+import { DATA_PREFIX, DatastoreModel, asInvalidInstruction } from './instruction-model.js';
+
+export { DATA_PREFIX } from './instruction-model.js';
 import { RestconfFailure, type ErrorTag } from './restconf/errors.js';
 import type { Principal } from './restconf/principal.js';
 
@@ -27,7 +30,6 @@ export const SIGNED_REQUEST_HEADER = 'esfc-signed-request';
 /** On the reply: the request's transaction id, and the response's. */
 export const TX_ID_HEADER = 'esfc-transaction-id';
 export const RESPONSE_ID_HEADER = 'esfc-response-id';
-export const DATA_PREFIX = '/restconf/data';
 
 /** How a refusal reads over RESTCONF: who is refused (403) or what is wrong with it (400, 409). */
 const REFUSAL_TAG: Record<RefusalReason, { tag: ErrorTag; status: number }> = {
@@ -49,23 +51,7 @@ export function refusal(reason: RefusalReason | 'unsigned' | 'mismatch', detail:
   return RestconfFailure.of(t.tag, detail, { status: t.status, type: 'application', appTag: `esfc-ledger:${reason}` });
 }
 
-/**
- * A refusal of the data model or its access rules, as it was (tag, status,
- * error-path), with error-app-tag esfc-ledger:invalid-instruction (or
- * esfc-ledger:not-authorised for an access rule) where it had none.
- */
-function asInvalidInstruction(f: RestconfFailure): RestconfFailure {
-  return new RestconfFailure(f.errors.map((e) => ({
-    ...e, appTag: e.appTag ?? (e.tag === 'access-denied' ? 'esfc-ledger:not-authorised' : 'esfc-ledger:invalid-instruction'),
-  })), f.status);
-}
-
-const TENANT_TOPS: Record<string, string> = { 'esfc-intent:chains': 'chain', 'esfc-intent:flows': 'flow' };
 const KEYS_TOP = 'esfc-intent:signing-keys';
-const LOG_PRINCIPAL: Principal = { kind: 'operator', name: 'orchestration-log', serial: '' };
-
-const dataPathOf = (path: string): string | undefined =>
-  path === DATA_PREFIX || path.startsWith(`${DATA_PREFIX}/`) ? path.slice(DATA_PREFIX.length) : undefined;
 
 type Json = Record<string, unknown>;
 const isObj = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -101,6 +87,40 @@ export function keysRegisteredBy(r: Request): RegisteredKey[] {
   return [];
 }
 
+/** A RESTCONF write's signed request, checked against the HTTP request and the TLS principal (before the ledger validates it). */
+export interface HttpWrite { method: string; path: string; body: string | undefined; headers: Record<string, string | undefined> }
+
+export function signedRequestOf(registry: KeyRegistry, p: Principal, signed: string | undefined, http: HttpWrite): { tx: Request; bytes: Buffer; key: RegisteredKey | undefined } {
+  if (!signed) {
+    throw refusal('unsigned', `a write needs its request signed by your key in the ${SIGNED_REQUEST_HEADER} header (esfc ctl signs with --sign-key); nothing was changed`);
+  }
+  const bytes = Buffer.from(signed, 'base64');
+  let tx: Transaction;
+  try {
+    tx = decodeTransaction(bytes);
+  } catch (e) {
+    throw refusal('malformed', `${SIGNED_REQUEST_HEADER}: ${(e as Error).message}`);
+  }
+  if (tx.type !== 'request') throw refusal('mismatch', `${SIGNED_REQUEST_HEADER} holds a response, not a request`);
+  const body = http.body ?? '';
+  if (tx.method !== http.method || tx.path !== http.path || tx.body !== body) {
+    throw refusal('mismatch', `the signed request is ${tx.method} ${tx.path} (${Buffer.byteLength(tx.body)} bytes of body), this one is ${http.method} ${http.path} (${Buffer.byteLength(body)} bytes)`);
+  }
+  const key = registry.get(tx.keyId)?.key;
+  if (key && (key.role !== p.kind || key.name !== p.name)) {
+    throw refusal('not-authorised', `the request is signed by ${key.role} key ${key.name}, but this client is ${p.kind} ${p.name}`);
+  }
+  return { tx, bytes, key };
+}
+
+/** What the RESTCONF server writes through and reads the log from, in either mode. */
+export interface WriteLog {
+  write(p: Principal, signed: string | undefined, http: HttpWrite): Promise<HttpReply>;
+  exportBytes(): Buffer;
+  history(f: HistoryFilter): { meta: { height: number; blockTime: number; tenant?: string; chain?: string }; tx: Transaction }[];
+  close(): void | Promise<void>;
+}
+
 export interface OrchestrationLogOptions {
   /** Directory of the log (state/ledger). */
   dir: string;
@@ -119,18 +139,18 @@ export interface OrchestrationLogOptions {
   intervalMs?: number;
 }
 
-export class OrchestrationLog {
+export class OrchestrationLog implements WriteLog {
+  /** What the validator asks of the data model; embedded, this controller executes every request, as the orchestrator of its domain. */
+  readonly model: DatastoreModel;
+
   readonly store: EmbeddedStore;
   private readonly registry: KeyRegistry;
   private flushing: Promise<void> | undefined;
-  /** The model's own refusal of the request being validated: a write it refuses is answered with it (its tag, status and path). */
-  private modelFailure: RestconfFailure | undefined;
-  /** Whom the model checks the request being validated as (its signer: the access rules apply), else an operator. */
-  private checkAs: Principal | undefined;
   /** Serialises execution: requests run in the order they were committed. */
   private executing: Promise<unknown> = Promise.resolve();
 
   private constructor(private readonly o: OrchestrationLogOptions, genesis: Genesis) {
+    this.model = new DatastoreModel(o.data, () => [o.domain]);
     this.registry = new KeyRegistry(genesis.keys);
     this.store = EmbeddedStore.open({
       dir: o.dir, genesis, proposer: o.orchestrator, model: this.model, registry: this.registry,
@@ -166,56 +186,6 @@ export class OrchestrationLog {
     }
   }
 
-  private prepareAs(p: Principal, method: string, path: string, body: string, headers: Record<string, string | undefined> = {}): PreparedWrite {
-    const dataPath = dataPathOf(path);
-    if (dataPath === undefined) throw RestconfFailure.of('invalid-value', `${path} is not a data resource (${DATA_PREFIX}/...)`);
-    return this.o.data.prepare(p, method, dataPath, new URLSearchParams(), headers, body === '' ? undefined : body);
-  }
-
-  /** What the validator asks of the data model. */
-  readonly model: InstructionModel = {
-    check: (method, path, body) => {
-      try {
-        this.prepareAs(this.checkAs ?? LOG_PRINCIPAL, method, path, body);
-        return undefined;
-      } catch (e) {
-        if (e instanceof RestconfFailure) {
-          this.modelFailure = e;
-          return e.errors.map((x) => x.message).join('; ');
-        }
-        return (e as Error).message;
-      }
-    },
-    tenantsTouched: (method, path, body) => {
-      let w: PreparedWrite;
-      try {
-        w = this.prepareAs(LOG_PRINCIPAL, method, path, body);
-      } catch {
-        return 'other';
-      }
-      const tenants = new Set<string>();
-      for (const top of new Set([...Object.keys(w.doc), ...Object.keys(w.next)])) {
-        const a = w.doc[top];
-        const b = w.next[top];
-        if (JSON.stringify(a) === JSON.stringify(b)) continue;
-        const list = TENANT_TOPS[top];
-        if (!list) return 'other';
-        const byName = (h: unknown): Map<string, Json> => new Map((isObj(h) && Array.isArray(h[list]) ? (h[list] as Json[]) : []).map((e) => [String(e['name']), e]));
-        const ma = byName(a);
-        const mb = byName(b);
-        for (const name of new Set([...ma.keys(), ...mb.keys()])) {
-          const ea = ma.get(name);
-          const eb = mb.get(name);
-          if (JSON.stringify(ea) === JSON.stringify(eb)) continue;
-          for (const e of [ea, eb]) if (e) tenants.add(String(e['tenant']));
-        }
-      }
-      return [...tenants];
-    },
-    // Embedded: this controller executes every request, as the orchestrator of its domain.
-    domainsOf: () => [this.o.domain],
-  };
-
   /** Cuts what is pending into a block at the next turn of the event loop: requests arriving together share it. */
   private commitSoon(): Promise<void> {
     this.flushing ??= new Promise<void>((resolve, reject) => {
@@ -234,19 +204,10 @@ export class OrchestrationLog {
 
   private submit(bytes: Buffer, as?: Principal): Transaction {
     this.syncKeys();
-    this.modelFailure = undefined;
-    this.checkAs = as;
-    let v;
-    try {
-      v = this.store.submit(bytes);
-    } finally {
-      this.checkAs = undefined;
-    }
-    const modelFailure = this.modelFailure;
-    this.modelFailure = undefined;
+    const { result: v, failure } = this.model.validatingAs(as, () => this.store.submit(bytes));
     if (!v.ok) {
       // The model's refusal as the model gave it (tag, status, error-path), marked as the log's reason.
-      if (v.reason === 'invalid-instruction' && modelFailure) throw asInvalidInstruction(modelFailure);
+      if (v.reason === 'invalid-instruction' && failure) throw asInvalidInstruction(failure);
       throw refusal(v.reason, v.detail);
     }
     return v.tx;
@@ -257,26 +218,8 @@ export class OrchestrationLog {
    * method, path and body, by a key of the principal the TLS client
    * certificate names.
    */
-  async write(p: Principal, signed: string | undefined, http: { method: string; path: string; body: string | undefined; headers: Record<string, string | undefined> }): Promise<HttpReply> {
-    if (!signed) {
-      throw refusal('unsigned', `a write needs its request signed by your key in the ${SIGNED_REQUEST_HEADER} header (esfc ctl signs with --sign-key); nothing was changed`);
-    }
-    const bytes = Buffer.from(signed, 'base64');
-    let tx: Transaction;
-    try {
-      tx = decodeTransaction(bytes);
-    } catch (e) {
-      throw refusal('malformed', `${SIGNED_REQUEST_HEADER}: ${(e as Error).message}`);
-    }
-    if (tx.type !== 'request') throw refusal('mismatch', `${SIGNED_REQUEST_HEADER} holds a response, not a request`);
-    const body = http.body ?? '';
-    if (tx.method !== http.method || tx.path !== http.path || tx.body !== body) {
-      throw refusal('mismatch', `the signed request is ${tx.method} ${tx.path} (${Buffer.byteLength(tx.body)} bytes of body), this one is ${http.method} ${http.path} (${Buffer.byteLength(body)} bytes)`);
-    }
-    const key = this.registry.get(tx.keyId)?.key;
-    if (key && (key.role !== p.kind || key.name !== p.name)) {
-      throw refusal('not-authorised', `the request is signed by ${key.role} key ${key.name}, but this client is ${p.kind} ${p.name}`);
-    }
+  async write(p: Principal, signed: string | undefined, http: HttpWrite): Promise<HttpReply> {
+    const { tx, bytes, key } = signedRequestOf(this.registry, p, signed, http);
     this.submit(bytes, p);
     await this.commitSoon();
     this.o.log.log('info', 'ledger_request_committed', { id: tx.idHex, signer: key ? `${key.role}:${key.name}` : hex(tx.keyId), method: tx.method, path: tx.path, height: this.store.height });
@@ -290,7 +233,7 @@ export class OrchestrationLog {
     let reply: HttpReply | undefined;
     let failure: RestconfFailure | undefined;
     try {
-      reply = this.o.data.commit(this.prepareAs(p, tx.method, tx.path, tx.body, headers));
+      reply = this.o.data.commit(this.model.prepareAs(p, tx.method, tx.path, tx.body, headers));
     } catch (e) {
       failure = e instanceof RestconfFailure ? e : RestconfFailure.of('operation-failed', (e as Error).message, { status: 500 });
     }
@@ -304,6 +247,14 @@ export class OrchestrationLog {
       throw failure;
     }
     return { ...reply!, headers: { ...reply!.headers, ...ids } };
+  }
+
+  exportBytes(): Buffer {
+    return this.store.exportBytes();
+  }
+
+  history(f: HistoryFilter): ReturnType<EmbeddedStore['history']> {
+    return this.store.history(f);
   }
 
   close(): void {

@@ -36,7 +36,7 @@ import type {
 import { fitTxs } from '../abci/index.js';
 import {
   KeyRegistry, REFUSAL_REASONS, blockHash, decodeTransaction, sha256, encodeBlockBody, genesisBlock, genesisJson, hex, merkleRoot, parseGenesis, signBytes,
-  validate, verifyBytes, withCommit, type Block, type BlockHeader, type Genesis, type InstructionModel, type RefusalReason,
+  chainOfPath, validate, verifyBytes, withCommit, type Block, type HistoryFilter, type BlockHeader, type Genesis, type InstructionModel, type RefusalReason,
   type RegisteredKey, type Request, type Response, type Signer, type Transaction, type ValidationContext, validatorKeys,
 } from '../ledger/index.js';
 import { cometAddress, decodeCommitContext, rawPublicKeyOf, verifyCometCommit, type CommitSource } from './commit.js';
@@ -77,6 +77,14 @@ export interface LedgerAppOptions {
   /** This validator's CometBFT key as a ledger signer (readCometValidatorSigner): seals its proposals. */
   validator: Signer;
   model: InstructionModel;
+  /**
+   * Called for each committed request in commit order, after domainsOf has
+   * been asked about it and before the next transaction is validated or
+   * applied: a controller executes it here, so the state the model reads is
+   * the ledger's state at every height (also when the stored blocks are
+   * replayed on start).
+   */
+  onRequest?: (request: Request, info: CommittedTxInfo, signer: RegisteredKey | undefined) => void;
   /** Keys an operator's committed request registers (from the next block on), as the audit is told. */
   keysRegisteredBy?: (request: Request) => RegisteredKey[];
   /** The clock checkTx compares timestamps with (default Date.now); consensus uses block time. */
@@ -98,6 +106,14 @@ export interface CommittedTxInfo {
   /** Ledger height. */
   height: number;
   cometHeight: number;
+  /** The ledger block's time (ms). */
+  blockTime: number;
+}
+
+/** A committed transaction with what history filters on (as the embedded store's history). */
+export interface HistoryRow {
+  meta: { height: number; blockTime: number; tenant?: string; chain?: string };
+  tx: Transaction;
 }
 
 interface Awaiting {
@@ -217,6 +233,25 @@ export class LedgerApp implements AbciApplication {
     return out;
   }
 
+  /** Committed transactions matching every given filter, oldest first (what /esfc-ledger/v1/history serves). */
+  history(f: HistoryFilter = {}): HistoryRow[] {
+    const limit = f.limit ?? 1000;
+    const out: HistoryRow[] = [];
+    for (const { tx, info } of this.committed.values()) {
+      if (out.length >= limit) break;
+      const request = tx.type === 'request' ? tx : this.committed.get(hex(tx.requestId))?.tx;
+      const key = request === undefined ? undefined : this.registry.get(request.keyId)?.key;
+      const tenant = key?.role === 'tenant' ? key.name : undefined;
+      const chain = request?.type === 'request' ? chainOfPath(request.path) : undefined;
+      if (f.tenant !== undefined && tenant !== f.tenant) continue;
+      if (f.chain !== undefined && chain !== f.chain) continue;
+      if (f.from !== undefined && tx.timestamp < f.from) continue;
+      if (f.to !== undefined && tx.timestamp >= f.to) continue;
+      out.push({ meta: { height: info.height, blockTime: info.blockTime, ...(tenant !== undefined ? { tenant } : {}), ...(chain !== undefined ? { chain } : {}) }, tx });
+    }
+    return out;
+  }
+
   /** Called after each ledger block is committed (not yet durable). */
   onCommitted(fn: (b: CommittedLedgerBlock) => void): () => void {
     this.events.on('block', fn);
@@ -232,12 +267,13 @@ export class LedgerApp implements AbciApplication {
   private apply(b: CommittedLedgerBlock): void {
     const newKeys: RegisteredKey[] = [];
     b.txs.forEach((tx) => {
-      const info: CommittedTxInfo = { idHex: tx.idHex, height: b.block.height, cometHeight: b.cometHeight };
+      const info: CommittedTxInfo = { idHex: tx.idHex, height: b.block.height, cometHeight: b.cometHeight, blockTime: b.block.time };
       this.committed.set(tx.idHex, { tx, info });
       if (tx.type === 'request') {
         const domains = new Set(this.model.domainsOf(tx));
         if (domains.size > 0) this.awaiting.set(tx.idHex, { request: tx, domains });
         if (this.registry.get(tx.keyId)?.key.role === 'operator' && this.o.keysRegisteredBy) newKeys.push(...this.o.keysRegisteredBy(tx));
+        this.o.onRequest?.(tx, info, this.registry.get(tx.keyId)?.key);
         return;
       }
       const rid = hex(tx.requestId);

@@ -33,8 +33,8 @@ export interface ReplicatedLogOptions {
   app: LedgerApp;
   /** This domain's own validator. */
   rpc: CometRpc;
-  /** The orchestrator key registered for `domain`. */
-  orchestrator: Signer;
+  /** The orchestrator key registered for `domain`; absent: this process submits and waits, and never answers (a validator that only audits). */
+  orchestrator?: Signer;
   domain: string;
   execute: Executor;
   /** A response not committed this long after its broadcast is broadcast again (re-signed if needed); default 5000 ms. */
@@ -67,8 +67,8 @@ export class ReplicatedLog {
   constructor(private readonly o: ReplicatedLogOptions) {
     this.app = o.app;
     this.clock = o.clock ?? Date.now;
-    const key = o.app.registry.get(o.orchestrator.keyId)?.key;
-    if (key?.role !== 'orchestrator' || key.domain !== o.domain) {
+    const key = o.orchestrator === undefined ? undefined : o.app.registry.get(o.orchestrator.keyId)?.key;
+    if (o.orchestrator !== undefined && (key?.role !== 'orchestrator' || key.domain !== o.domain)) {
       throw new ReplicatedLogError('bad-validator-key', `key ${hex(o.orchestrator.keyId)} is not a registered orchestrator key of domain ${o.domain}`);
     }
   }
@@ -167,6 +167,8 @@ export class ReplicatedLog {
 
   /** Executes (once) and answers every committed request of this domain without a committed response, in commit order. */
   private async run(): Promise<void> {
+    const orchestrator = this.o.orchestrator;
+    if (orchestrator === undefined) return;
     const work = this.app.awaitingResponse(this.o.domain);
     for (const id of [...this.inFlight.keys()]) if (!work.some((r) => r.idHex === id)) this.inFlight.delete(id);
     if (work.length === 0) return;
@@ -196,7 +198,7 @@ export class ReplicatedLog {
         this.inFlight.set(request.idHex, f);
       }
       // Signed at send time: a re-broadcast long after execution must still be within the timestamp window.
-      const signed = signTransaction(newResponse(this.o.orchestrator, { requestId: request.id, ...f.execution }), this.o.orchestrator);
+      const signed = signTransaction(newResponse(orchestrator, { requestId: request.id, ...f.execution }), orchestrator);
       f.sentAt = now;
       f.responseIdHex = signed.id.toString('hex');
       try {

@@ -5,7 +5,7 @@
  * (operators see everything, a tenant only its own requests and their
  * responses). Writes never come this way: they are RESTCONF data writes.
  */
-import type { OrchestrationLog } from '../orchestration-log.js';
+import type { WriteLog } from '../orchestration-log.js';
 import { transactionJson } from '../ledger/index.js';
 import { RestconfFailure } from './errors.js';
 import type { HttpReply } from './data.js';
@@ -20,14 +20,14 @@ const ms = (v: string | null, what: string): number | undefined => {
   return t;
 };
 
-export function ledgerRead(p: Principal, log: OrchestrationLog | undefined, url: URL, method: string): HttpReply {
+export function ledgerRead(p: Principal, log: WriteLog | undefined, url: URL, method: string): HttpReply {
   if (method !== 'GET') throw RestconfFailure.of('operation-not-supported', `${url.pathname} is read-only`, { status: 405 });
   if (!log) throw RestconfFailure.of('operation-not-supported', 'this controller runs without an orchestration log', { status: 404 });
   if (p.kind === 'agent') throw RestconfFailure.of('access-denied', `agent ${p.name} may not read the orchestration log`, { status: 403 });
   const what = url.pathname.slice(LEDGER_PREFIX.length);
   if (what === '/export') {
     if (p.kind !== 'operator') throw RestconfFailure.of('access-denied', `${p.kind} ${p.name} may not export the whole log (history shows your own)`, { status: 403 });
-    const body = log.store.exportBytes();
+    const body = log.exportBytes();
     return { status: 200, headers: { 'content-type': 'application/octet-stream', 'content-length': String(body.length) }, body };
   }
   if (what === '/history') {
@@ -40,7 +40,7 @@ export function ledgerRead(p: Principal, log: OrchestrationLog | undefined, url:
     if (!Number.isInteger(limit) || limit < 1 || limit > 100_000) throw RestconfFailure.of('invalid-value', 'limit: a whole number from 1 to 100000', { status: 400 });
     const from = ms(q.get('from'), 'from');
     const to = ms(q.get('to'), 'to');
-    const rows = log.store.history({
+    const rows = log.history({
       ...(tenant !== undefined ? { tenant } : {}), ...(q.get('chain') !== null ? { chain: q.get('chain')! } : {}),
       ...(from !== undefined ? { from } : {}), ...(to !== undefined ? { to } : {}), limit,
     });

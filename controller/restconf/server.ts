@@ -15,7 +15,8 @@ import { loadSchema, type SchemaTree } from '../yang/index.js';
 import { DataApi, YANG_JSON, type HttpReply } from './data.js';
 import { RestconfFailure } from './errors.js';
 import { parseQuery } from './query.js';
-import { OrchestrationLog, SIGNED_REQUEST_HEADER, type OrchestrationLogOptions } from '../orchestration-log.js';
+import { OrchestrationLog, SIGNED_REQUEST_HEADER, type OrchestrationLogOptions, type WriteLog } from '../orchestration-log.js';
+import { ReplicatedControllerLog, type ReplicatedControllerOptions } from '../replicated-orchestration.js';
 import { apiRoot, DATASTORE_STREAM, hostMeta, libraryModules, restconfState, yangLibrary, type LibraryModule } from './library.js';
 import { principalId, type Principal } from './principal.js';
 import { agentDesired, agentReport, AGENT_PREFIX } from './agent-channel.js';
@@ -41,7 +42,7 @@ export interface ServerOptions {
    * server's): a write needs its signer's request, and is applied only once
    * the log holds it.
    */
-  ledger: Omit<OrchestrationLogOptions, 'data' | 'datastore' | 'revision'>;
+  ledger: Omit<OrchestrationLogOptions, 'data' | 'datastore' | 'revision'> | { replicated: ReplicatedControllerOptions };
 }
 
 export class RestconfServer {
@@ -49,7 +50,7 @@ export class RestconfServer {
   readonly servers: Server[] = [];
   private readonly tree: SchemaTree;
   private readonly data: DataApi;
-  readonly ledger: OrchestrationLog;
+  private log: WriteLog | undefined;
   private readonly operations: OperationsApi;
   private readonly mods: LibraryModule[];
   private readonly seen = new Map<string, number>();
@@ -63,7 +64,7 @@ export class RestconfServer {
     this.mods = libraryModules(this.tree);
     this.data = new DataApi(this.tree, o.controller, (n) => this.seen.get(n), o.keyChanges);
     this.operations = new OperationsApi(this.tree, o.operations ?? new Map(), () => o.controller.datastore.doc);
-    this.ledger = OrchestrationLog.open({ ...o.ledger, data: this.data, datastore: () => o.controller.datastore.doc as Record<string, unknown>, revision: () => o.controller.datastore.revision });
+    if (!('replicated' in o.ledger)) this.log = OrchestrationLog.open({ ...o.ledger, ...this.datastoreAccess() });
     this.maxBody = o.maxBodyBytes ?? 1 << 20;
     o.controller.events.on('change', (ev: ChangeEvent) => this.publish(ev));
     // A rollout waits only for agents that are there.
@@ -71,6 +72,34 @@ export class RestconfServer {
       const t = this.seen.get(n);
       return t !== undefined && Date.now() - t < CONNECTED_WITHIN_MS;
     };
+  }
+
+  private datastoreAccess(): { data: DataApi; datastore: () => Record<string, unknown>; revision: () => number } {
+    return { data: this.data, datastore: () => this.o.controller.datastore.doc as Record<string, unknown>, revision: () => this.o.controller.datastore.revision };
+  }
+
+  /**
+   * The orchestration log writes go through. On the replicated log it opens
+   * (replaying the ledger into the datastore) and starts serving CometBFT
+   * here: call it before listening.
+   */
+  async openLedger(): Promise<WriteLog> {
+    if (this.log) return this.log;
+    if (!('replicated' in this.o.ledger)) throw new Error('unreachable: the embedded log opens in the constructor');
+    const a = this.datastoreAccess();
+    this.log = await ReplicatedControllerLog.start(this.o.ledger.replicated, a.data, a.revision, a.datastore);
+    return this.log;
+  }
+
+  /** The embedded log (tests and the ledger benchmark look inside it). */
+  get embeddedLog(): OrchestrationLog {
+    if (!(this.log instanceof OrchestrationLog)) throw new Error('this controller runs on the replicated log');
+    return this.log;
+  }
+
+  get ledger(): WriteLog {
+    if (!this.log) throw new Error('the replicated orchestration log is not open: RestconfServer.openLedger() first');
+    return this.log;
   }
 
   private newServer(): Server {
@@ -116,7 +145,7 @@ export class RestconfServer {
       server.closeAllConnections();
       return new Promise<void>((r) => server.close(() => r()));
     }));
-    this.ledger.close();
+    await this.log?.close();
   }
 
   private base(req: IncomingMessage): string {

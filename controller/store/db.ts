@@ -84,3 +84,15 @@ function migrate(db: Db): void {
   if (!have.has('at_dec')) db.exec('ALTER TABLE ef_keys ADD COLUMN at_dec INTEGER NOT NULL DEFAULT 1');
   if (!have.has('at_enc')) db.exec('ALTER TABLE ef_keys ADD COLUMN at_enc INTEGER NOT NULL DEFAULT 1');
 }
+
+/**
+ * Forgets the intent (datastore, allocations, entry times) and keeps what
+ * nodes were given and reported: a controller on the replicated log rebuilds
+ * its intent from the ledger on every start, and the per-node generations
+ * only move on from where they were.
+ */
+export function resetIntent(db: Db): void {
+  db.transaction(() => {
+    for (const table of ['datastore', 'allocations', 'entry_modified']) db.prepare(`DELETE FROM ${table}`).run();
+  })();
+}

@@ -77,8 +77,8 @@ describe('writes through the orchestration log (embedded)', () => {
     assert.ok(r.status === 201 || r.status === 204, `${r.status} ${r.text}`);
     assert.match(r.headers[TX_ID_HEADER] ?? '', /^[0-9a-f]{64}$/);
     assert.match(r.headers[RESPONSE_ID_HEADER] ?? '', /^[0-9a-f]{64}$/);
-    const req = c.server.ledger!.store.transaction(r.headers[TX_ID_HEADER]!);
-    const res = c.server.ledger!.store.transaction(r.headers[RESPONSE_ID_HEADER]!);
+    const req = c.server.embeddedLog.store.transaction(r.headers[TX_ID_HEADER]!);
+    const res = c.server.embeddedLog.store.transaction(r.headers[RESPONSE_ID_HEADER]!);
     assert.equal(req?.status, 'committed');
     assert.equal(res?.status, 'committed');
     assert.ok(res.tx.type === 'response' && res.tx.outcome === 'ok' && res.tx.requestId.toString('hex') === r.headers[TX_ID_HEADER]);
@@ -148,8 +148,8 @@ describe('writes through the orchestration log (embedded)', () => {
     const r = await send('acme', 'PUT', path, body, { ...signedWrite(acme.signer, 'PUT', path, body).headers, 'if-match': '"not-the-current-etag"' });
     assert.equal(r.status, 412, r.text);
     assert.match(r.headers[TX_ID_HEADER] ?? '', /^[0-9a-f]{64}$/);
-    assert.equal(c.server.ledger!.store.transaction(r.headers[TX_ID_HEADER]!)?.status, 'committed');
-    const res = c.server.ledger!.store.transaction(r.headers[RESPONSE_ID_HEADER]!);
+    assert.equal(c.server.embeddedLog.store.transaction(r.headers[TX_ID_HEADER]!)?.status, 'committed');
+    const res = c.server.embeddedLog.store.transaction(r.headers[RESPONSE_ID_HEADER]!);
     assert.ok(res?.tx.type === 'response' && res.tx.outcome === 'error');
   });
 
@@ -199,7 +199,7 @@ describe('writes through the orchestration log (embedded)', () => {
     writeFileSync(file, bytes);
     const bad = cli(['verify', file]);
     assert.equal(bad.status, 1);
-    assert.match(bad.out, new RegExp(`^FAILED at block ${c.server.ledger!.store.height}: `));
+    assert.match(bad.out, new RegExp(`^FAILED at block ${c.server.embeddedLog.store.height}: `));
   });
 
   test('an audit learns the keys a request registers, however the write is shaped (one entry, the container, a POST to it)', () => {
@@ -217,13 +217,13 @@ describe('writes through the orchestration log (embedded)', () => {
   });
 
   test('the exported log verifies; history by tenant and by chain; a restarted controller continues the same log', async () => {
-    const exported = c.server.ledger!.store.exportBytes();
+    const exported = c.server.embeddedLog.store.exportBytes();
     const v = verifyLog(exported, { keysRegisteredBy });
     assert.ok(v.ok, JSON.stringify(v));
-    const acmeTx = c.server.ledger!.store.history({ tenant: 'acme' });
+    const acmeTx = c.server.embeddedLog.store.history({ tenant: 'acme' });
     assert.ok(acmeTx.length >= 4 && acmeTx.every((h) => h.meta.tenant === 'acme'));
-    assert.ok(c.server.ledger!.store.history({ chain: 'globex-web' }).length >= 2);
-    const height = c.server.ledger!.store.height;
+    assert.ok(c.server.embeddedLog.store.history({ chain: 'globex-web' }).length >= 2);
+    const height = c.server.embeddedLog.store.height;
     await c.close();
     // The state has a log: its genesis stands, a key given now is ignored (and the log says so).
     const lines: string[] = [];
@@ -232,10 +232,10 @@ describe('writes through the orchestration log (embedded)', () => {
     const ignored = lines.map((l) => JSON.parse(l) as { event: string; keys?: string[] }).find((l) => l.event === 'ledger_keys_ignored');
     assert.deepEqual(ignored?.keys, [`operator:alice:${late.keyId}`]);
     for (const [who, kind, name] of [['op', 'operator', 'alice'], ['acme', 'tenant', 'acme']] as const) as[who] = clientDispatcher(readBundle(await c.enroll(kind, name)));
-    assert.equal(c.server.ledger.store.height, height);
+    assert.equal(c.server.embeddedLog.store.height, height);
     assert.equal(appTag(await signed('op', late, 'DELETE', '/restconf/data/esfc-intent:chains/chain=acme-db')), 'esfc-ledger:unknown-key');
     const r = await signed('acme', acme, 'DELETE', '/restconf/data/esfc-intent:chains/chain=acme-db');
     assert.equal(r.status, 204, r.text);
-    assert.ok(c.server.ledger!.store.height > height);
+    assert.ok(c.server.embeddedLog.store.height > height);
   });
 });
