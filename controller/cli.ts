@@ -10,22 +10,25 @@
  * tenant's own key (--sign-key, made by `esfc ctl keygen`): the controller
  * commits it to the orchestration log before applying it.
  */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { request } from 'undici';
 import { jsonLogger } from '../agent/log.js';
-import { NoControllerState, startController, type Embedded } from './embedded.js';
+import { CometNode, findCometbft } from './abci/index.js';
+import { NoControllerState, initControllerState, startController, type Embedded, type EmbeddedOptions } from './embedded.js';
 import { Kek } from './keys/kek.js';
 import { openDb } from './store/db.js';
 import { SqliteRevocations } from './store/revocations.js';
 import { CertificateAuthority, controllerEndpoint, readBundle, writeBundle } from './pki/index.js';
 import { readSecretFile, writeSecretFile } from './pki/files.js';
-import { ensureControllerLedger, hasControllerLedger } from './ledger-setup.js';
+import { ensureControllerLedger, hasControllerLedger, unsealOrchestratorKey } from './ledger-setup.js';
+import { initReplicated, readReplicatedConfig, ReplicatedConfigError } from './replicated-setup.js';
+import { readCometValidatorSigner } from './replicated/index.js';
 import { keyRegistration, signIfWrite } from './ledger-client.js';
 import { TX_ID_HEADER } from './orchestration-log.js';
 import {
-  algOfKey, generateKey, keyIdOf, KEY_ALGS, KEY_ROLES, LedgerKeyError, publicKeyFrom, registeredKey, signerFromPem,
+  algOfKey, generateKey, keyIdOf, KEY_ALGS, KEY_ROLES, LedgerKeyError, parseGenesis, publicKeyFrom, registeredKey, signerFromPem,
   type KeyAlg, type KeyRole, type RegisteredKey, type Signer,
 } from './ledger/index.js';
 
@@ -40,12 +43,18 @@ export const CONTROLLER_USAGE = `usage:
       issue a client certificate bundle (key + certificate + CA, mode 0600)
   esfc controller revoke (--bundle FILE | --serial HEX) [--state DIR]
       refuse a certificate from now on (403)
-  esfc controller [--state DIR] [--listen HOST:PORT] [--unix PATH] [--kek-file FILE]
+  esfc controller init-replicated --out DIR --domain D... [--observer D]... --operator-key NAME=PUBFILE...
+      the replicated orchestration log on this machine: one CometBFT validator per domain (at least 4
+      in all), each with a controller state directory (its orchestrator key sealed with its KEK; an
+      --observer validates and answers nothing), and one ledger genesis; prints each controller's command
+  esfc controller [--state DIR] [--listen HOST:PORT] [--unix PATH] [--kek-file FILE] [--replicated FILE]
                   [--rekey-interval SECONDS] [--key-lifetime SECONDS]
       run the controller in the foreground (JSON logs on stdout; default 127.0.0.1:8443; --unix also
       listens on a Unix socket, for agents on this host in other network namespaces); EF pair keys
       change every --rekey-interval (default 3600) and each key dies after --key-lifetime (default
-      twice the interval) if it was not changed by then
+      twice the interval) if it was not changed by then; --replicated FILE (from init-replicated): run as
+      this domain's controller on the replicated log, starting its CometBFT validator (the intent is
+      rebuilt from the ledger at every start)
 `;
 
 export const CTL_USAGE = `usage (--controller URL --cert BUNDLE, or ESFC_CONTROLLER and ESFC_CERT; writes also
@@ -80,6 +89,7 @@ export async function controllerCommand(argv: string[]): Promise<number> {
       agent: { type: 'string' }, tenant: { type: 'string' }, operator: { type: 'string' }, out: { type: 'string' }, days: { type: 'string' },
       bundle: { type: 'string' }, serial: { type: 'string' }, help: { type: 'boolean', short: 'h' },
       'rekey-interval': { type: 'string' }, 'key-lifetime': { type: 'string' }, 'operator-key': { type: 'string', multiple: true },
+      replicated: { type: 'string' }, domain: { type: 'string', multiple: true }, observer: { type: 'string', multiple: true },
     },
   });
   if (values.help) {
@@ -88,6 +98,22 @@ export async function controllerCommand(argv: string[]): Promise<number> {
   }
   const dir = stateDir(values.state);
   const sub = positionals[0];
+  if (sub === 'init-replicated') {
+    if (!values.out) throw new CliError('init-replicated needs --out DIR (a new directory)');
+    const operators = (values['operator-key'] ?? []).map(operatorKey);
+    if (!operators.length) throw new CliError('init-replicated needs --operator-key NAME=PUBFILE (at least one): operators register every other key');
+    const binary = findCometbft();
+    if (!binary) throw new CliError('cometbft is not installed: run bash scripts/cometbft-setup.sh');
+    try {
+      const r = await initReplicated({ out: values.out, binary, domains: values.domain ?? [], observers: values.observer ?? [], operators });
+      process.stdout.write(`replicated orchestration log (chain ${r.genesis.chainId}) with ${r.domains.length} validators in ${values.out}; run each domain's controller:\n`);
+      for (const d of r.domains) process.stdout.write(`  esfc controller --state ${d.state} --replicated ${d.config} --listen 127.0.0.1:PORT\n`);
+      return 0;
+    } catch (e) {
+      if (e instanceof ReplicatedConfigError) throw new CliError(e.message);
+      throw e;
+    }
+  }
   if (sub === 'init') {
     const operators = (values['operator-key'] ?? []).map(operatorKey);
     if (!operators.length) {
@@ -104,11 +130,7 @@ export async function controllerCommand(argv: string[]): Promise<number> {
       process.stdout.write(`orchestration log created in ${ledger.dir} (chain ${ledger.genesis.chainId}) for the existing state in ${dir}; operators: ${operators.map((k) => `${k.name} (${k.keyId})`).join(', ')}\n`);
       return 0;
     }
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const ca = await CertificateAuthority.create(join(dir, 'ca'));
-    const server = await ca.issueServer({ dnsNames: ['localhost', ...(values.dns ?? [])], ipAddresses: ['127.0.0.1', ...(values.ip ?? [])] });
-    writeBundle(join(dir, 'server.pem'), server);
-    Kek.create(join(dir, 'kek'));
+    await initControllerState(dir, { dns: values.dns ?? [], ip: values.ip ?? [] });
     const ledger = ensureControllerLedger(dir, Kek.load(join(dir, 'kek')), operators);
     process.stdout.write(`controller state created in ${dir}: CA (ca/), server certificate (server.pem), key-encryption key (kek), orchestration log (ledger/, chain ${ledger.genesis.chainId}); operators: ${operators.map((k) => `${k.name} (${k.keyId})`).join(', ')}\n`);
     return 0;
@@ -136,7 +158,7 @@ export async function controllerCommand(argv: string[]): Promise<number> {
     return 0;
   }
   if (sub !== undefined) throw new CliError(`unknown subcommand ${sub}`);
-  return runController(dir, values.listen, values.unix, values['kek-file'], keyTiming(values['rekey-interval'], values['key-lifetime']));
+  return runController(dir, values.listen, values.unix, values['kek-file'], keyTiming(values['rekey-interval'], values['key-lifetime']), values.replicated);
 }
 
 /** A public key as a file holds it: a PEM public key or base64 SPKI DER (what esfc ctl keygen prints). */
@@ -191,25 +213,67 @@ export function keyTiming(interval: string | undefined, lifetime: string | undef
   return { rekeyIntervalS, lifetimeS };
 }
 
-async function runController(dir: string, listen: string, unix: string | undefined, kekFile: string | undefined, timing: { rekeyIntervalS: number; lifetimeS: number }): Promise<number> {
+/**
+ * On the replicated log: this domain's validator, run and restarted by the
+ * controller (CometBFT connects to the controller, so it starts after it).
+ */
+function replicatedValidator(dir: string, file: string, kekFile: string | undefined): { options: NonNullable<EmbeddedOptions['replicated']>; node: CometNode } {
+  const binary = findCometbft();
+  if (!binary) throw new CliError('cometbft is not installed: run bash scripts/cometbft-setup.sh');
+  let cfg;
+  try {
+    cfg = readReplicatedConfig(file);
+  } catch (e) {
+    if (e instanceof ReplicatedConfigError) throw new CliError(e.message);
+    throw e;
+  }
+  const node = CometNode.open(binary, cfg.cometHome, cfg.domain);
+  const orchestrator = cfg.answers ? unsealOrchestratorKey(dir, Kek.load(kekFile ?? join(dir, 'kek'))) : undefined;
+  return {
+    node,
+    options: {
+      dir: cfg.ledgerDir, genesis: parseGenesis(readFileSync(cfg.genesis, 'utf8')), validator: readCometValidatorSigner(cfg.cometHome).signer,
+      domain: cfg.domain, abciAddress: cfg.abci, rpc: node.rpc, ...(orchestrator ? { orchestrator } : {}),
+    },
+  };
+}
+
+async function runController(dir: string, listen: string, unix: string | undefined, kekFile: string | undefined, timing: { rekeyIntervalS: number; lifetimeS: number }, replicatedFile?: string): Promise<number> {
   const m = /^(.*):(\d+)$/.exec(listen);
   if (!m || Number(m[2]) > 65535) throw new CliError(`--listen ${listen} is not HOST:PORT`);
   const log = jsonLogger({ component: 'controller' });
+  const validator = replicatedFile ? replicatedValidator(dir, replicatedFile, kekFile) : undefined;
   let c: Embedded;
   try {
     c = await startController(dir, log, {
       create: false, host: m[1]!, port: Number(m[2]), ...(unix ? { unix } : {}), ...(kekFile ? { kekFile } : {}),
-      rekeyIntervalS: timing.rekeyIntervalS, keyLifetimeS: timing.lifetimeS,
+      rekeyIntervalS: timing.rekeyIntervalS, keyLifetimeS: timing.lifetimeS, ...(validator ? { replicated: validator.options } : {}),
     });
   } catch (e) {
     if (e instanceof NoControllerState) throw new CliError(e.message);
     throw e;
   }
-  log.log('info', 'controller_ready', { address: `${m[1]}:${c.port}`, ...(unix ? { unix } : {}), pid: process.pid, state: dir, revision: c.controller.datastore.revision, ...timing });
+  let stopping = false;
+  let supervise: NodeJS.Timeout | undefined;
+  if (validator) {
+    const node = validator.node;
+    await node.start(60_000);
+    log.log('info', 'cometbft_started', { domain: validator.options.domain, pid: node.pid, rpcPort: node.rpcPort, log: node.logFile });
+    // A validator that died is started again: the log goes on without it meanwhile (3 of 4 commit), and it catches up.
+    supervise = setInterval(() => {
+      if (stopping || node.running) return;
+      log.log('warn', 'cometbft_exited', { domain: validator.options.domain, reason: node.exitReason, log: node.logFile });
+      node.start(60_000).then(() => log.log('info', 'cometbft_started', { domain: validator.options.domain, pid: node.pid }))
+        .catch((e: unknown) => log.log('error', 'cometbft_start_failed', { error: (e as Error).message }));
+    }, 2000);
+  }
+  log.log('info', 'controller_ready', { address: `${m[1]}:${c.port}`, ...(unix ? { unix } : {}), pid: process.pid, state: dir, revision: c.controller.datastore.revision, ...(validator ? { replicated: validator.options.domain } : {}), ...timing });
   await new Promise<void>((resolve) => {
     const stop = (signal: string): void => {
+      stopping = true;
+      if (supervise) clearInterval(supervise);
       log.log('info', 'controller_stopping', { signal });
-      void c.close().then(resolve);
+      void (validator ? validator.node.stop() : Promise.resolve()).catch(() => undefined).then(() => c.close()).then(resolve);
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));

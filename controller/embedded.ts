@@ -66,14 +66,19 @@ export interface EmbeddedOptions {
 
 export class NoControllerState extends Error {}
 
+/** A new controller state directory: its CA, a server certificate (localhost, 127.0.0.1 and the names given) and its key-encryption key. */
+export async function initControllerState(dir: string, names: { dns?: readonly string[]; ip?: readonly string[] } = {}): Promise<void> {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const ca = await CertificateAuthority.create(join(dir, 'ca'));
+  writeBundle(join(dir, 'server.pem'), await ca.issueServer({ dnsNames: ['localhost', ...(names.dns ?? [])], ipAddresses: ['127.0.0.1', ...(names.ip ?? [])] }));
+  Kek.create(join(dir, 'kek'));
+}
+
 export async function startController(dir: string, log: Logger, opts: EmbeddedOptions = {}): Promise<Embedded> {
   const host = opts.host ?? '127.0.0.1';
   if (!existsSync(join(dir, 'ca'))) {
     if (opts.create === false) throw new NoControllerState(`no controller state in ${dir}: run esfc controller init --state ${dir}`);
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const ca = await CertificateAuthority.create(join(dir, 'ca'));
-    writeBundle(join(dir, 'server.pem'), await ca.issueServer({ dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] }));
-    Kek.create(join(dir, 'kek'));
+    await initControllerState(dir);
   }
   const hadLedger = hasControllerLedger(dir);
   if (!hadLedger && opts.create === false && !opts.replicated) {

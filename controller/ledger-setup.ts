@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import type { Kek } from './keys/kek.js';
 import {
   DEFAULT_TIMESTAMP_WINDOW_MS, generateKey, genesisJson, genesisValidator, parseGenesis, registeredKey, signerFromPem,
-  type Genesis, type RegisteredKey, type Signer,
+  type GeneratedKey, type Genesis, type RegisteredKey, type Signer,
 } from './ledger/index.js';
 
 /** The embedded controller executes for every domain under this name. */
@@ -42,14 +42,11 @@ export function ensureControllerLedger(stateDir: string, kek: Kek, keys: readonl
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const sealedPath = join(dir, SEALED);
   if (existsSync(sealedPath)) {
-    const pkcs8 = kek.unseal(readFileSync(sealedPath), AAD);
-    const pem = createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' }).export({ type: 'pkcs8', format: 'pem' }).toString();
-    const orchestrator = signerFromPem(pem);
+    const orchestrator = unsealOrchestratorKey(stateDir, kek);
     if (!existsSync(join(dir, 'genesis.json'))) throw new Error(`${dir} has the orchestrator key but no genesis.json: restore it from a backup`);
     return { dir, orchestrator, domain: EMBEDDED_DOMAIN, genesis: parseGenesis(readFileSync(join(dir, 'genesis.json'), 'utf8')) };
   }
   const k = generateKey('ed25519');
-  const der = createPrivateKey(k.privateKeyPem()).export({ type: 'pkcs8', format: 'der' });
   const genesis: Genesis = {
     chainId: `esfc-${randomBytes(6).toString('hex')}`,
     time: Date.now(),
@@ -59,6 +56,19 @@ export function ensureControllerLedger(stateDir: string, kek: Kek, keys: readonl
   };
   // The genesis first: a key without its genesis is refused above, a genesis without its key is just made again.
   writeFileSync(join(dir, 'genesis.json'), `${genesisJson(genesis)}\n`, { mode: 0o644 });
-  writeFileSync(sealedPath, kek.seal(der, AAD), { mode: 0o600 });
+  sealOrchestratorKey(stateDir, kek, k);
   return { dir, orchestrator: k.signer, domain: EMBEDDED_DOMAIN, genesis };
+}
+
+/** Keeps the controller's orchestrator key sealed with its KEK in state/ledger (it never lies on disk in clear). */
+export function sealOrchestratorKey(stateDir: string, kek: Kek, k: GeneratedKey): void {
+  const dir = join(stateDir, 'ledger');
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const der = createPrivateKey(k.privateKeyPem()).export({ type: 'pkcs8', format: 'der' });
+  writeFileSync(join(dir, SEALED), kek.seal(der, AAD), { mode: 0o600 });
+}
+
+export function unsealOrchestratorKey(stateDir: string, kek: Kek): Signer {
+  const pkcs8 = kek.unseal(readFileSync(join(stateDir, 'ledger', SEALED)), AAD);
+  return signerFromPem(createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' }).export({ type: 'pkcs8', format: 'pem' }).toString());
 }

@@ -21,7 +21,7 @@ export DEBIAN_FRONTEND=noninteractive
 # python3-venv: pyang (the YANG compiler CI checks the modules with) lives in a venv of its own;
 # openssl: a test reads the controller's certificates with openssl x509.
 PKGS=(clang llvm libbpf-dev bpftool make gcc g++ libc6-dev iproute2 ethtool iperf3 tshark tcpdump iputils-ping
-      netbase python3 python3-venv openssl util-linux procps ca-certificates)
+      netbase python3 python3-venv openssl util-linux procps ca-certificates curl unzip)
 
 # Node >= 20. Debian 13 has it (nodejs 20.19). Debian 12's nodejs is 18: there
 # Debian's npm (which pulls that nodejs) installs Node's own linux-x64 build
