@@ -485,6 +485,11 @@ export async function createLocalNetwork(o: LocalNetworkOptions): Promise<CometN
       'p2p.pex': false,
       // The default 100 ms batching of p2p messages would dominate block time on one machine.
       'p2p.flush_throttle_timeout': '10ms',
+      // Peers' gossip routines sleep this long when they have nothing to send (default 100 ms): on one machine that idles each height.
+      'consensus.peer_gossip_sleep_duration': '10ms',
+      // 5 MB/s per peer by default: a block of a few thousand requests, gossiped to three peers, would wait on it.
+      'p2p.send_rate': 52_428_800,
+      'p2p.recv_rate': 52_428_800,
       'consensus.timeout_propose': duration(t.proposeMs),
       'consensus.timeout_propose_delta': duration(t.proposeDeltaMs),
       'consensus.timeout_prevote': duration(t.prevoteMs),

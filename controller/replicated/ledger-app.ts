@@ -28,6 +28,7 @@
  *   CometBFT height of the last durable block and CometBFT replays the rest,
  *   which recomputes the same blocks (deterministic, seal included).
  */
+import type { KeyObject } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type {
   AbciApplication, AbciInfo, CheckTxRequest, CommitResult, FinalizeBlockRequest, FinalizeBlockResult, InitChainRequest,
@@ -37,11 +38,15 @@ import { fitTxs } from '../abci/index.js';
 import {
   KeyRegistry, REFUSAL_REASONS, blockHash, decodeTransaction, sha256, encodeBlockBody, genesisBlock, genesisJson, hex, merkleRoot, parseGenesis, signBytes,
   chainOfPath, validate, verifyBytes, withCommit, type Block, type HistoryFilter, type BlockHeader, type Genesis, type InstructionModel, type RefusalReason,
-  type RegisteredKey, type Request, type Response, type Signer, type Transaction, type ValidationContext, validatorKeys,
+  type KeyEntry, type RegisteredKey, type Request, type Response, type Signer, type Transaction, type ValidationContext, validatorKeys,
 } from '../ledger/index.js';
 import { cometAddress, decodeCommitContext, rawPublicKeyOf, verifyCometCommit, type CommitSource } from './commit.js';
+import { decodeBatch, isBatch } from './batch.js';
 import { ReplicatedLogError } from './errors.js';
 import { ReplicatedStore, type StoredBlock } from './store.js';
+
+/** Verified signatures remembered (about 100 B each). */
+const MAX_VERIFIED = 100_000;
 
 /** First bytes of a seal: 0x00 can start no ledger transaction (their version byte is 1). */
 export const SEAL_PREFIX: Buffer = Buffer.from('\x00esfc-seal', 'latin1');
@@ -161,7 +166,17 @@ export class LedgerApp implements AbciApplication {
    * into its proposal unvalidated, sealed, and it accepts its own proposal.
    */
   testInjectIntoProposals: Buffer[] | undefined;
-  readonly stats = { proposals: 0, injected: 0, acceptedProposals: 0, rejectedProposals: 0, dropped: 0, ledgerBlocks: 0 };
+  readonly stats = { proposals: 0, injected: 0, acceptedProposals: 0, rejectedProposals: 0, dropped: 0, ledgerBlocks: 0, signaturesVerified: 0, signaturesKnown: 0, finalizedAsProcessed: 0 };
+  /**
+   * Good signatures this validator verified, by transaction id: checkTx,
+   * mempool rechecks, processProposal and finalizeBlock meet the same
+   * transaction up to four times, and for the same bytes (its id is the hash
+   * of the signed part; the signature is compared) and the same key the
+   * answer cannot change.
+   */
+  private readonly verified = new Map<string, { signature: Buffer; publicKey: KeyObject }>();
+  /** The proposal processProposal accepted last: finalizeBlock of the same block on the same state need not validate it again. */
+  private accepted: { height: number; hash: string; applied: number } | undefined;
   lastRejection: string | undefined;
 
   constructor(private readonly o: LedgerAppOptions) {
@@ -269,6 +284,7 @@ export class LedgerApp implements AbciApplication {
     b.txs.forEach((tx) => {
       const info: CommittedTxInfo = { idHex: tx.idHex, height: b.block.height, cometHeight: b.cometHeight, blockTime: b.block.time };
       this.committed.set(tx.idHex, { tx, info });
+      this.verified.delete(tx.idHex);
       if (tx.type === 'request') {
         const domains = new Set(this.model.domainsOf(tx));
         if (domains.size > 0) this.awaiting.set(tx.idHex, { request: tx, domains });
@@ -298,8 +314,24 @@ export class LedgerApp implements AbciApplication {
     this.stats.ledgerBlocks++;
   }
 
+  private readonly verifySignature = (tx: Transaction, key: KeyEntry): boolean => {
+    const known = this.verified.get(tx.idHex);
+    if (known !== undefined && known.publicKey === key.publicKey && known.signature.equals(tx.signature)) {
+      this.stats.signaturesKnown++;
+      return true;
+    }
+    this.stats.signaturesVerified++;
+    const ok = verifyBytes(tx.alg, key.publicKey, tx.unsigned, tx.signature);
+    if (ok) {
+      this.verified.set(tx.idHex, { signature: Buffer.from(tx.signature), publicKey: key.publicKey });
+      if (this.verified.size > MAX_VERIFIED) this.verified.delete(this.verified.keys().next().value!);
+    }
+    return ok;
+  };
+
   private context(now: number, overlay?: Overlay): ValidationContext {
     return {
+      verifySignature: this.verifySignature,
       now: () => now,
       timestampWindowMs: this.genesis.timestampWindowMs,
       registry: this.registry,
@@ -314,14 +346,14 @@ export class LedgerApp implements AbciApplication {
   }
 
   /** Validates txs in order against the state plus the ones before; returns the accepted and the first refusal. */
-  private validateAll(txs: readonly Buffer[], now: number, keepGoing: boolean): { ok: Transaction[]; refused?: string } {
+  private validateAll(txs: readonly Buffer[], now: number, keepGoing: boolean): { ok: Transaction[]; refused?: string; reason?: RefusalReason } {
     const overlay: Overlay = { ids: new Set(), responded: new Map() };
     const ctx = this.context(now, overlay);
     const ok: Transaction[] = [];
     for (const [i, bytes] of txs.entries()) {
-      const v = isSeal(bytes) ? { ok: false as const, reason: 'malformed' as const, detail: 'a seal before the last transaction' } : validate(Buffer.from(bytes), ctx);
+      const v = isSeal(bytes) || isBatch(bytes) ? { ok: false as const, reason: 'malformed' as const, detail: isSeal(bytes) ? 'a seal before the last transaction' : 'a batch inside a block or a batch' } : validate(Buffer.from(bytes), ctx);
       if (!v.ok) {
-        if (!keepGoing) return { ok, refused: `transaction ${i}: ${v.reason}: ${v.detail}` };
+        if (!keepGoing) return { ok, refused: `transaction ${i}: ${v.reason}: ${v.detail}`, reason: v.reason };
         this.stats.dropped++;
         continue;
       }
@@ -342,7 +374,7 @@ export class LedgerApp implements AbciApplication {
   }
 
   /** Checks a proposal's ledger part; a string is why it must be rejected. */
-  private checkProposal(txs: readonly Buffer[], time: Date, proposerAddress: Buffer): { header: BlockHeader; txs: Transaction[]; signature: Buffer } | undefined | string {
+  private checkProposal(txs: readonly Buffer[], time: Date, proposerAddress: Buffer, validated = false): { header: BlockHeader; txs: Transaction[]; signature: Buffer } | undefined | string {
     if (txs.length === 0) return undefined;
     const seal = decodeSeal(txs[txs.length - 1]!);
     if (seal === undefined) return 'ledger transactions without a proposer seal last';
@@ -351,7 +383,8 @@ export class LedgerApp implements AbciApplication {
     const body = txs.slice(0, -1);
     if (body.length === 0) return 'a seal without ledger transactions';
     const now = this.blockTime(time);
-    const v = this.validateAll(body, now, false);
+    // Validated: processProposal accepted this very block (same CometBFT block hash) on this very state.
+    const v = validated ? { ok: body.map((b) => decodeTransaction(Buffer.from(b))), refused: undefined } : this.validateAll(body, now, false);
     if (v.refused !== undefined) return v.refused;
     const header = this.header(now, v.ok.map((t) => t.id), seal.keyId);
     const hash = blockHash(encodeBlockBody(header, v.ok.map((t) => t.bytes)));
@@ -379,6 +412,13 @@ export class LedgerApp implements AbciApplication {
 
   checkTx({ tx }: CheckTxRequest): TxResult {
     if (isSeal(tx)) return { code: refusalCode('malformed'), codespace: CODESPACE, log: 'malformed: seals are made by the proposer, not submitted' };
+    if (isBatch(tx)) {
+      // Admitted whole or not at all: the submitter resends the rest without the refused one.
+      const inner = decodeBatch(tx);
+      if (typeof inner === 'string') return { code: refusalCode('malformed'), codespace: CODESPACE, log: `malformed: ${inner}` };
+      const v = this.validateAll(inner, this.clock(), false);
+      return v.reason === undefined ? { code: 0 } : { code: refusalCode(v.reason), codespace: CODESPACE, log: `${v.reason}: batch ${v.refused!}` };
+    }
     const v = validate(Buffer.from(tx), this.context(this.clock()));
     return v.ok ? { code: 0 } : { code: refusalCode(v.reason), codespace: CODESPACE, log: `${v.reason}: ${v.detail}` };
   }
@@ -388,7 +428,13 @@ export class LedgerApp implements AbciApplication {
     const now = this.blockTime(req.time);
     const inject = this.testInjectIntoProposals ?? [];
     const room = req.maxTxBytes - (2 + SEAL_LENGTH) - inject.reduce((n, b) => n + 8 + b.length, 0);
-    const txs: { bytes: Buffer; id: Buffer }[] = this.validateAll(fitTxs(req.txs.filter((t) => !isSeal(t)), room), now, true).ok;
+    // Batches are unpacked: blocks hold ledger transactions only.
+    const flat = req.txs.filter((t) => !isSeal(t)).flatMap((t) => {
+      if (!isBatch(t)) return [t];
+      const inner = decodeBatch(t);
+      return typeof inner === 'string' ? [] : inner;
+    });
+    const txs: { bytes: Buffer; id: Buffer }[] = this.validateAll(fitTxs(flat, room), now, true).ok;
     if (inject.length > 0) {
       this.stats.injected++;
       txs.unshift(...inject.map((b) => ({ bytes: b, id: idOf(b) })));
@@ -409,13 +455,17 @@ export class LedgerApp implements AbciApplication {
       return false;
     }
     this.stats.acceptedProposals++;
+    this.accepted = { height: req.height, hash: req.hash.toString('hex'), applied: this.applied };
     return true;
   }
 
   finalizeBlock(req: FinalizeBlockRequest): FinalizeBlockResult {
     if (this.closed) throw new ReplicatedLogError('closed', 'the ledger app is closed');
     if (req.height !== this.applied + 1) throw new ReplicatedLogError('out-of-order', `finalizeBlock ${req.height} after committed height ${this.applied}`, req.height);
-    const r = this.checkProposal(req.txs, req.time, req.proposerAddress);
+    const a = this.accepted;
+    const processed = a !== undefined && a.height === req.height && a.applied === this.applied && a.hash === req.hash.toString('hex');
+    if (processed) this.stats.finalizedAsProcessed++;
+    const r = this.checkProposal(req.txs, req.time, req.proposerAddress, processed);
     // Decided by >2/3 that ran the same checks: refusing it here means faulty validators or a non-deterministic model; halt rather than fork.
     if (typeof r === 'string') throw new ReplicatedLogError('invalid-decided-block', `CometBFT height ${req.height}: ${r}`, req.height);
     if (r === undefined) {

@@ -17,6 +17,7 @@ import { CometRpcError, type CometRpc } from '../abci/index.js';
 import {
   decodeTransaction, hex, newResponse, signTransaction, type Outcome, type RegisteredKey, type Request, type Response, type Signer,
 } from '../ledger/index.js';
+import { MAX_BATCH, encodeBatch } from './batch.js';
 import { LedgerRefusalError, ReplicatedLogError } from './errors.js';
 import { CODESPACE, reasonOfCode, type CommittedTxInfo, type LedgerApp } from './ledger-app.js';
 
@@ -45,6 +46,12 @@ export interface ReplicatedLogOptions {
   onError?: (e: unknown) => void;
 }
 
+interface Outgoing {
+  bytes: Buffer;
+  resolve: () => void;
+  reject: (e: unknown) => void;
+}
+
 interface InFlight {
   execution: Execution;
   sentAt: number;
@@ -55,6 +62,7 @@ export class ReplicatedLog {
   private readonly app: LedgerApp;
   private readonly clock: () => number;
   private readonly inFlight = new Map<string, InFlight>();
+  private readonly outbox: Outgoing[] = [];
   private timer: NodeJS.Timeout | undefined;
   private unsubscribe: (() => void) | undefined;
   private running: Promise<void> | undefined;
@@ -98,8 +106,45 @@ export class ReplicatedLog {
     const idHex = decodeTransaction(Buffer.from(bytes)).idHex;
     const done = this.app.committedTx(idHex);
     if (done) return done.info;
-    await this.broadcast(bytes);
+    await this.send(bytes);
     return this.awaitCommitted(idHex, timeoutMs);
+  }
+
+  /**
+   * Broadcasts a transaction; those sent in the same turn of the event loop
+   * go as one batch (controller/replicated/batch.ts): CometBFT's cost is per
+   * transaction it carries. A batch is admitted whole or not at all, so when
+   * one is refused each is sent again on its own and gets its own answer.
+   */
+  private send(bytes: Buffer): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.outbox.push({ bytes, resolve, reject });
+      if (this.outbox.length === 1) setImmediate(() => void this.flushOutbox());
+    });
+  }
+
+  private async flushOutbox(): Promise<void> {
+    const q = this.outbox.splice(0, MAX_BATCH);
+    if (this.outbox.length > 0) setImmediate(() => void this.flushOutbox());
+    const one = async (x: Outgoing): Promise<void> => {
+      try {
+        await this.broadcast(x.bytes);
+        x.resolve();
+      } catch (e) {
+        x.reject(e);
+      }
+    };
+    if (q.length === 1) return one(q[0]!);
+    try {
+      await this.broadcast(encodeBatch(q.map((x) => x.bytes)));
+      for (const x of q) x.resolve();
+    } catch (e) {
+      if (!(e instanceof LedgerRefusalError)) {
+        for (const x of q) x.reject(e);
+        return;
+      }
+      await Promise.all(q.map(one));
+    }
   }
 
   /** Resolves when the transaction is committed in this validator's ledger. */
@@ -181,8 +226,9 @@ export class ReplicatedLog {
       throw e;
     }
     if (status.catchingUp) return;
+    const sends: Promise<void>[] = [];
     for (const request of this.app.awaitingResponse(this.o.domain)) {
-      if (this.stopped) return;
+      if (this.stopped) break;
       const now = this.clock();
       let f = this.inFlight.get(request.idHex);
       if (f !== undefined && now - f.sentAt < (this.o.rebroadcastMs ?? 5000)) continue;
@@ -201,15 +247,15 @@ export class ReplicatedLog {
       const signed = signTransaction(newResponse(orchestrator, { requestId: request.id, ...f.execution }), orchestrator);
       f.sentAt = now;
       f.responseIdHex = signed.id.toString('hex');
-      try {
-        await this.broadcast(signed.bytes);
-      } catch (e) {
+      // Sent together (one batch) rather than one after another.
+      sends.push(this.send(signed.bytes).catch((e: unknown) => {
         // Already answered (pending or committed): the commit will clear it.
-        if (e instanceof LedgerRefusalError && (e.reason === 'duplicate-response' || e.reason === 'duplicate')) continue;
+        if (e instanceof LedgerRefusalError && (e.reason === 'duplicate-response' || e.reason === 'duplicate')) return;
         this.lastError = (e as Error).message;
         if (e instanceof ReplicatedLogError && e.code === 'rpc') return;
         this.o.onError?.(e);
-      }
+      }));
     }
+    await Promise.all(sends);
   }
 }

@@ -19,7 +19,7 @@ import {
   type GeneratedKey, type Genesis, type InstructionModel, type Request, type SignedTransaction,
 } from '../../controller/ledger/index.js';
 import {
-  CODESPACE, LedgerApp, LedgerRefusalError, ReplicatedLog, RpcCommitSource, decodeCommitContext, readCometValidatorSigner, refusalCode,
+  CODESPACE, LedgerApp, LedgerRefusalError, encodeBatch, ReplicatedLog, RpcCommitSource, decodeCommitContext, readCometValidatorSigner, refusalCode,
   verifyCometCommit, type CometValidatorSigner,
 } from '../../controller/replicated/index.js';
 
@@ -213,6 +213,29 @@ describe('replicated orchestration log on four CometBFT validators', { skip: bin
     const forged = Buffer.from(chainRequest('forged', ['east-9']).bytes);
     forged[forged.length - 1]! ^= 1;
     await assert.rejects(logs[2]!.submit(forged), (e: unknown) => e instanceof LedgerRefusalError && e.reason === 'bad-signature');
+  });
+
+  step('submissions in the same turn go as one batch; a refused one is answered on its own and the others commit', async () => {
+    const good = [chainRequest('batch-1', ['east-1']), chainRequest('batch-2', ['west-1'])];
+    const stale = chainRequest('batch-old', ['east-1'], Date.now() - 60_000);
+    const [a, b, c] = await Promise.allSettled([...good, stale].map((t) => logs[0]!.submit(t.bytes)));
+    assert.equal(a!.status, 'fulfilled');
+    assert.equal(b!.status, 'fulfilled');
+    assert.ok(c!.status === 'rejected' && c.reason instanceof LedgerRefusalError && c.reason.reason === 'stale-timestamp', String(c!.status === 'rejected' ? c.reason : 'committed'));
+    await waitUntil('both on all four', () => good.every((t) => committedOn([0, 1, 2, 3], hex(t.id))));
+    assert.equal(apps[0]!.committedTx(hex(stale.id)), undefined);
+    // A batch is admitted whole or not at all, with the reason of the first refused.
+    const lone = chainRequest('batch-3', ['east-1']);
+    const r = await nodes[1]!.rpc.broadcastTxSync(encodeBatch([lone.bytes, stale.bytes]));
+    assert.equal(r.code, refusalCode('stale-timestamp'));
+    assert.match(r.log, /^stale-timestamp: batch transaction 1: /);
+    const ok = await nodes[1]!.rpc.broadcastTxSync(encodeBatch([lone.bytes]));
+    assert.equal(ok.code, 0, ok.log);
+    await waitUntil('the batch\'s request on all four', () => committedOn([0, 1, 2, 3], hex(lone.id)));
+    // Blocks hold the requests, never the batch.
+    assert.ok(apps[0]!.committedTx(hex(lone.id))!.tx.bytes.equals(lone.bytes));
+    const malformed = await nodes[2]!.rpc.broadcastTxSync(Buffer.concat([encodeBatch([lone.bytes]), Buffer.from([0])]));
+    assert.equal(malformed.code, refusalCode('malformed'));
   });
 
   step('with validator v2 (core) killed, requests still commit; east answers, core cannot', async () => {
