@@ -21,6 +21,7 @@ import {
   type GenesisValidator, type Signer,
 } from '../ledger/index.js';
 import { ReplicatedLogError } from './errors.js';
+import { encodeSeal } from './seal.js';
 
 const SPKI_ED25519_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
 const PKCS8_ED25519_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
@@ -91,24 +92,69 @@ export interface CometCommitContext {
   blockHash: Buffer;
   partsTotal: number;
   partsHash: Buffer;
+  /**
+   * CometBFT's header as the leaves its hash is the Merkle root of (version,
+   * chain id, height, time, last block id, last commit hash, data hash,
+   * validators hash, next validators hash, consensus hash, app hash, last
+   * results hash, evidence hash, proposer address; types/block.go
+   * Header.Hash): what ties the block id the precommits sign to this ledger
+   * block's transactions (data hash) and proposer.
+   */
+  header: Buffer[];
 }
 
-const CONTEXT_VERSION = 1;
-const CONTEXT_LENGTH = 1 + 8 + 4 + 32 + 4 + 32;
+const CONTEXT_VERSION = 2;
+const HEADER_FIELDS = 14;
+const H_CHAIN = 1;
+const H_HEIGHT = 2;
+const H_DATA = 6;
+const H_PROPOSER = 13;
 
 export function encodeCommitContext(c: CometCommitContext): Buffer {
-  return new Writer(CONTEXT_LENGTH).u8(CONTEXT_VERSION, 'context.version').u64(c.cometHeight, 'context.cometHeight').u32(c.round, 'context.round')
-    .fixed(c.blockHash, 32, 'context.blockHash').u32(c.partsTotal, 'context.partsTotal').fixed(c.partsHash, 32, 'context.partsHash').finish();
+  if (c.header.length !== HEADER_FIELDS) throw new RangeError(`a CometBFT header has ${HEADER_FIELDS} fields, not ${c.header.length}`);
+  const w = new Writer(1 + 8 + 4 + 32 + 4 + 32 + c.header.reduce((n, l) => n + 2 + l.length, 0)).u8(CONTEXT_VERSION, 'context.version').u64(c.cometHeight, 'context.cometHeight').u32(c.round, 'context.round')
+    .fixed(c.blockHash, 32, 'context.blockHash').u32(c.partsTotal, 'context.partsTotal').fixed(c.partsHash, 32, 'context.partsHash');
+  for (const [i, l] of c.header.entries()) w.bytes16(l, `context.header[${i}]`);
+  return w.finish();
 }
 
 export function decodeCommitContext(b: Buffer): CometCommitContext {
   const r = new Reader(b);
   const v = r.u8('context.version');
   if (v !== CONTEXT_VERSION) throw new LedgerDecodeError('context.version', 0, `unknown version ${v}`);
-  const c = { cometHeight: r.u64('context.cometHeight'), round: r.u32('context.round'), blockHash: r.bytes(32, 'context.blockHash'), partsTotal: r.u32('context.partsTotal'), partsHash: r.bytes(32, 'context.partsHash') };
+  const c = {
+    cometHeight: r.u64('context.cometHeight'), round: r.u32('context.round'), blockHash: r.bytes(32, 'context.blockHash'), partsTotal: r.u32('context.partsTotal'), partsHash: r.bytes(32, 'context.partsHash'),
+    header: Array.from({ length: HEADER_FIELDS }, (_, i) => r.bytes16(`context.header[${i}]`)),
+  };
   r.done('context');
   return c;
 }
+
+// ---------------------------------------------------------------- CometBFT's header and data hash
+
+const sha256 = (...parts: Uint8Array[]): Buffer => {
+  const h = createHash('sha256');
+  for (const p of parts) h.update(p);
+  return h.digest();
+};
+
+/** CometBFT's merkle.HashFromByteSlices (RFC 6962: 0x00 leaves, 0x01 inner nodes, split at the largest power of two below n). */
+export function cometMerkleRoot(items: readonly Uint8Array[]): Buffer {
+  if (items.length === 0) return sha256();
+  if (items.length === 1) return sha256(Buffer.from([0]), items[0]!);
+  let k = 1;
+  while (k * 2 < items.length) k *= 2;
+  return sha256(Buffer.from([1]), cometMerkleRoot(items.slice(0, k)), cometMerkleRoot(items.slice(k)));
+}
+
+/** A block's data hash: the Merkle root over SHA-256 of each transaction (types/tx.go Txs.Hash). */
+export function cometDataHash(txs: readonly Uint8Array[]): Buffer {
+  return cometMerkleRoot(txs.map((t) => sha256(t)));
+}
+
+/** gogoproto wrappers (StringValue, Int64Value, BytesValue): field 1, left out when zero or empty. */
+const bytesValue = (b: Buffer): Buffer => (b.length === 0 ? Buffer.alloc(0) : field(0x0a, b));
+const uvarintField = (tag: number, n: number | bigint): Buffer => (BigInt(n) === 0n ? Buffer.alloc(0) : Buffer.concat([Buffer.from([tag]), varint(n)]));
 
 // ---------------------------------------------------------------- vote sign bytes
 
@@ -191,6 +237,20 @@ export function verifyCometCommit(block: Block, genesis: Genesis): string | unde
     signed.add(id);
   }
   if (3 * signed.size <= 2 * genesis.validators.length) return `${signed.size} of ${genesis.validators.length} validators signed: not more than 2/3`;
+  return checkHeader(block, genesis, ctx);
+}
+
+/** The block id the precommits sign is CometBFT's block of exactly this ledger block: its transactions, then its proposer's seal. */
+function checkHeader(block: Block, genesis: Genesis, ctx: CometCommitContext): string | undefined {
+  const h = ctx.header;
+  if (!cometMerkleRoot(h).equals(ctx.blockHash)) return `the CometBFT header in the commit context does not hash to the block id the precommits sign (${hex(ctx.blockHash)})`;
+  if (!h[H_CHAIN]!.equals(bytesValue(Buffer.from(genesis.chainId, 'utf8')))) return `the CometBFT header is of another chain than ${genesis.chainId}`;
+  if (!h[H_HEIGHT]!.equals(uvarintField(0x08, ctx.cometHeight))) return `the CometBFT header is not of height ${ctx.cometHeight}`;
+  const data = cometDataHash([...block.transactions, encodeSeal(block.proposerKeyId, block.signature)]);
+  if (!h[H_DATA]!.equals(bytesValue(data))) return `CometBFT block ${hex(ctx.blockHash)} (height ${ctx.cometHeight}) holds other transactions than ledger block ${block.height} and its seal`;
+  const proposer = genesis.validators.find((v) => v.keyId === hex(block.proposerKeyId));
+  const raw = proposer === undefined ? undefined : rawPublicKeyOf(proposer);
+  if (raw === undefined || !h[H_PROPOSER]!.equals(bytesValue(cometAddress(raw)))) return `CometBFT block ${hex(ctx.blockHash)} was proposed by another validator than the ledger block's proposer`;
   return undefined;
 }
 
@@ -226,6 +286,26 @@ const hexBytes = (v: unknown, what: string): Buffer => {
   return Buffer.from(v, 'hex');
 };
 
+/** The header's hash leaves from CometBFT's JSON (proto encodings as Header.Hash makes them). */
+export function headerLeaves(h: Json): Buffer[] {
+  const version = obj(h.version, 'header.version');
+  const lastId = obj(h.last_block_id, 'header.last_block_id');
+  const lastParts = obj(lastId.parts, 'header.last_block_id.parts');
+  const ns = parseRfc3339Ns(String(h.time));
+  const partsHash = hexBytes(lastParts.hash, 'last_block_id.parts.hash');
+  const psh = Buffer.concat([uvarintField(0x08, int(lastParts.total, 'last_block_id.parts.total')), partsHash.length === 0 ? Buffer.alloc(0) : field(0x12, partsHash)]);
+  const hashOf = (k: string): Buffer => bytesValue(hexBytes(h[k], `header.${k}`));
+  return [
+    Buffer.concat([uvarintField(0x08, int(version.block, 'version.block')), uvarintField(0x10, int(version.app ?? 0, 'version.app'))]),
+    bytesValue(Buffer.from(String(h.chain_id), 'utf8')),
+    uvarintField(0x08, int(h.height, 'header.height')),
+    Buffer.concat([uvarintField(0x08, ns / 1_000_000_000n), uvarintField(0x10, ns % 1_000_000_000n)]),
+    Buffer.concat([bytesValue(hexBytes(lastId.hash, 'last_block_id.hash')), field(0x12, psh)]),
+    hashOf('last_commit_hash'), hashOf('data_hash'), hashOf('validators_hash'), hashOf('next_validators_hash'), hashOf('consensus_hash'),
+    hashOf('app_hash'), hashOf('last_results_hash'), hashOf('evidence_hash'), hashOf('proposer_address'),
+  ];
+}
+
 /**
  * Reads /commit of a height and keeps the precommits for the block.
  * CometRpc.commit() does not return the part set header or the canonical
@@ -252,13 +332,14 @@ export class RpcCommitSource implements CommitSource {
     }
     const r = obj(result, 'result');
     if (r.canonical !== true) return undefined;
-    const c = obj(obj(r.signed_header, 'signed_header').commit, 'commit');
+    const sh = obj(r.signed_header, 'signed_header');
+    const c = obj(sh.commit, 'commit');
     if (int(c.height, 'height') !== cometHeight) throw new ReplicatedLogError('rpc', `commit of height ${cometHeight} says height ${String(c.height)}`);
     const bid = obj(c.block_id, 'block_id');
     const parts = obj(bid.parts, 'block_id.parts');
     const ctx: CometCommitContext = {
       cometHeight, round: int(c.round ?? 0, 'round'), blockHash: hexBytes(bid.hash, 'block_id.hash'),
-      partsTotal: int(parts.total, 'parts.total'), partsHash: hexBytes(parts.hash, 'parts.hash'),
+      partsTotal: int(parts.total, 'parts.total'), partsHash: hexBytes(parts.hash, 'parts.hash'), header: headerLeaves(obj(sh.header, 'header')),
     };
     const signatures: CommitSignature[] = [];
     for (const [i, x] of (Array.isArray(c.signatures) ? c.signatures : []).entries()) {

@@ -42,15 +42,13 @@ import {
 } from '../ledger/index.js';
 import { cometAddress, decodeCommitContext, rawPublicKeyOf, verifyCometCommit, type CommitSource } from './commit.js';
 import { decodeBatch, isBatch } from './batch.js';
+import { SEAL_LENGTH, decodeSeal, encodeSeal, isSeal } from './seal.js';
 import { ReplicatedLogError } from './errors.js';
 import { ReplicatedStore, type StoredBlock } from './store.js';
 
 /** Verified signatures remembered (about 100 B each). */
 const MAX_VERIFIED = 100_000;
 
-/** First bytes of a seal: 0x00 can start no ledger transaction (their version byte is 1). */
-export const SEAL_PREFIX: Buffer = Buffer.from('\x00esfc-seal', 'latin1');
-const SEAL_LENGTH = SEAL_PREFIX.length + 32 + 64;
 export const CODESPACE = 'esfc-ledger';
 
 /** CheckTx / tx result code of a refusal: its position in REFUSAL_REASONS, from 1. */
@@ -60,19 +58,6 @@ export function refusalCode(reason: RefusalReason): number {
 
 export function reasonOfCode(code: number): RefusalReason | undefined {
   return REFUSAL_REASONS[code - 1];
-}
-
-export function isSeal(tx: Buffer): boolean {
-  return tx.length > 0 && tx[0] === 0;
-}
-
-function encodeSeal(keyId: Buffer, signature: Buffer): Buffer {
-  return Buffer.concat([SEAL_PREFIX, keyId, signature]);
-}
-
-function decodeSeal(tx: Buffer): { keyId: Buffer; signature: Buffer } | undefined {
-  if (tx.length !== SEAL_LENGTH || !tx.subarray(0, SEAL_PREFIX.length).equals(SEAL_PREFIX)) return undefined;
-  return { keyId: tx.subarray(SEAL_PREFIX.length, SEAL_PREFIX.length + 32), signature: tx.subarray(SEAL_PREFIX.length + 32) };
 }
 
 export interface LedgerAppOptions {

@@ -14,7 +14,7 @@ import {
   verifyLog, withCommit, type Genesis, type InstructionModel,
 } from '../../controller/ledger/index.js';
 import {
-  LedgerApp, ReplicatedLogError, cometAddress, encodeCommitContext, parseRfc3339Ns, precommitSignBytes, rawPublicKeyOf, refusalCode,
+  LedgerApp, ReplicatedLogError, cometAddress, cometDataHash, cometMerkleRoot, decodeCommitContext, encodeCommitContext, parseRfc3339Ns, precommitSignBytes, rawPublicKeyOf, refusalCode,
   verifyCometCommit, type CometCommitContext, type CommitSource,
 } from '../../controller/replicated/index.js';
 import type { Commit } from '../../controller/ledger/index.js';
@@ -48,9 +48,19 @@ function appFor(i: number, sub: string): LedgerApp {
   return new LedgerApp({ dir: join(dir, sub), genesis, validator: vals[i]!.signer, model, clock: () => T0 + 1000 });
 }
 
-/** Precommits of all four validators for a made-up CometBFT block id. */
-function fakeCommit(cometHeight: number, signers = [0, 1, 2, 3]): Commit {
-  const ctx: CometCommitContext = { cometHeight, round: 1, blockHash: Buffer.alloc(32, 7), partsTotal: 1, partsHash: Buffer.alloc(32, 9) };
+/** A CometBFT header's hash leaves for a block of these transactions (seal included), by validator `proposer`. */
+function fakeHeader(cometHeight: number, cometTxs: Buffer[], proposer: number): Buffer[] {
+  const bv = (b: Buffer): Buffer => Buffer.concat([Buffer.from([0x0a, b.length]), b]);
+  return [
+    Buffer.from([0x08, 11]), bv(Buffer.from('unit')), Buffer.from([0x08, cometHeight]), Buffer.from([0x08, 0x80, 0x01]), Buffer.from([0x12, 0]),
+    bv(Buffer.alloc(32, 1)), bv(cometDataHash(cometTxs)), bv(Buffer.alloc(32, 2)), bv(Buffer.alloc(32, 2)), bv(Buffer.alloc(32, 3)),
+    bv(Buffer.alloc(32, 4)), bv(Buffer.alloc(32, 5)), bv(Buffer.alloc(32, 6)), bv(addr(proposer)),
+  ];
+}
+
+/** Precommits of these validators for the CometBFT block of `cometTxs` (the header's hash is the block id). */
+function fakeCommit(cometHeight: number, cometTxs: Buffer[], signers = [0, 1, 2, 3], header = fakeHeader(cometHeight, cometTxs, 0)): Commit {
+  const ctx: CometCommitContext = { cometHeight, round: 1, blockHash: cometMerkleRoot(header), partsTotal: 1, partsHash: Buffer.alloc(32, 9), header };
   return {
     context: encodeCommitContext(ctx),
     signatures: signers.map((i) => {
@@ -99,7 +109,7 @@ test('a proposal keeps what validates in order, drops duplicates and stale txs, 
   assert.throws(() => b.finalizeBlock({ ...block(3, evil), decidedLastCommit: { round: 0, votes: [] } }), (e: unknown) => e instanceof ReplicatedLogError && e.code === 'invalid-decided-block');
 
   // Sealing with a commit makes the block durable; a reopened app resumes at its CometBFT height.
-  const source: CommitSource = { canonicalCommit: (h) => Promise.resolve(h === 1 ? fakeCommit(1) : undefined) };
+  const source: CommitSource = { canonicalCommit: (h) => Promise.resolve(h === 1 ? fakeCommit(1, txs) : undefined) };
   a.startSealing(source);
   const t0 = Date.now();
   while (a.unsealedCount > 0) {
@@ -131,12 +141,20 @@ test('the commit verifier wants more than 2/3 distinct genesis validators with g
   a.finalizeBlock({ ...block(1, txs), decidedLastCommit: { round: 0, votes: [] } });
   a.commit();
   const b = a.headBlock;
-  assert.equal(verifyCometCommit(withCommit(b, fakeCommit(1)), genesis), undefined);
-  assert.equal(verifyCometCommit(withCommit(b, fakeCommit(1, [0, 1, 3])), genesis), undefined);
-  assert.match(verifyCometCommit(withCommit(b, fakeCommit(1, [0, 1])), genesis) ?? '', /2 of 4 validators signed/);
-  const dup = fakeCommit(1, [0, 1, 1]);
+  assert.equal(verifyCometCommit(withCommit(b, fakeCommit(1, txs)), genesis), undefined);
+  assert.equal(verifyCometCommit(withCommit(b, fakeCommit(1, txs, [0, 1, 3])), genesis), undefined);
+  assert.match(verifyCometCommit(withCommit(b, fakeCommit(1, txs, [0, 1])), genesis) ?? '', /2 of 4 validators signed/);
+  const dup = fakeCommit(1, txs, [0, 1, 1]);
   assert.match(verifyCometCommit(withCommit(b, dup), genesis) ?? '', /signed twice/);
-  const bad = fakeCommit(1);
+  // Good precommits for a CometBFT block of other transactions, or by another proposer, or a header that is not the block id's.
+  assert.match(verifyCometCommit(withCommit(b, fakeCommit(1, [req('other'), txs[1]!])), genesis) ?? '', /holds other transactions than ledger block 1/);
+  assert.match(verifyCometCommit(withCommit(b, fakeCommit(1, txs, [0, 1, 2, 3], fakeHeader(1, txs, 2))), genesis) ?? '', /proposed by another validator/);
+  const swapped = fakeCommit(1, txs);
+  const sctx = decodeCommitContext(swapped.context);
+  sctx.header[9] = Buffer.concat([Buffer.from([0x0a, 32]), Buffer.alloc(32, 8)]);
+  swapped.context = encodeCommitContext(sctx);
+  assert.match(verifyCometCommit(withCommit(b, swapped), genesis) ?? '', /does not hash to the block id/);
+  const bad = fakeCommit(1, txs);
   bad.signatures[2]!.timestamp += 1n;
   assert.match(verifyCometCommit(withCommit(b, bad), genesis) ?? '', /does not verify/);
   void a.close();
