@@ -21,6 +21,9 @@ import { MAX_BATCH, encodeBatch } from './batch.js';
 import { LedgerRefusalError, ReplicatedLogError } from './errors.js';
 import { CODESPACE, reasonOfCode, type CommittedTxInfo, type LedgerApp } from './ledger-app.js';
 
+/** Bytes of transactions in one batch at most (CometBFT refuses transactions over mempool.max_tx_bytes, 1 MiB by default). */
+const MAX_BATCH_BYTES = 256 * 1024;
+
 export interface Execution {
   outcome: Outcome;
   /** `{"revision":N}` when ok, the RFC 8040 ietf-restconf:errors body when not (object or JSON text). */
@@ -124,7 +127,11 @@ export class ReplicatedLog {
   }
 
   private async flushOutbox(): Promise<void> {
-    const q = this.outbox.splice(0, MAX_BATCH);
+    // Well under CometBFT's default max_tx_bytes (1 MiB): a large body or two fill a batch.
+    let bytes = 0;
+    let n = 0;
+    while (n < this.outbox.length && n < MAX_BATCH && (n === 0 || bytes + this.outbox[n]!.bytes.length <= MAX_BATCH_BYTES)) bytes += this.outbox[n++]!.bytes.length;
+    const q = this.outbox.splice(0, n);
     if (this.outbox.length > 0) setImmediate(() => void this.flushOutbox());
     const one = async (x: Outgoing): Promise<void> => {
       try {
@@ -138,11 +145,8 @@ export class ReplicatedLog {
     try {
       await this.broadcast(encodeBatch(q.map((x) => x.bytes)));
       for (const x of q) x.resolve();
-    } catch (e) {
-      if (!(e instanceof LedgerRefusalError)) {
-        for (const x of q) x.reject(e);
-        return;
-      }
+    } catch {
+      // One refused (or the batch as a whole): each on its own gets its own answer.
       await Promise.all(q.map(one));
     }
   }
