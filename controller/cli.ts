@@ -73,7 +73,8 @@ export const CTL_USAGE = `usage (--controller URL --cert BUNDLE, or ESFC_CONTROL
                                       tenant's NAME is its certificate name (an orchestrator needs --domain)
   esfc ctl status [--json]            every node: connected, generation desired vs applied, last error
   esfc ctl rekey [--chain C] [--flow F] [--json]
-                                      change the keys of those EF pairs now (all of them without a filter)
+                                      change the keys of those EF pairs now (all of them without a filter;
+                                      a tenant: all of its own); signed and logged like a write
 `;
 
 class CliError extends Error {}
@@ -440,10 +441,10 @@ export async function ctlCommand(argv: string[]): Promise<number> {
     }
     case 'rekey': {
       const input = { ...(values.chain ? { chain: values.chain } : {}), ...(values.flow ? { flow: values.flow } : {}) };
-      const r = await call(conn, 'POST', '/restconf/operations/esfc-intent:rekey', JSON.stringify({ 'esfc-intent:input': input }));
+      const r = await call(conn, 'POST', '/restconf/operations/esfc-intent:rekey', JSON.stringify({ 'esfc-intent:input': input }), sign);
       if (done(r, 'rekey')) return 1;
-      const out = (JSON.parse(r.text) as { 'esfc-intent:output'?: { pairs?: number; 'e-spi'?: number[] } })['esfc-intent:output'] ?? {};
-      process.stdout.write(values.json ? `${r.text}\n` : `key change started for ${out.pairs ?? 0} EF pair(s)${out['e-spi']?.length ? ` (E-SPI ${out['e-spi'].join(', ')})` : ''}\n`);
+      const out = r.text ? (JSON.parse(r.text) as { 'esfc-intent:output'?: { pairs?: number; 'e-spi'?: number[] } })['esfc-intent:output'] ?? {} : {};
+      process.stdout.write(values.json ? `${r.text}\n` : `key change started for ${out.pairs ?? 0} EF pair(s)${out['e-spi']?.length ? ` (E-SPI ${out['e-spi'].join(', ')})` : ''}${txNote(r)}\n`);
       return 0;
     }
     default:

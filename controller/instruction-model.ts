@@ -1,13 +1,15 @@
 /**
  * What the orchestration log's validator asks of the controller's data model
  * (controller/ledger/validate.ts InstructionModel), answered by the RESTCONF
- * data API's own checks (DataApi.prepare) against the datastore as it is:
- * the same checks a write meets, so the log refuses exactly what the
+ * data API's own checks (DataApi.prepare) and the operations API's
+ * (OperationsApi.prepare) against the datastore as it is: the same checks a
+ * write or an invocation meets, so the log refuses exactly what the
  * controller would. Used by both modes (orchestration-log.ts,
  * replicated-orchestration.ts); they differ only in which domains execute.
  */
 import type { InstructionModel, Request } from './ledger/index.js';
-import type { DataApi, PreparedWrite } from './restconf/data.js';
+import type { DataApi, HttpReply, PreparedWrite } from './restconf/data.js';
+import { OPERATIONS_ROOT, type Invocation, type OperationsApi } from './restconf/operations.js';
 import { RestconfFailure } from './restconf/errors.js';
 import type { Principal } from './restconf/principal.js';
 
@@ -40,18 +42,44 @@ export function principalOfKey(key: { role: string; name: string } | undefined):
   return key?.role === 'operator' ? { kind: 'operator', name: key.name, serial: '' } : LOG_PRINCIPAL;
 }
 
+/** A signed instruction, checked and not applied yet: a data write or an operation's invocation. */
+export type Instruction = { kind: 'data'; write: PreparedWrite } | { kind: 'operation'; invocation: Invocation };
+
+/** What an applied instruction gives: the RESTCONF reply, and the result its response records. */
+export interface Applied { reply: HttpReply; result: Record<string, unknown> }
+
+export const isOperationPath = (path: string): boolean => path.startsWith(`${OPERATIONS_ROOT}/`);
+
 export class DatastoreModel implements InstructionModel {
   /** Whom check() checks the request being validated as (its signer: the access rules apply), else LOG_PRINCIPAL. */
   private checkAs: Principal | undefined;
   /** The model's own refusal of the last request checked: a write it refuses is answered with it (its tag, status and path). */
   private failure: RestconfFailure | undefined;
 
-  constructor(private readonly data: DataApi, readonly domainsOf: (request: Request) => string[]) {}
+  constructor(private readonly data: DataApi, private readonly operations: OperationsApi, readonly domainsOf: (request: Request) => string[]) {}
 
-  prepareAs(p: Principal, method: string, path: string, body: string, headers: Record<string, string | undefined> = {}): PreparedWrite {
+  /** Checks an instruction as `p` against the datastore now; the model's refusal is thrown as a RestconfFailure. */
+  prepareAs(p: Principal, method: string, path: string, body: string, headers: Record<string, string | undefined> = {}): Instruction {
+    if (isOperationPath(path)) {
+      if (method !== 'POST') throw RestconfFailure.of('operation-not-supported', `${method} is not supported on ${path}; operations are invoked with POST`, { status: 405 });
+      return { kind: 'operation', invocation: this.operations.prepare(p, path, body === '' ? undefined : body) };
+    }
     const dataPath = dataPathOf(path);
-    if (dataPath === undefined) throw RestconfFailure.of('invalid-value', `${path} is not a data resource (${DATA_PREFIX}/...)`);
-    return this.data.prepare(p, method, dataPath, new URLSearchParams(), headers, body === '' ? undefined : body);
+    if (dataPath === undefined) throw RestconfFailure.of('invalid-value', `${path} is neither a data resource (${DATA_PREFIX}/...) nor an operation (${OPERATIONS_ROOT}/...)`);
+    return { kind: 'data', write: this.data.prepare(p, method, dataPath, new URLSearchParams(), headers, body === '' ? undefined : body) };
+  }
+
+  /**
+   * Applies a checked instruction: commits a write (its result is the
+   * revision it made), or runs an invocation (its result also holds the
+   * operation's output, as RFC 7951 JSON). A write applies at once (the
+   * replicated log applies it inside the commit that decides it).
+   */
+  apply(i: Instruction, revision: () => number): Applied | Promise<Applied> {
+    if (i.kind === 'data') return { reply: this.data.commit(i.write), result: { revision: revision() } };
+    return i.invocation.run().then((reply) => ({
+      reply, result: { revision: revision(), ...(reply.body !== undefined ? { output: JSON.parse(reply.body.toString()) as unknown } : {}) },
+    }));
   }
 
   /** Runs a validation with check() as `p`; returns its result and the model's refusal, if it refused. */
@@ -80,12 +108,14 @@ export class DatastoreModel implements InstructionModel {
   }
 
   tenantsTouched(method: string, path: string, body: string): string[] | 'other' {
-    let w: PreparedWrite;
+    let i: Instruction;
     try {
-      w = this.prepareAs(LOG_PRINCIPAL, method, path, body);
+      i = this.prepareAs(LOG_PRINCIPAL, method, path, body);
     } catch {
       return 'other';
     }
+    if (i.kind === 'operation') return i.invocation.scope().tenants;
+    const w = i.write;
     const tenants = new Set<string>();
     for (const top of new Set([...Object.keys(w.doc), ...Object.keys(w.next)])) {
       const a = w.doc[top];

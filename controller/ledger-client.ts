@@ -2,8 +2,11 @@
  * The client's half of a signed write: the request for exactly the method,
  * path and body about to be sent, signed with the tenant's or operator's own
  * key (which never leaves the client), as the header the controller wants.
+ * Writes are data writes and operation invocations (POST
+ * /restconf/operations/module:rpc): both are orchestration operations.
  */
 import { DATA_PREFIX, SIGNED_REQUEST_HEADER } from './orchestration-log.js';
+import { OPERATIONS_ROOT } from './restconf/operations.js';
 import { newRequest, signTransaction, type KeyRole, type Method, type RegisteredKey, type Signer } from './ledger/index.js';
 
 export interface SignedHeader {
@@ -19,16 +22,17 @@ export function signedWrite(signer: Signer, method: Method, path: string, body: 
 
 const WRITE_METHODS: readonly string[] = ['POST', 'PUT', 'PATCH', 'DELETE'];
 
-/** A RESTCONF data write (what must be signed); a path may carry a query. */
-export function isDataWrite(method: string, path: string): method is Method {
+/** A RESTCONF data write or operation invocation (what must be signed); a path may carry a query. */
+export function isSignedWrite(method: string, path: string): method is Method {
   const p = path.split('?')[0]!;
+  if (method === 'POST' && p.startsWith(`${OPERATIONS_ROOT}/`)) return true;
   return WRITE_METHODS.includes(method) && (p === DATA_PREFIX || p.startsWith(`${DATA_PREFIX}/`));
 }
 
 /** The headers a write needs (none for a read): signs the path without its query, as the server compares it. */
 export function signIfWrite(signer: Signer | undefined, method: string, path: string, body: string | undefined): Record<string, string> {
-  if (!isDataWrite(method, path)) return {};
-  if (!signer) throw new Error(`${method} ${path} is a data write: it must be signed with your key (esfc ctl --sign-key FILE or ESFC_SIGN_KEY)`);
+  if (!isSignedWrite(method, path)) return {};
+  if (!signer) throw new Error(`${method} ${path} is a write: it must be signed with your key (esfc ctl --sign-key FILE or ESFC_SIGN_KEY)`);
   return signedWrite(signer, method, path.split('?')[0]!, body).headers;
 }
 

@@ -1,7 +1,7 @@
 /**
  * The controller's write path through the orchestration log (docs/ledger.md,
- * BSec-NFVO): a RESTCONF write carries the request its tenant or operator
- * signed; the request is validated (the ledger's one validation function,
+ * BSec-NFVO): a RESTCONF write (a data write, or an operation's POST)
+ * carries the request its tenant or operator signed; the request is validated (the ledger's one validation function,
  * answered by the YANG model and the access rules), committed in a block,
  * executed as the signer, and answered with a response the controller signs
  * as the orchestrator; the HTTP reply comes once both are durable and names
@@ -19,7 +19,8 @@ import {
   type Genesis, type HistoryFilter, type RefusalReason, type RegisteredKey, type Request, type Signer, type Transaction,
 } from './ledger/index.js';
 import type { DataApi, HttpReply } from './restconf/data.js';
-import { DATA_PREFIX, DatastoreModel, asInvalidInstruction } from './instruction-model.js';
+import type { OperationsApi } from './restconf/operations.js';
+import { DATA_PREFIX, DatastoreModel, asInvalidInstruction, type Applied } from './instruction-model.js';
 
 export { DATA_PREFIX } from './instruction-model.js';
 import { RestconfFailure, type ErrorTag } from './restconf/errors.js';
@@ -48,7 +49,8 @@ const REFUSAL_TAG: Record<RefusalReason, { tag: ErrorTag; status: number }> = {
 
 export function refusal(reason: RefusalReason | 'unsigned' | 'mismatch', detail: string): RestconfFailure {
   const t = reason === 'unsigned' ? { tag: 'access-denied' as const, status: 403 } : reason === 'mismatch' ? { tag: 'invalid-value' as const, status: 400 } : REFUSAL_TAG[reason];
-  return RestconfFailure.of(t.tag, detail, { status: t.status, type: 'application', appTag: `esfc-ledger:${reason}` });
+  // RFC 6241 Appendix A: a malformed message is an error of the rpc layer; the rest are the application's.
+  return RestconfFailure.of(t.tag, detail, { status: t.status, type: reason === 'malformed' ? 'rpc' : 'application', appTag: `esfc-ledger:${reason}` });
 }
 
 const KEYS_TOP = 'esfc-intent:signing-keys';
@@ -130,6 +132,8 @@ export interface OrchestrationLogOptions {
   orchestrator: Signer;
   domain: string;
   data: DataApi;
+  /** Operation invocations go through the log too. */
+  operations: OperationsApi;
   /** The datastore now (registered keys are read from it). */
   datastore: () => Json;
   /** Its revision: what an ok response records. */
@@ -150,7 +154,7 @@ export class OrchestrationLog implements WriteLog {
   private executing: Promise<unknown> = Promise.resolve();
 
   private constructor(private readonly o: OrchestrationLogOptions, genesis: Genesis) {
-    this.model = new DatastoreModel(o.data, () => [o.domain]);
+    this.model = new DatastoreModel(o.data, o.operations, () => [o.domain]);
     this.registry = new KeyRegistry(genesis.keys);
     this.store = EmbeddedStore.open({
       dir: o.dir, genesis, proposer: o.orchestrator, model: this.model, registry: this.registry,
@@ -230,14 +234,14 @@ export class OrchestrationLog implements WriteLog {
   }
 
   private async execute(p: Principal, tx: Transaction & { type: 'request' }, headers: Record<string, string | undefined>): Promise<HttpReply> {
-    let reply: HttpReply | undefined;
+    let applied: Applied | undefined;
     let failure: RestconfFailure | undefined;
     try {
-      reply = this.o.data.commit(this.model.prepareAs(p, tx.method, tx.path, tx.body, headers));
+      applied = await this.model.apply(this.model.prepareAs(p, tx.method, tx.path, tx.body, headers), this.o.revision);
     } catch (e) {
       failure = e instanceof RestconfFailure ? e : RestconfFailure.of('operation-failed', (e as Error).message, { status: 500 });
     }
-    const result = failure ? JSON.parse(failure.body()) as Json : { revision: this.o.revision() };
+    const result = failure ? JSON.parse(failure.body()) as Json : applied!.result;
     const response = signTransaction(newResponse(this.o.orchestrator, { requestId: tx.id, outcome: failure ? 'error' : 'ok', result }), this.o.orchestrator);
     this.submit(response.bytes);
     await this.commitSoon();
@@ -246,7 +250,7 @@ export class OrchestrationLog implements WriteLog {
       failure.headers = { ...failure.headers, ...ids };
       throw failure;
     }
-    return { ...reply!, headers: { ...reply!.headers, ...ids } };
+    return { ...applied!.reply, headers: { ...applied!.reply.headers, ...ids } };
   }
 
   exportBytes(): Buffer {

@@ -26,14 +26,15 @@
  */
 import type { Logger } from '../agent/log.js';
 import { AbciServer, type CometRpc } from './abci/index.js';
-import { targetDomains } from './intent/target-domains.js';
-import { DatastoreModel, LOG_PRINCIPAL, asInvalidInstruction, principalOfKey } from './instruction-model.js';
+import { flowDomains, targetDomains } from './intent/target-domains.js';
+import { DatastoreModel, LOG_PRINCIPAL, asInvalidInstruction, principalOfKey, type Instruction } from './instruction-model.js';
 import { hex, type Genesis, type HistoryFilter, type RegisteredKey, type Request, type Response, type Signer } from './ledger/index.js';
 import {
   RESPONSE_ID_HEADER, TX_ID_HEADER, keysRegisteredBy, refusal, signedRequestOf, type HttpWrite, type WriteLog,
 } from './orchestration-log.js';
 import { LedgerApp, LedgerRefusalError, ReplicatedLog, ReplicatedLogError, RpcCommitSource, type Execution, type HistoryRow } from './replicated/index.js';
-import type { DataApi, HttpReply } from './restconf/data.js';
+import { YANG_JSON, type DataApi, type HttpReply } from './restconf/data.js';
+import type { OperationsApi } from './restconf/operations.js';
 import { RestconfFailure } from './restconf/errors.js';
 import type { Principal } from './restconf/principal.js';
 
@@ -70,10 +71,16 @@ export class ReplicatedControllerLog implements WriteLog {
   private readonly replicated: ReplicatedLog;
   private readonly abci: AbciServer;
   private readonly targets = new Map<string, string[]>();
-  private readonly outcomes = new Map<string, Executed>();
+  private readonly outcomes = new Map<string, Executed | Promise<Executed>>();
+  /** False while the stored blocks are replayed at start: an invocation's effect is not the datastore's, so it is not run again. */
+  private live = false;
+  private readonly revision: () => number;
+  private readonly datastore: () => Record<string, unknown>;
 
-  private constructor(private readonly o: ReplicatedControllerOptions, private readonly data: DataApi, private readonly revision: () => number, private readonly datastore: () => Record<string, unknown>) {
-    this.model = new DatastoreModel(data, (r) => this.targetsOf(r));
+  private constructor(private readonly o: ReplicatedControllerOptions, access: InstructionAccess) {
+    this.revision = access.revision;
+    this.datastore = access.datastore;
+    this.model = new DatastoreModel(access.data, access.operations, (r) => this.targetsOf(r));
     this.app = new LedgerApp({
       dir: o.dir, genesis: o.genesis, validator: o.validator, model: this.model, keysRegisteredBy,
       onRequest: (r, _info, signer) => this.execute(r, signer),
@@ -81,10 +88,11 @@ export class ReplicatedControllerLog implements WriteLog {
     });
     this.replicated = new ReplicatedLog({
       app: this.app, rpc: o.rpc, domain: o.domain, ...(o.orchestrator ? { orchestrator: o.orchestrator } : {}),
-      execute: (r) => this.outcomes.get(r.idHex)?.execution ?? notExecuted(r),
+      execute: async (r) => (await this.outcomes.get(r.idHex))?.execution ?? notExecuted(r),
       onError: (e) => o.log.log('warn', 'ledger_answer_failed', { error: (e as Error).message }),
     });
     this.abci = new AbciServer(this.app);
+    this.live = true;
   }
 
   /**
@@ -92,9 +100,10 @@ export class ReplicatedControllerLog implements WriteLog {
    * empty: Controller.resetIntent), listens for CometBFT and starts sealing
    * and answering. CometBFT may start before or after.
    */
-  static async start(o: ReplicatedControllerOptions, data: DataApi, revision: () => number, datastore: () => Record<string, unknown>): Promise<ReplicatedControllerLog> {
+  static async start(o: ReplicatedControllerOptions, access: InstructionAccess): Promise<ReplicatedControllerLog> {
     const t0 = Date.now();
-    const log = new ReplicatedControllerLog(o, data, revision, datastore);
+    const log = new ReplicatedControllerLog(o, access);
+    const revision = access.revision;
     await log.abci.listen(o.abciAddress);
     log.app.startSealing(new RpcCommitSource(o.rpc, log.app.genesis));
     log.replicated.start();
@@ -110,8 +119,8 @@ export class ReplicatedControllerLog implements WriteLog {
     if (t === undefined) {
       const now = this.datastore();
       try {
-        const w = this.model.prepareAs(LOG_PRINCIPAL, r.method, r.path, r.body);
-        t = targetDomains(w.doc, w.next);
+        const i = this.model.prepareAs(LOG_PRINCIPAL, r.method, r.path, r.body);
+        t = i.kind === 'data' ? targetDomains(i.write.doc, i.write.next) : flowDomains(now, i.invocation.scope().flows);
       } catch {
         // It will fail when applied: every domain the intent names records that.
         t = targetDomains(now, now);
@@ -121,17 +130,24 @@ export class ReplicatedControllerLog implements WriteLog {
     return t;
   }
 
-  /** Applies a committed request to the datastore as its signer (every controller, every request). */
+  /**
+   * Applies a committed request as its signer: every controller commits
+   * every write to its datastore; an invocation runs only at the domains it
+   * targets (their AuCs hold the keys it changes), and only live.
+   */
   private execute(r: Request, signer: RegisteredKey | undefined): void {
-    this.targetsOf(r);
+    const targets = this.targetsOf(r);
     const p = principalOfKey(signer);
-    let e: Executed;
+    let e: Executed | Promise<Executed>;
     try {
-      const reply = this.data.commit(this.model.prepareAs(p, r.method, r.path, r.body));
-      e = { execution: { outcome: 'ok', result: { revision: this.revision() } }, reply };
+      const i: Instruction = this.model.prepareAs(p, r.method, r.path, r.body);
+      if (i.kind === 'operation' && !(this.live && targets.includes(this.o.domain))) return;
+      const applied = this.model.apply(i, this.revision);
+      e = applied instanceof Promise
+        ? applied.then((a) => ({ execution: { outcome: 'ok' as const, result: a.result }, reply: a.reply }), failed)
+        : { execution: { outcome: 'ok', result: applied.result }, reply: applied.reply };
     } catch (err) {
-      const failure = err instanceof RestconfFailure ? err : RestconfFailure.of('operation-failed', (err as Error).message, { status: 500 });
-      e = { execution: { outcome: 'error', result: JSON.parse(failure.body()) as object }, failure };
+      e = failed(err);
     }
     this.outcomes.set(r.idHex, e);
     if (this.outcomes.size > KEEP_OUTCOMES) this.outcomes.delete(this.outcomes.keys().next().value!);
@@ -160,9 +176,11 @@ export class ReplicatedControllerLog implements WriteLog {
     }
     const info = this.app.committedTx(tx.idHex)?.info;
     this.o.log.log('info', 'ledger_request_committed', { id: tx.idHex, signer: key ? `${key.role}:${key.name}` : hex(tx.keyId), method: tx.method, path: tx.path, height: info?.height, cometHeight: info?.cometHeight });
-    const done = this.outcomes.get(tx.idHex);
-    if (done === undefined) throw RestconfFailure.of('operation-failed', `request ${tx.idHex} committed but its outcome here is gone`, { status: 500 });
     const targets = this.targetsOf(tx);
+    // An invocation that targets other domains is not run here: the answer is theirs.
+    const elsewhere = this.model.prepareAs(p, tx.method, tx.path, tx.body).kind === 'operation' && !targets.includes(this.o.domain);
+    const done = await this.outcomes.get(tx.idHex);
+    if (done === undefined && !elsewhere) throw RestconfFailure.of('operation-failed', `request ${tx.idHex} committed but its outcome here is gone`, { status: 500 });
     const answerer = this.o.orchestrator !== undefined && targets.includes(this.o.domain) ? this.o.domain : targets[0];
     let response: Response | undefined;
     if (answerer !== undefined) {
@@ -174,6 +192,7 @@ export class ReplicatedControllerLog implements WriteLog {
       }
     }
     const ids = { [TX_ID_HEADER]: tx.idHex, ...(response ? { [RESPONSE_ID_HEADER]: response.idHex } : {}) };
+    if (done === undefined) return replyOf(tx.idHex, response, ids);
     if (done.failure) {
       const f = new RestconfFailure(done.failure.errors, done.failure.status);
       f.headers = { ...done.failure.headers, ...ids };
@@ -195,6 +214,38 @@ export class ReplicatedControllerLog implements WriteLog {
     await this.abci.close();
     await this.app.close();
   }
+}
+
+/** What the controller gives the log: its data and operations APIs and the datastore they act on. */
+export interface InstructionAccess {
+  data: DataApi;
+  operations: OperationsApi;
+  revision: () => number;
+  datastore: () => Record<string, unknown>;
+}
+
+function failed(err: unknown): Executed {
+  const failure = err instanceof RestconfFailure ? err : RestconfFailure.of('operation-failed', (err as Error).message, { status: 500 });
+  return { execution: { outcome: 'error', result: JSON.parse(failure.body()) as object }, failure };
+}
+
+/** The RESTCONF reply of another domain's execution, from its committed response. */
+function replyOf(idHex: string, response: Response | undefined, ids: Record<string, string>): HttpReply {
+  if (response === undefined) {
+    const f = RestconfFailure.of('operation-failed', `request ${idHex} is committed; the domains it targets have not answered yet (see /esfc-ledger/v1/history)`, { status: 504, type: 'application' });
+    f.headers = ids;
+    throw f;
+  }
+  const result = JSON.parse(response.result) as Record<string, unknown>;
+  if (response.outcome === 'error') {
+    const f = RestconfFailure.fromBody(result) ?? RestconfFailure.of('operation-failed', `request ${idHex} failed where it ran`, { type: 'application' });
+    f.headers = ids;
+    throw f;
+  }
+  const output = result.output;
+  if (output === undefined) return { status: 204, headers: ids };
+  const body = JSON.stringify(output);
+  return { status: 200, headers: { 'content-type': YANG_JSON, 'content-length': String(Buffer.byteLength(body)), 'cache-control': 'no-cache', ...ids }, body };
 }
 
 function notExecuted(r: Request): Execution {

@@ -11,7 +11,8 @@
  * fails over to one of them), and the ingress and egress nodes of the flows
  * on it; for a flow, its own nodes and its chain's. A changed domain entry
  * targets that domain. A write that changes none of these (signing keys, an
- * empty change) targets every domain the intent names.
+ * empty change) targets every domain the intent names. An operation targets
+ * the domains of the flows it reaches (flowDomains).
  */
 import { intentFromDoc } from './from-doc.js';
 import type { Intent, IntentChain, IntentFlow } from './types.js';
@@ -73,5 +74,26 @@ export function targetDomains(beforeDoc: Doc, afterDoc: Doc): string[] {
     for (const f of i.flows) if (changedFlows.has(f.name)) nodes(flowNodes(i, f));
   }
   if (out.size === 0) for (const d of [...a.domains, ...b.domains]) out.add(d.name);
+  return [...out].sort();
+}
+
+/**
+ * The domains an operation on these flows targets (an invocation changes no
+ * intent): the domains of each flow's nodes and its chain's, as for a write
+ * of the flow; every domain when it names none.
+ */
+export function flowDomains(doc: Doc, flows: readonly string[]): string[] {
+  const i = intentOf(doc);
+  const domainOf = new Map(i.nodes.map((n) => [n.name, n.domain]));
+  const names = new Set(flows);
+  const out = new Set<string>();
+  for (const f of i.flows) {
+    if (!names.has(f.name)) continue;
+    for (const n of flowNodes(i, f)) {
+      const d = domainOf.get(n);
+      if (d !== undefined) out.add(d);
+    }
+  }
+  if (out.size === 0) for (const d of i.domains) out.add(d.name);
   return [...out].sort();
 }

@@ -21,7 +21,7 @@ import { genesisBlock, genesisJson, genesisRegistry, parseGenesis, validatorKeys
 import { hex } from './hash.js';
 import type { KeyRegistry, RegisteredKey, Signer } from './keys.js';
 import { encodeLogHeader, nextRecord, readLogHeader, recordPrefix } from './log-file.js';
-import { chainOfPath } from './request-path.js';
+import { chainOfRequest } from './request-path.js';
 import { decodeTransaction, type Request, type Transaction } from './transaction.js';
 import { validate, type InstructionModel, type Validation, type ValidationContext } from './validate.js';
 
@@ -270,7 +270,7 @@ export class EmbeddedStore {
     if (tx.type === 'request') {
       const d: Omit<Pending, 'tx' | 'key' | 'at'> = {};
       if (key?.role === 'tenant') d.tenant = key.name;
-      const chain = chainOfPath(tx.path);
+      const chain = chainOfRequest(tx);
       if (chain !== undefined) d.chain = chain;
       return d;
     }

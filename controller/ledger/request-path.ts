@@ -1,7 +1,7 @@
 /**
- * What the history lookups need from a request's RESTCONF path: the chain
- * it names. Only the path is read (not the body), so the answer is the
- * same when the log is reopened, whatever the datastore holds by then.
+ * What the history lookups need from a request: the chain it names. Only
+ * the request is read (never the datastore), so the answer is the same when
+ * the log is reopened, whatever the datastore holds by then.
  */
 
 /**
@@ -23,4 +23,22 @@ export function chainOfPath(path: string): string | undefined {
     }
   }
   return undefined;
+}
+
+/**
+ * The chain a request is about: the one its data path names, or, for an
+ * operation (/restconf/operations/...), the `chain` its input names
+ * (esfc-intent:rekey). Read from the request alone, as chainOfPath.
+ */
+export function chainOfRequest(r: { path: string; body: string }): string | undefined {
+  if (!r.path.startsWith('/restconf/operations/')) return chainOfPath(r.path);
+  let body: unknown;
+  try {
+    body = JSON.parse(r.body);
+  } catch {
+    return undefined;
+  }
+  if (typeof body !== 'object' || body === null) return undefined;
+  const input = Object.entries(body).find(([k]) => k === 'input' || k.endsWith(':input'))?.[1] as Record<string, unknown> | undefined;
+  return typeof input?.chain === 'string' ? input.chain : undefined;
 }

@@ -29,7 +29,7 @@ export interface UnsignedRequest {
   timestamp: number;
   nonce: Buffer;
   method: Method;
-  /** RESTCONF data resource path, e.g. /restconf/data/esfc-intent:chains/chain=web */
+  /** RESTCONF data resource path, e.g. /restconf/data/esfc-intent:chains/chain=web, or an operation's (/restconf/operations/esfc-intent:rekey) */
   path: string;
   /** RFC 7951 JSON as sent; '' for DELETE. */
   body: string;

@@ -37,7 +37,7 @@ import type {
 import { fitTxs } from '../abci/index.js';
 import {
   KeyRegistry, REFUSAL_REASONS, blockHash, decodeTransaction, sha256, encodeBlockBody, genesisBlock, genesisJson, hex, merkleRoot, parseGenesis, signBytes,
-  chainOfPath, validate, verifyBytes, withCommit, type Block, type HistoryFilter, type BlockHeader, type Genesis, type InstructionModel, type RefusalReason,
+  chainOfRequest, validate, verifyBytes, withCommit, type Block, type HistoryFilter, type BlockHeader, type Genesis, type InstructionModel, type RefusalReason,
   type KeyEntry, type RegisteredKey, type Request, type Response, type Signer, type Transaction, type ValidationContext, validatorKeys,
 } from '../ledger/index.js';
 import { cometAddress, decodeCommitContext, rawPublicKeyOf, verifyCometCommit, type CommitSource } from './commit.js';
@@ -242,7 +242,7 @@ export class LedgerApp implements AbciApplication {
       const request = tx.type === 'request' ? tx : this.committed.get(hex(tx.requestId))?.tx;
       const key = request === undefined ? undefined : this.registry.get(request.keyId)?.key;
       const tenant = key?.role === 'tenant' ? key.name : undefined;
-      const chain = request?.type === 'request' ? chainOfPath(request.path) : undefined;
+      const chain = request?.type === 'request' ? chainOfRequest(request) : undefined;
       if (f.tenant !== undefined && tenant !== f.tenant) continue;
       if (f.chain !== undefined && chain !== f.chain) continue;
       if (f.from !== undefined && tx.timestamp < f.from) continue;

@@ -66,6 +66,24 @@ export class RestconfFailure extends Error {
     })));
   }
 
+  /** From an RFC 8040 errors body (as body() writes it, parsed), or undefined when it is not one. */
+  static fromBody(json: unknown): RestconfFailure | undefined {
+    const holder = typeof json === 'object' && json !== null ? (json as Record<string, unknown>)['ietf-restconf:errors'] : undefined;
+    const list = typeof holder === 'object' && holder !== null ? (holder as Record<string, unknown>)['error'] : undefined;
+    if (!Array.isArray(list) || list.length === 0) return undefined;
+    const items: ErrorItem[] = [];
+    for (const e of list as Record<string, unknown>[]) {
+      const tag = e['error-tag'];
+      if (typeof tag !== 'string' || !(tag in ERROR_STATUS)) return undefined;
+      const type = e['error-type'];
+      items.push({
+        type: type === 'transport' || type === 'rpc' || type === 'protocol' ? type : 'application', tag: tag as ErrorTag, message: String(e['error-message'] ?? ''),
+        ...(typeof e['error-path'] === 'string' ? { path: e['error-path'] } : {}), ...(typeof e['error-app-tag'] === 'string' ? { appTag: e['error-app-tag'] } : {}),
+      });
+    }
+    return new RestconfFailure(items);
+  }
+
   body(): string {
     return JSON.stringify({
       'ietf-restconf:errors': {

@@ -6,6 +6,13 @@
  * before the handler sees it, so a handler never runs on input the model
  * refuses; its output is encoded per RFC 7951 and checked on the way out.
  *
+ * An invocation is an orchestration operation like a data write: its
+ * request is signed by the invoker and goes through the orchestration log
+ * (controller/instruction-model.ts checks it with prepare() and runs it
+ * once committed), and the handler says what it reaches (scope) so the log
+ * can refuse a tenant's invocation on another tenant's chain and, on the
+ * replicated log, pick the domains that execute it.
+ *
  * Who may invoke: operators and tenants reach the handler, which gets the
  * principal and decides what the operation may touch for it (another
  * tenant's chain exists, so a tenant naming it passes the model and the
@@ -22,27 +29,46 @@ import { YANG_JSON, type HttpReply } from './data.js';
 import { RestconfFailure } from './errors.js';
 import type { Principal } from './principal.js';
 
+/** What an invocation acts on: the orchestration log checks the tenants, and the replicated log asks the flows' domains to execute it. */
+export interface OperationScope {
+  /** Tenants whose chains or flows the input names; 'other' when it reaches what no tenant owns (a tenant's invocation is then refused). */
+  tenants: string[] | 'other';
+  /** Flows the invocation reaches: the domains of their nodes execute it (none: every domain). */
+  flows: string[];
+}
+
 /**
- * Runs one operation. `input` holds the decoded input parameters: RFC 7951
+ * One operation. `input` holds the decoded input parameters: RFC 7951
  * simple member names, values as the YANG decoder yields them (numbers up to
  * 32 bits, bigint for 64-bit integers, null for empty), schema defaults
- * filled in. Returns the output parameters in the same form, or undefined
- * for none (204). A RestconfFailure thrown here becomes the error reply.
+ * filled in.
  */
-export type OperationHandler = (p: Principal, input: Record<string, unknown>) => Promise<Record<string, unknown> | undefined>;
+export interface OperationHandler {
+  /** What the input reaches in `doc` (the intent now), whoever asks: it must not depend on anything but the input and the intent. */
+  scope(input: Record<string, unknown>, doc: Readonly<Record<string, unknown>>): OperationScope;
+  /**
+   * Runs it as `p`. Returns the output parameters in the same form, or
+   * undefined for none (204). A RestconfFailure thrown here becomes the
+   * error reply.
+   */
+  invoke(p: Principal, input: Record<string, unknown>): Promise<Record<string, unknown> | undefined>;
+}
 
 /** Handlers by "module:rpc" (e.g. "esfc-intent:rekey"). */
 export type OperationHandlers = ReadonlyMap<string, OperationHandler>;
 
 export const OPERATIONS_ROOT = '/restconf/operations';
 
-/** A request under OPERATIONS_ROOT, as the server hands it over. */
-export interface OperationRequest {
-  readonly method: string;
-  /** The path after OPERATIONS_ROOT, still percent-encoded: '' for the list, '/esfc-intent:rekey' for an operation. */
-  readonly path: string;
-  /** The body, undefined when there is none; read only for an invocation (the server checks its size and content type). */
-  readonly body: () => Promise<string | undefined>;
+/** An operation's invocation, checked (principal, input, references) and not run yet (OperationsApi.prepare). */
+export interface Invocation {
+  /** "module:rpc" */
+  readonly id: string;
+  readonly principal: Principal;
+  readonly input: Readonly<Record<string, unknown>>;
+  /** The handler's scope of this input, on the datastore now. */
+  scope(): OperationScope;
+  /** Runs the handler: 200 with the output, or 204 when it has none (RFC 8040 3.6.2). */
+  run(): Promise<HttpReply>;
 }
 
 /** A handler for something the schema has no rpc for: a typo would otherwise surface as a 404 in production. */
@@ -119,33 +145,56 @@ export class OperationsApi {
     this.handlers = handlers;
   }
 
-  async handle(p: Principal, req: OperationRequest): Promise<HttpReply> {
-    if (req.path === '' || req.path === '/') return this.list(req.method);
-    const full = `${OPERATIONS_ROOT}${req.path}`;
-    const rpc = this.find(req.path.slice(1), full);
-    if (req.method === 'OPTIONS') return { status: 200, headers: { allow: INVOKE_ALLOW } };
-    if (req.method !== 'POST') return methodNotAllowed(req.method, full, INVOKE_ALLOW);
+  /**
+   * Answers what is not an invocation (the list, OPTIONS, a method other than
+   * POST); undefined for a POST to an operation, which is a write: it goes
+   * through the orchestration log (prepare, then run when committed).
+   * `path` is the path after OPERATIONS_ROOT ('' for the list).
+   */
+  route(p: Principal, method: string, path: string): HttpReply | undefined {
+    if (path === '' || path === '/') return this.list(method);
+    const full = `${OPERATIONS_ROOT}${path}`;
+    this.find(path.slice(1), full);
+    if (method === 'OPTIONS') return { status: 200, headers: { allow: INVOKE_ALLOW } };
+    if (method !== 'POST') return methodNotAllowed(method, full, INVOKE_ALLOW);
     checkInvoke(p, full);
+    return undefined;
+  }
+
+  /**
+   * Checks an invocation of the operation at `path` (the whole path, under
+   * OPERATIONS_ROOT) with body `text` as `p`: the model's refusal (404, 501,
+   * the input's errors with their paths, leafrefs against the datastore now)
+   * is thrown as a RestconfFailure.
+   */
+  prepare(p: Principal, path: string, text: string | undefined): Invocation {
+    if (!path.startsWith(`${OPERATIONS_ROOT}/`)) throw RestconfFailure.of('invalid-value', `${path} is not an operation (${OPERATIONS_ROOT}/module:rpc)`, { status: 404 });
+    const rpc = this.find(path.slice(OPERATIONS_ROOT.length + 1), path);
+    checkInvoke(p, path);
     const id = operationId(rpc);
     const handler = this.handlers.get(id);
     if (!handler) throw RestconfFailure.of('operation-not-supported', `${id} is in the schema, but this server does not implement it`, { type: 'application', status: 501 });
 
-    const text = await req.body();
-    const parsed = text === undefined ? undefined : parseJsonText(text);
+    const parsed = text === undefined || text === '' ? undefined : parseJsonText(text);
     if (parsed && !parsed.ok) throw RestconfFailure.fromYang(parsed.errors);
     const d = decodeInput(this.tree, rpc, parsed?.value);
     if (!d.ok) throw RestconfFailure.fromYang(d.errors);
     // decodeInput returns the members of the input node: always an object.
     const input: YangObject = isYangObject(d.value) ? d.value : {};
     if (rpc.input) this.checkReferences(p, rpc.input, input);
-
-    const result = await handler(p, input);
-    if (result === undefined || !rpc.output) return { status: 204, headers: {} };
-    const reply = encodeOutput(this.tree, rpc, result);
-    const params = reply[outputMember(rpc)];
-    // RFC 8040 3.6.2: no output parameters, no body.
-    if (isYangObject(params) && Object.keys(params).length === 0) return { status: 204, headers: {} };
-    return jsonReply(200, JSON.stringify(reply), { 'cache-control': 'no-cache' });
+    return {
+      id, principal: p, input,
+      scope: () => handler.scope(input, this.datastore()),
+      run: async () => {
+        const result = await handler.invoke(p, input);
+        if (result === undefined || !rpc.output) return { status: 204, headers: {} };
+        const reply = encodeOutput(this.tree, rpc, result);
+        const params = reply[outputMember(rpc)];
+        // RFC 8040 3.6.2: no output parameters, no body.
+        if (isYangObject(params) && Object.keys(params).length === 0) return { status: 204, headers: {} };
+        return jsonReply(200, JSON.stringify(reply), { 'cache-control': 'no-cache' });
+      },
+    };
   }
 
   /**

@@ -16,7 +16,7 @@ import { DataApi, YANG_JSON, type HttpReply } from './data.js';
 import { RestconfFailure } from './errors.js';
 import { parseQuery } from './query.js';
 import { OrchestrationLog, SIGNED_REQUEST_HEADER, type OrchestrationLogOptions, type WriteLog } from '../orchestration-log.js';
-import { ReplicatedControllerLog, type ReplicatedControllerOptions } from '../replicated-orchestration.js';
+import { ReplicatedControllerLog, type InstructionAccess, type ReplicatedControllerOptions } from '../replicated-orchestration.js';
 import { apiRoot, DATASTORE_STREAM, hostMeta, libraryModules, restconfState, yangLibrary, type LibraryModule } from './library.js';
 import { principalId, type Principal } from './principal.js';
 import { agentDesired, agentReport, AGENT_PREFIX } from './agent-channel.js';
@@ -42,7 +42,7 @@ export interface ServerOptions {
    * server's): a write needs its signer's request, and is applied only once
    * the log holds it.
    */
-  ledger: Omit<OrchestrationLogOptions, 'data' | 'datastore' | 'revision'> | { replicated: ReplicatedControllerOptions };
+  ledger: Omit<OrchestrationLogOptions, keyof InstructionAccess> | { replicated: ReplicatedControllerOptions };
 }
 
 export class RestconfServer {
@@ -64,7 +64,7 @@ export class RestconfServer {
     this.mods = libraryModules(this.tree);
     this.data = new DataApi(this.tree, o.controller, (n) => this.seen.get(n), o.keyChanges);
     this.operations = new OperationsApi(this.tree, o.operations ?? new Map(), () => o.controller.datastore.doc);
-    if (!('replicated' in o.ledger)) this.log = OrchestrationLog.open({ ...o.ledger, ...this.datastoreAccess() });
+    if (!('replicated' in o.ledger)) this.log = OrchestrationLog.open({ ...o.ledger, ...this.instructionAccess() });
     this.maxBody = o.maxBodyBytes ?? 1 << 20;
     o.controller.events.on('change', (ev: ChangeEvent) => this.publish(ev));
     // A rollout waits only for agents that are there.
@@ -74,8 +74,11 @@ export class RestconfServer {
     };
   }
 
-  private datastoreAccess(): { data: DataApi; datastore: () => Record<string, unknown>; revision: () => number } {
-    return { data: this.data, datastore: () => this.o.controller.datastore.doc as Record<string, unknown>, revision: () => this.o.controller.datastore.revision };
+  private instructionAccess(): InstructionAccess {
+    return {
+      data: this.data, operations: this.operations,
+      datastore: () => this.o.controller.datastore.doc as Record<string, unknown>, revision: () => this.o.controller.datastore.revision,
+    };
   }
 
   /**
@@ -86,8 +89,7 @@ export class RestconfServer {
   async openLedger(): Promise<WriteLog> {
     if (this.log) return this.log;
     if (!('replicated' in this.o.ledger)) throw new Error('unreachable: the embedded log opens in the constructor');
-    const a = this.datastoreAccess();
-    this.log = await ReplicatedControllerLog.start(this.o.ledger.replicated, a.data, a.revision, a.datastore);
+    this.log = await ReplicatedControllerLog.start(this.o.ledger.replicated, this.instructionAccess());
     return this.log;
   }
 
@@ -238,12 +240,12 @@ export class RestconfServer {
     if (path === '/restconf' || path === '/restconf/') { readOnly(); return jsonReply(apiRoot()); }
     if (path === OPERATIONS_ROOT || path.startsWith(`${OPERATIONS_ROOT}/`)) {
       this.checkAccept(req);
-      const body = async (): Promise<string | undefined> => {
-        const b = await this.body(req);
-        if (b !== undefined) this.checkContentType(req);
-        return b;
-      };
-      return this.operations.handle(p, { method, path: path.slice(OPERATIONS_ROOT.length), body });
+      const answer = this.operations.route(p, method, path.slice(OPERATIONS_ROOT.length));
+      if (answer) return answer;
+      // An invocation is an orchestration operation: signed, logged, run once committed.
+      const body = await this.body(req);
+      if (body !== undefined) this.checkContentType(req);
+      return this.ledger.write(p, req.headers[SIGNED_REQUEST_HEADER] as string | undefined, { method, path, body, headers: {} });
     }
     if (path === '/restconf/yang-library-version') { readOnly(); return jsonReply({ 'ietf-restconf:yang-library-version': '2019-01-04' }); }
     if (path.startsWith('/restconf/yang/')) {

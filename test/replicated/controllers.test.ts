@@ -218,6 +218,31 @@ describe('four domains\' controllers on the replicated log, through RESTCONF', {
     assert.deepEqual(revisions(), before.map((r) => r + 2));
   });
 
+  step('a tenant\'s key change at the audit domain is logged and run by the domains of its flow only; another tenant\'s is refused everywhere', async () => {
+    const REKEY = '/restconf/operations/esfc-intent:rekey';
+    const pairs = ctl(0).controller.deployedPairs().filter((p) => p.flow === 'mail').map((p) => p.espi).sort((a, b) => a - b);
+    assert.ok(pairs.length > 0, 'mail crosses ISP-B encrypted: it has EF pairs');
+    const rev = revisions();
+    const theirs = await send(3, { kind: 'tenant', name: 'globex', key: globex }, 'POST', REKEY, { 'esfc-intent:input': { flow: 'mail' } });
+    assert.equal(theirs.status, 403, theirs.text);
+    assert.equal(appTag(theirs), 'esfc-ledger:not-authorised');
+    // audit runs no node of mail: its controller answers from isp-a's committed response.
+    const r = await send(3, acmeT, 'POST', REKEY, { 'esfc-intent:input': { flow: 'mail' } });
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(JSON.parse(r.text), { 'esfc-intent:output': { pairs: pairs.length, 'e-spi': pairs } });
+    const id = r.headers[TX_ID_HEADER]!;
+    assert.match(r.headers[RESPONSE_ID_HEADER] ?? '', /^[0-9a-f]{64}$/);
+    await waitUntil('isp-a and isp-c answered', () => answeredBy(3, id).length === 2);
+    await sleep(1000);
+    assert.deepEqual(answeredBy(3, id), ['isp-a', 'isp-c']);
+    const changing = (i: number): boolean[] => pairs.map((e) => ctl(i).auc.isChanging(e));
+    assert.deepEqual(changing(0), pairs.map(() => true), 'isp-a changes the keys it holds');
+    assert.deepEqual(changing(2), pairs.map(() => true), 'isp-c changes the keys it holds');
+    assert.deepEqual(changing(1), pairs.map(() => false), 'isp-b does not run it');
+    assert.deepEqual(changing(3), pairs.map(() => false), 'audit does not run it');
+    assert.deepEqual(revisions(), rev, 'an invocation is not a datastore write');
+  });
+
   step('with isp-b\'s validator killed, writes still commit; isp-b\'s controller catches up and answers when it returns', async () => {
     await nodes[1]!.kill();
     const rev = ctl(0).controller.datastore.revision;
