@@ -38,7 +38,8 @@ const USAGE = 'usage: esfc bench fastpath [--quick] [--out DIR] [--only pps|tcp]
   + '         --runs N: iperf3 runs per TCP row, reported as median (min-max); default 3, 1 with --quick\n'
   + '       esfc bench encryption [--quick] [--out DIR] [--only tcp|rekey]\n'
   + '       esfc bench control [--quick] [--out DIR]\n'
-  + '       esfc bench provisioning [--quick] [--out DIR] [--only failover|keys]\n';
+  + '       esfc bench provisioning [--quick] [--out DIR] [--only failover|keys]\n'
+  + '       esfc bench ledger [--quick] [--out DIR] [--only embedded,delay,replicated] [--validators 1,4,7]\n';
 
 /** One TCP row for the progress log: median, spread and every run. */
 function runLine(r: TcpResult): string {
@@ -49,7 +50,9 @@ function runLine(r: TcpResult): string {
 export async function benchCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv, allowPositionals: true,
-    options: { quick: { type: 'boolean' }, out: { type: 'string', default: 'bench/out' }, only: { type: 'string' }, runs: { type: 'string' } },
+    options: {
+      quick: { type: 'boolean' }, out: { type: 'string', default: 'bench/out' }, only: { type: 'string' }, runs: { type: 'string' }, validators: { type: 'string' },
+    },
   });
   if (positionals[0] === 'control') {
     const { benchControl } = await import('./control.js');
@@ -65,8 +68,13 @@ export async function benchCommand(argv: string[]): Promise<number> {
     return benchProvisioning({ quick: values.quick === true, out: values.out!, ...(values.only ? { only: values.only } : {}) });
   }
   if (positionals[0] === 'ledger') {
+    const validators = values.validators?.split(',').map(Number);
+    if (validators && !validators.every((n) => Number.isInteger(n) && n >= 1 && n <= 10)) {
+      process.stderr.write(`--validators wants a comma-separated list of validator counts from 1 to 10, not ${JSON.stringify(values.validators)}\n${USAGE}`);
+      return 2;
+    }
     const { benchLedger } = await import('./ledger.js');
-    return benchLedger({ quick: values.quick === true, out: values.out!, ...(values.only ? { only: values.only } : {}) });
+    return benchLedger({ quick: values.quick === true, out: values.out!, ...(values.only ? { only: values.only } : {}), ...(validators ? { validators } : {}) });
   }
   if (positionals[0] === 'encryption') {
     const { benchEncryption } = await import('./encryption.js');

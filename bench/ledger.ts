@@ -343,6 +343,8 @@ export interface ReplicatedRow {
   /** CometBFT heights the point spanned, and those that carried ledger transactions. */
   heights: number;
   ledgerBlocks: number;
+  /** CPU time per committed request over the point, µs: the validators' applications, their CometBFT processes, the bench (offering, polling); and how busy the machine's cores were. */
+  cpu?: { appsUs: number; cometbftUs: number; benchUs: number; busyPct: number };
 }
 
 export interface ReplicatedResult {
@@ -399,6 +401,28 @@ async function broadcastBatch(url: string, txs: readonly Buffer[]): Promise<{ co
   });
 }
 
+/** A process's CPU time (user + system) in seconds, from /proc (0 once it is gone). */
+function cpuSecondsOf(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  try {
+    // Fields after the command's closing parenthesis: utime and stime are the 12th and 13th (clock ticks of 1/100 s).
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return 0;
+  }
+}
+
+/** CPU seconds so far of the apps, the CometBFT nodes and this process. */
+function cpuNow(nodes: readonly CometNode[], apps: readonly ChildProcess[]): { apps: number; cometbft: number; bench: number } {
+  const own = process.cpuUsage();
+  return {
+    apps: apps.reduce((n, c) => n + cpuSecondsOf(c.pid), 0),
+    cometbft: nodes.reduce((n, c) => n + cpuSecondsOf(c.pid), 0),
+    bench: (own.user + own.system) / 1e6,
+  };
+}
+
 /** Submits txs in batches of `batch`, `concurrency` batches in flight, round-robin over the validators, until done or untilMs. */
 async function offer(nodes: CometNode[], txs: readonly Buffer[], batch: number, concurrency: number, untilMs: number, perTx: number): Promise<{ accepted: number; refused: Map<string, number> }> {
   let next = 0;
@@ -423,13 +447,14 @@ async function offer(nodes: CometNode[], txs: readonly Buffer[], batch: number, 
   return { accepted, refused };
 }
 
-async function replicatedPoint(nodes: CometNode[], tenant: GeneratedKey, v: number, size: number, offerCount: number, seconds: number, perTx: number, log: (s: string) => void): Promise<ReplicatedRow> {
+async function replicatedPoint(nodes: CometNode[], apps: readonly ChildProcess[], tenant: GeneratedKey, v: number, size: number, offerCount: number, seconds: number, perTx: number, log: (s: string) => void): Promise<ReplicatedRow> {
   const body = instruction(size);
   // Distinct paths per point: the same request signed again at another timestamp is another transaction anyway.
   const txs = (await signAll(tenant.signer, Array.from({ length: offerCount }, (_, i) => newRequest(tenant.signer, { method: 'PUT', path: chainPath(i), body })))).map((t) => t.bytes);
   const units = perTx === 1 ? txs : Array.from({ length: Math.ceil(txs.length / perTx) }, (_, i) => encodeBatch(txs.slice(i * perTx, (i + 1) * perTx)));
   const rpc = nodes[0]!.rpc;
   const h0 = (await rpc.status()).height;
+  const cpu0 = cpuNow(nodes, apps);
   const t0 = nowMs();
   const { accepted, refused } = await offer(nodes, units, perTx === 1 ? 100 : 4, perTx === 1 ? 32 : 8, t0 + seconds * 1000, perTx);
   // Count the requests in every new block until all accepted ones are in (or 30 s without progress).
@@ -453,10 +478,17 @@ async function replicatedPoint(nodes: CometNode[], tenant: GeneratedKey, v: numb
     if (committed < accepted) await sleep(50);
   }
   const secs = (tEnd - t0) / 1000;
+  const cpu1 = cpuNow(nodes, apps);
+  const wall = (nowMs() - t0) / 1000;
+  const perRequest = (a: number, b: number): number => (committed > 0 ? Math.round(((b - a) * 1e6) / committed) : 0);
   const row: ReplicatedRow = {
     validators: v, size, perTx, offered: offerCount, accepted, committed, seconds: r3(secs), txPerSec: Math.round(committed / secs), heights: h - h0, ledgerBlocks,
+    cpu: {
+      appsUs: perRequest(cpu0.apps, cpu1.apps), cometbftUs: perRequest(cpu0.cometbft, cpu1.cometbft), benchUs: perRequest(cpu0.bench, cpu1.bench),
+      busyPct: Math.round((100 * (cpu1.apps + cpu1.cometbft + cpu1.bench - cpu0.apps - cpu0.cometbft - cpu0.bench)) / (wall * cpus().length)),
+    },
   };
-  log(`  ${v} validator${v > 1 ? 's' : ''}, ${String(size).padStart(4)} B, ${perTx === 1 ? 'one per CometBFT tx' : `batches of ${perTx}`}: ${row.txPerSec} tx/s (${committed} of ${accepted} accepted of ${offerCount} offered, ${row.seconds} s, ${ledgerBlocks} ledger blocks in ${row.heights} heights)${refused.size ? `; refused: ${JSON.stringify(Object.fromEntries(refused))}` : ''}`);
+  log(`  ${v} validator${v > 1 ? 's' : ''}, ${String(size).padStart(4)} B, ${perTx === 1 ? 'one per CometBFT tx' : `batches of ${perTx}`}: ${row.txPerSec} tx/s (${committed} of ${accepted} accepted of ${offerCount} offered, ${row.seconds} s, ${ledgerBlocks} ledger blocks in ${row.heights} heights; CPU per request: apps ${row.cpu!.appsUs} us, CometBFT ${row.cpu!.cometbftUs} us, bench ${row.cpu!.benchUs} us; cores ${row.cpu!.busyPct} % busy)${refused.size ? `; refused: ${JSON.stringify(Object.fromEntries(refused))}` : ''}`);
   return row;
 }
 
@@ -519,7 +551,7 @@ async function measureReplicated(counts: number[], sizes: number[], seconds: num
       for (const size of sizes) {
         for (const perTx of PER_TX) {
           // More than the few seconds can take at the 2-core rate; the rest is not sent.
-          res.rows.push(await replicatedPoint(nodes, tenant, v, size, Math.max(perTx === 1 ? 2000 : 4000, Math.round((perTx === 1 ? 3000 : 4000) * seconds)), seconds, perTx, log));
+          res.rows.push(await replicatedPoint(nodes, children, tenant, v, size, Math.max(perTx === 1 ? 2000 : 4000, Math.round((perTx === 1 ? 3000 : 8000) * seconds)), seconds, perTx, log));
         }
       }
       // Let the sealers append the last blocks with their commits before reading an overhead.
@@ -549,7 +581,7 @@ const SERIES_COLOR: Record<string, string> = {
   'replicated, 1 validator, batches of 100': '#2ca02c', 'replicated, 4 validators, batches of 100': '#ff7f0e', 'replicated, 7 validators, batches of 100': '#9467bd',
 };
 
-export async function benchLedger(o: { quick: boolean; out: string; only?: string }): Promise<number> {
+export async function benchLedger(o: { quick: boolean; out: string; only?: string; validators?: number[] }): Promise<number> {
   const parts = new Set(o.only ? o.only.split(',') : ['embedded', 'delay', 'replicated']);
   const log = (s: string): void => { process.stdout.write(`${s}\n`); };
   mkdirSync(o.out, { recursive: true });
@@ -582,7 +614,7 @@ export async function benchLedger(o: { quick: boolean; out: string; only?: strin
   const delay = parts.has('delay') ? await measureDelay(o.quick ? 8 : 30, log) : undefined;
 
   // -- replicated
-  const replicated: ReplicatedResult = !parts.has('replicated') ? { rows: [], blockOverheadB: {}, childStats: {}, skipped: 'not asked (--only)' } : await measureReplicated(o.quick ? [1, 4] : [1, 4, 7], o.quick ? [256] : [16, 256, 1024], o.quick ? 2 : 4, log);
+  const replicated: ReplicatedResult = !parts.has('replicated') ? { rows: [], blockOverheadB: {}, childStats: {}, skipped: 'not asked (--only)' } : await measureReplicated(o.validators ?? (o.quick ? [1, 4] : [1, 4, 7]), o.quick ? [256] : [16, 256, 1024], o.quick ? 2 : 4, log);
 
   // -- growth
   const growthRows = sizeRows.flatMap((s) => [

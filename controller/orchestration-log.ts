@@ -15,7 +15,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../agent/log.js';
 import {
-  EmbeddedStore, KeyRegistry, decodeTransaction, genesisJson, hex, newResponse, parseGenesis, signTransaction,
+  EmbeddedStore, KeyRegistry, checkEd25519, decodeTransaction, genesisJson, hex, newResponse, parseGenesis, signTransaction,
   type Genesis, type HistoryFilter, type RefusalReason, type RegisteredKey, type Request, type Signer, type Transaction,
 } from './ledger/index.js';
 import type { DataApi, HttpReply } from './restconf/data.js';
@@ -154,6 +154,7 @@ export class OrchestrationLog implements WriteLog {
   private executing: Promise<unknown> = Promise.resolve();
 
   private constructor(private readonly o: OrchestrationLogOptions, genesis: Genesis) {
+    checkEd25519();
     this.model = new DatastoreModel(o.data, o.operations, () => [o.domain]);
     this.registry = new KeyRegistry(genesis.keys);
     this.store = EmbeddedStore.open({

@@ -20,7 +20,8 @@ export DEBIAN_FRONTEND=noninteractive
 # netbase: /etc/protocols, without which `ip xfrm policy ... proto tcp` fails.
 # python3-venv: pyang (the YANG compiler CI checks the modules with) lives in a venv of its own;
 # openssl: a test reads the controller's certificates with openssl x509.
-PKGS=(clang llvm libbpf-dev bpftool make gcc g++ libc6-dev iproute2 ethtool iperf3 tshark tcpdump iputils-ping
+# libsodium23: the orchestration log verifies Ed25519 with libsodium (controller/ledger/ed25519.ts).
+PKGS=(clang llvm libbpf-dev bpftool make gcc g++ libc6-dev iproute2 ethtool iperf3 tshark tcpdump iputils-ping libsodium23
       netbase python3 python3-venv openssl util-linux procps ca-certificates curl unzip)
 
 # Node >= 20. Debian 13 has it (nodejs 20.19). Debian 12's nodejs is 18: there

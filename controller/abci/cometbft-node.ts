@@ -147,7 +147,16 @@ export interface GenesisOptions {
   voteExtensionsEnableHeight?: number;
   /** genesis.json's app_state, handed to the application's initChain as JSON bytes. */
   appState?: unknown;
+  /** The largest block (consensus_params.block.max_bytes); default MAX_BLOCK_BYTES. */
+  maxBlockBytes?: number;
 }
+
+/**
+ * The largest CometBFT block by default. CometBFT v0.38's own default is
+ * 21 MiB; a proposal that large takes longer to reach the other validators
+ * than timeout_propose allows, and a backlog would then cost whole rounds.
+ */
+export const MAX_BLOCK_BYTES = 22_020_096;
 
 /** CometBFT's genesis.json (int64 values as strings, as its JSON wants them). */
 export function buildGenesis(o: GenesisOptions): string {
@@ -156,7 +165,7 @@ export function buildGenesis(o: GenesisOptions): string {
     chain_id: o.chainId,
     initial_height: '1',
     consensus_params: {
-      block: { max_bytes: '22020096', max_gas: '-1' },
+      block: { max_bytes: String(o.maxBlockBytes ?? MAX_BLOCK_BYTES), max_gas: '-1' },
       evidence: { max_age_num_blocks: '100000', max_age_duration: '172800000000000', max_bytes: '1048576' },
       validator: { pub_key_types: ['ed25519'] },
       version: { app: '0' },
@@ -426,6 +435,8 @@ export interface LocalNetworkOptions {
   createEmptyBlocks?: false | { intervalMs: number };
   voteExtensionsEnableHeight?: number;
   appState?: unknown;
+  /** consensus_params.block.max_bytes (default MAX_BLOCK_BYTES). */
+  maxBlockBytes?: number;
   /** CometBFT's log_level; default keeps the log to state changes and errors. */
   logLevel?: string;
   host?: string;
@@ -461,6 +472,7 @@ export async function createLocalNetwork(o: LocalNetworkOptions): Promise<CometN
     validators: o.validators.map((v, i) => ({ name: v.name, key: keys[i]!, power: v.power ?? 10 })),
     voteExtensionsEnableHeight: o.voteExtensionsEnableHeight,
     appState: o.appState,
+    ...(o.maxBlockBytes !== undefined ? { maxBlockBytes: o.maxBlockBytes } : {}),
   });
   const t = { ...FAST_TIMEOUTS, ...o.timeouts };
   const empty = o.createEmptyBlocks ?? false;
@@ -497,6 +509,15 @@ export async function createLocalNetwork(o: LocalNetworkOptions): Promise<CometN
       'consensus.timeout_precommit': duration(t.precommitMs),
       'consensus.timeout_precommit_delta': duration(t.precommitDeltaMs),
       'consensus.timeout_commit': duration(t.commitMs),
+      // Nothing reads CometBFT's transaction index or its stored FinalizeBlock results (the ledger
+      // is the record, and broadcast_tx_commit waits on events): both would only copy every transaction again.
+      'tx_index.indexer': 'null',
+      // Validators are each other's persistent peers (a full mesh): a transaction sent to every peer arrives
+      // at each validator up to n-1 times, and on one machine the duplicates cost about as much CPU as the
+      // rest of CometBFT's work. Two gossip links per validator still reach the others (through the peers'
+      // links, or in the block itself); a proposer without it proposes it when it has it.
+      'mempool.experimental_max_gossip_connections_to_persistent_peers': 2,
+      'storage.discard_abci_responses': true,
       'consensus.create_empty_blocks': empty !== false,
       'consensus.create_empty_blocks_interval': empty === false ? '0s' : duration(empty.intervalMs),
     }));

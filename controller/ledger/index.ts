@@ -2,6 +2,7 @@
 export * from './codec.js';
 export * from './hash.js';
 export * from './keys.js';
+export { checkEd25519, Ed25519LibraryError } from './ed25519.js';
 export * from './transaction.js';
 export * from './merkle.js';
 export * from './canonical-json.js';

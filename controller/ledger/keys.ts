@@ -8,6 +8,7 @@
 import {
   constants, createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject,
 } from 'node:crypto';
+import { ed25519Verify } from './ed25519.js';
 
 export type KeyAlg = 'ed25519' | 'rsa-pss-2048';
 export type KeyRole = 'tenant' | 'orchestrator' | 'operator';
@@ -106,12 +107,15 @@ export function signBytes(signer: Signer, data: Uint8Array): Buffer {
 
 /**
  * Verifies a signature; never throws on bad input (a wrong-length or
- * garbage signature is just false). OpenSSL's Ed25519 is strict: it rejects
- * S >= L, so (R, S + L) does not verify.
+ * garbage signature is just false). Ed25519 is libsodium's rule
+ * (ed25519.ts): S < L, so (R, S + L) does not verify, and neither R nor the
+ * key of small order. Throws Ed25519LibraryError when libsodium is missing:
+ * refusing every signature would look like forgeries.
  */
 export function verifyBytes(alg: KeyAlg, key: KeyObject, data: Uint8Array, signature: Uint8Array): boolean {
+  if (alg === 'ed25519') return ed25519Verify(key, data, signature);
   try {
-    return alg === 'ed25519' ? verify(null, data, key, signature) : verify('sha256', data, { key, ...PSS }, signature);
+    return verify('sha256', data, { key, ...PSS }, signature);
   } catch {
     return false;
   }

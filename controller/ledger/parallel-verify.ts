@@ -1,12 +1,12 @@
 /**
- * Signature verification ahead of validation, on libuv's thread pool.
+ * Signature verification ahead of validation, on other threads.
  *
  * validate() verifies one signature per transaction on the calling thread,
  * and Ed25519 verification is most of what validation costs. A caller that
  * has a batch in hand (the benchmark, a replica replaying a block) can start
- * the batch's verifications here with Node's asynchronous crypto.verify,
- * which runs them on the thread pool (other cores), while its own thread
- * validates and appends the previous batch; the results then reach
+ * the batch's verifications here (Ed25519: libsodium through koffi's
+ * asynchronous calls; RSA: Node's asynchronous crypto.verify on the thread
+ * pool) while its own thread validates and appends the previous batch; the results then reach
  * validate() through ValidationContext.verifySignature.
  *
  * The hook must answer exactly as verifyBytes would, so a result is used
@@ -15,6 +15,7 @@
  * the strict decoder found; anything else is verified inline.
  */
 import { constants, verify, type KeyObject } from 'node:crypto';
+import { ed25519VerifyAsync } from './ed25519.js';
 import { ALG_OF_BYTE, KEY_ID_LENGTH, SIGNATURE_LENGTH, verifyBytes, type KeyAlg, type KeyEntry, type KeyRegistry } from './keys.js';
 import type { Transaction } from './transaction.js';
 
@@ -64,7 +65,7 @@ export class ParallelVerifier {
       };
       left++;
       try {
-        if (alg === 'ed25519') verify(null, data, publicKey, signature, record);
+        if (alg === 'ed25519') ed25519VerifyAsync(publicKey, data, signature, (ok) => record(null, ok));
         else verify('sha256', data, { key: publicKey, ...PSS }, signature, record);
       } catch (e) {
         // Argument errors are thrown synchronously; verifyBytes would say false.

@@ -37,7 +37,7 @@ import type {
 import { fitTxs } from '../abci/index.js';
 import {
   KeyRegistry, REFUSAL_REASONS, blockHash, decodeTransaction, sha256, encodeBlockBody, genesisBlock, genesisJson, hex, merkleRoot, parseGenesis, signBytes,
-  chainOfRequest, validate, verifyBytes, withCommit, type Block, type HistoryFilter, type BlockHeader, type Genesis, type InstructionModel, type RefusalReason,
+  chainOfRequest, checkEd25519, validate, verifyBytes, withCommit, type Block, type HistoryFilter, type BlockHeader, type Genesis, type InstructionModel, type RefusalReason,
   type KeyEntry, type RegisteredKey, type Request, type Response, type Signer, type Transaction, type ValidationContext, validatorKeys,
 } from '../ledger/index.js';
 import { cometAddress, decodeCommitContext, rawPublicKeyOf, verifyCometCommit, type CommitSource } from './commit.js';
@@ -165,6 +165,7 @@ export class LedgerApp implements AbciApplication {
   lastRejection: string | undefined;
 
   constructor(private readonly o: LedgerAppOptions) {
+    checkEd25519();
     this.genesis = parseGenesis(o.genesis);
     this.model = o.model;
     this.clock = o.clock ?? Date.now;

@@ -5,6 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash, createPublicKey, verify, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Writer } from '../../controller/ledger/codec.js';
@@ -102,12 +103,45 @@ test('bad-signature: forged, signed by another key, malleated Ed25519 (S + L); R
   const unsigned = encodeUnsigned(claimed);
   const sig = signBytes(k.stranger.signer, unsigned);
   refused(validate(new Writer().bytes(unsigned).bytes16(sig, 'sig').finish(), ctx), 'bad-signature');
-  // S + L: OpenSSL's strict Ed25519 refuses it, so the malleated twin never gets in.
+  // S + L: a strict Ed25519 (libsodium's, and OpenSSL's) refuses it, so the malleated twin never gets in.
   const { bytes } = request(k.acme, { method: 'DELETE', path: chainPath('web') });
   const twin = malleateEd25519(bytes);
   assert.equal(decodeTransaction(twin).idHex, decodeTransaction(bytes).idHex, 'same unsigned bytes, same id');
   refused(validate(twin, ctx), 'bad-signature');
   accepted(validate(bytes, ctx));
+});
+
+/** Little-endian bytes <-> bigint, as Ed25519 encodes scalars. */
+const leInt = (b: Uint8Array): bigint => b.reduceRight((n, x) => (n << 8n) | BigInt(x), 0n);
+const leBytes = (n: bigint, len: number): Buffer => Buffer.from(Array.from({ length: len }, (_, i) => Number((n >> BigInt(8 * i)) & 0xffn)));
+
+/**
+ * A signature its key's holder can make that only the equation accepts: R
+ * the identity (a point of small order), S = H(R, A, M) * a, so that
+ * [S]B - [H]A is the identity. libsodium refuses a small-order R; OpenSSL
+ * does not.
+ */
+function identityRSignature(key: KeyObject, publicKey: KeyObject, message: Buffer): Buffer {
+  const seed = Buffer.from(key.export({ format: 'jwk' }).d!, 'base64url');
+  const h = createHash('sha512').update(seed).digest();
+  h[0]! &= 248;
+  h[31]! &= 127;
+  h[31]! |= 64;
+  const a = leInt(h.subarray(0, 32));
+  const A = Buffer.from(publicKey.export({ format: 'jwk' }).x!, 'base64url');
+  const R = leBytes(1n, 32);
+  const k = leInt(createHash('sha512').update(R).update(A).update(message).digest()) % ed25519L;
+  return Buffer.concat([R, leBytes((k * a) % ed25519L, 32)]);
+}
+
+test('bad-signature: a small-order R the key holder made, which OpenSSL would accept (one rule on every validator: libsodium\'s)', () => {
+  const claimed = newRequest(k.acme.signer, { method: 'DELETE', path: chainPath('web') });
+  const unsigned = encodeUnsigned(claimed);
+  const pub = createPublicKey(k.acme.signer.privateKey);
+  const sig = identityRSignature(k.acme.signer.privateKey, pub, unsigned);
+  assert.equal(verify(null, unsigned, pub, sig), true, 'OpenSSL checks only the equation');
+  refused(validate(new Writer().bytes(unsigned).bytes16(sig, 'sig').finish(), new MapContext()), 'bad-signature');
+  accepted(validate(new Writer().bytes(unsigned).bytes16(signBytes(k.acme.signer, unsigned), 'sig').finish(), new MapContext()));
 });
 
 test('wrong-role: an orchestrator cannot request, a tenant or operator cannot respond', () => {
