@@ -3,8 +3,8 @@
  * init-replicated` makes four domains (three answering, one observer), four
  * `esfc controller --replicated` processes each start their own CometBFT
  * validator, `esfc ctl apply` writes the intent through isp-a's controller,
- * `esfc ctl get` reads it back from isp-c's, and `esfc audit` checks the log
- * the observer holds. SIGTERM stops each controller and its validator.
+ * `esfc ctl get` reads it back from isp-c's, `esfc ctl rekey` asks isp-b's
+ * for a key change, and `esfc audit` checks the log the observer holds. SIGTERM stops each controller and its validator.
  *
  * Skipped when cometbft is not installed. Processes and the temp dir are
  * removed in after(), also on failure.
@@ -80,6 +80,14 @@ describe('esfc controller --replicated: four controller processes, each with its
     assert.match(chains, /"mail-chain"/);
     const audit = await esfc(['audit', 'verify', url(3)], { ESFC_CERT: join(dir, 'alice-audit.pem') });
     assert.match(audit.stdout, /^ok: \d+ blocks, [1-9]\d* transactions/);
+  });
+
+  test('esfc ctl rekey at isp-b is signed and logged; without a signing key it is refused before anything is sent', async () => {
+    const r = await esfc(['ctl', 'rekey', '--flow', 'mail', '--controller', url(1), '--cert', join(dir, 'alice-isp-b.pem'), '--sign-key', join(dir, 'op.key')]);
+    assert.match(r.stdout, /^key change started for [1-9]\d* EF pair\(s\) \(E-SPI [\d, ]+\) \(transaction [0-9a-f]{64}\)$/m);
+    const unsigned = await esfc(['ctl', 'rekey', '--flow', 'mail', '--controller', url(1), '--cert', join(dir, 'alice-isp-b.pem')]).then(() => undefined, (e: { code: number; stderr: string }) => e);
+    assert.ok(unsigned, 'an unsigned rekey fails');
+    assert.match(unsigned.stderr, /must be signed with your key/);
   });
 
   test('SIGTERM stops each controller and its validator', async () => {
