@@ -39,7 +39,9 @@ function send(dst: string, port: number, pps: number, seconds: number): void {
       b.writeUInt32BE(seq++, 0);
       b.writeBigUInt64BE(BigInt(Date.now()), 4);
       PROBE_MARKER.copy(b, 12);
-      s.send(b, port, dst);
+      // The first packet is out: the caller's action (a key change, a failure) starts under traffic.
+      if (seq === 1) s.send(b, port, dst, () => process.stdout.write(JSON.stringify({ started: 0 }) + '\n'));
+      else s.send(b, port, dst);
     }
     if (seq < total) setTimeout(tick, 2);
     else setTimeout(() => { process.stdout.write(JSON.stringify({ sent: total }) + '\n'); s.close(); }, 50);
@@ -61,13 +63,16 @@ export interface ProbeRun extends ProbeSummary {
 
 /**
  * 64 pps from the scenario's client to its server for `seconds`, while
- * `during` runs; `slow` stretches the waits (the kernel lab runs ~10x slower).
+ * `during` runs (from the first packet sent); `slow` stretches the waits
+ * (the kernel lab runs ~10x slower).
  */
 export async function runProbe(net: ScenarioNet, server: string, port: number, seconds: number, during: () => Promise<void>, slow = 1): Promise<ProbeRun> {
   const recv = spawnInNs(net.ns('server'), [process.execPath, PROBE, 'recv', String(port)]);
   await waitForLine(recv, (l) => l.includes('listening'), 15_000 * slow);
   const send = spawnInNs(net.ns('client'), [process.execPath, PROBE, 'send', server, String(port), '64', String(seconds)]);
   const sent = waitForLine(send, (l) => l.includes('"sent"'), (seconds + 30) * 1000 * slow);
+  // Not before the stream flows: a sender that starts slowly (the lab) would otherwise miss the start of `during`.
+  await waitForLine(send, (l) => l.includes('"started"'), 15_000 * slow);
   await during();
   const total = (JSON.parse(await sent) as { sent: number }).sent;
   await new Promise((r) => setTimeout(r, 500 * slow));
