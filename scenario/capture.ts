@@ -2,6 +2,7 @@
  * Captures what crosses the scenario's underlay (the bridge standing in for
  * ISP-B's transit) and decodes esfc's frames on it, for tests and the demo.
  */
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -35,6 +36,23 @@ export function parseUl(r: PcapRecord): Ul | undefined {
   };
 }
 
+/** Resolves once tcpdump has told stderr it is listening; rejects when it exits first or after timeoutMs. */
+function listening(p: ChildProcess, timeoutMs: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let err = '';
+    const timer = setTimeout(() => reject(new Error(`tcpdump not listening after ${timeoutMs} ms: ${err.slice(-500)}`)), timeoutMs);
+    const onData = (d: Buffer): void => {
+      err += d.toString();
+      if (!err.includes('listening on')) return;
+      clearTimeout(timer);
+      p.stderr!.off('data', onData);
+      resolve();
+    };
+    p.stderr!.on('data', onData);
+    p.once('exit', (code) => { clearTimeout(timer); reject(new Error(`tcpdump exited (${code ?? 'signal'}) before listening: ${err.slice(-500)}`)); });
+  });
+}
+
 /**
  * Everything that crosses the underlay while `during` runs: every frame on
  * the bridge all inter-node traffic crosses (ISP-B's network), unfiltered,
@@ -50,7 +68,8 @@ export async function captureUnderlay(net: ScenarioNet, slow: number, during: ()
     spawnInNs(net.ns('transit'), ['tcpdump', '-i', 'eth0', '-n', '-U', '-s', '0', '-w', transitFile]),
   ];
   try {
-    await sleep(700 * slow);
+    // tcpdump says "listening on" once it captures: what is sent before that would be missing.
+    await Promise.all(caps.map((c) => listening(c, 30_000 * slow)));
     await during();
     await sleep(300 * slow);
   } finally {
