@@ -27,7 +27,7 @@
 import type { Logger } from '../agent/log.js';
 import { AbciServer, type CometRpc } from './abci/index.js';
 import { flowDomains, targetDomains } from './intent/target-domains.js';
-import { DatastoreModel, LOG_PRINCIPAL, asInvalidInstruction, principalOfKey, type Instruction } from './instruction-model.js';
+import { DatastoreModel, LOG_PRINCIPAL, asInvalidInstruction, isOperationPath, principalOfKey, type Instruction } from './instruction-model.js';
 import { hex, type Genesis, type HistoryFilter, type RegisteredKey, type Request, type Response, type Signer } from './ledger/index.js';
 import {
   RESPONSE_ID_HEADER, TX_ID_HEADER, keysRegisteredBy, refusal, signedRequestOf, type HttpWrite, type WriteLog,
@@ -178,7 +178,7 @@ export class ReplicatedControllerLog implements WriteLog {
     this.o.log.log('info', 'ledger_request_committed', { id: tx.idHex, signer: key ? `${key.role}:${key.name}` : hex(tx.keyId), method: tx.method, path: tx.path, height: info?.height, cometHeight: info?.cometHeight });
     const targets = this.targetsOf(tx);
     // An invocation that targets other domains is not run here: the answer is theirs.
-    const elsewhere = this.model.prepareAs(p, tx.method, tx.path, tx.body).kind === 'operation' && !targets.includes(this.o.domain);
+    const elsewhere = isOperationPath(tx.path) && !targets.includes(this.o.domain);
     const done = await this.outcomes.get(tx.idHex);
     if (done === undefined && !elsewhere) throw RestconfFailure.of('operation-failed', `request ${tx.idHex} committed but its outcome here is gone`, { status: 500 });
     const answerer = this.o.orchestrator !== undefined && targets.includes(this.o.domain) ? this.o.domain : targets[0];
