@@ -37,7 +37,7 @@ export interface LabResult {
   /** The guest's serial console (kernel and init messages), then qemu's own stderr if it wrote any. */
   console: string;
   timedOut: boolean;
-  /** Until the job started (0 if it never did). */
+  /** From the call until the job started, failed boots included (0 if it never did). */
   bootMs: number;
   durationMs: number;
   /** The kernel series booted, and its release (what `uname -r` says in the guest). */
@@ -45,6 +45,11 @@ export interface LabResult {
   release: string;
   /** The scratch directory, when opts.keepScratch kept it. */
   scratch?: string;
+  /**
+   * Boots that panicked before the job started, one line each (the kernel's own words), oldest
+   * first; the job ran on the boot after them. Their consoles head `console`.
+   */
+  bootPanics: string[];
 }
 
 export interface LabOptions {
@@ -62,6 +67,10 @@ export interface LabOptions {
   memoryMb?: number;
   /** Keep the scratch directory (job.sh, output, console.log) for a post-mortem; its path is in the result. */
   keepScratch?: boolean;
+  /** Boots tried when the guest panics before the job starts (default 3). */
+  bootAttempts?: number;
+  /** Added to the kernel's command line (e.g. to make a boot fail on purpose). */
+  append?: readonly string[];
 }
 
 export class LabError extends Error {
@@ -164,7 +173,49 @@ export async function runInLab(command: readonly string[], opts: LabOptions = {}
   for (const k of Object.keys(env)) {
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new Error(`runInLab: ${JSON.stringify(k)} is not an environment variable name`);
   }
-  const timeoutMs = opts.timeoutMs ?? 10 * 60_000;
+  const attempts = Math.max(1, opts.bootAttempts ?? 3);
+  const start = Date.now();
+  const deadline = start + (opts.timeoutMs ?? 10 * 60_000);
+  const bootPanics: string[] = [];
+  let earlier = '';
+  for (let attempt = 1; ; attempt++) {
+    const bootStart = Date.now();
+    const boot = await bootOnce(command, opts, { kernel, dir, release, env, timeoutMs: Math.max(1000, deadline - bootStart) });
+    const panic = boot.started || boot.result.timedOut ? undefined : panicLine(boot.result.console);
+    if (panic === undefined || attempt >= attempts || Date.now() >= deadline) {
+      const bootMs = boot.result.bootMs ? boot.result.bootMs + (bootStart - start) : 0;
+      return { ...boot.result, console: earlier + boot.result.console, bootMs, durationMs: Date.now() - start, bootPanics };
+    }
+    // Under TCG with two vCPUs, Debian's kernels have (rarely) panicked while booting, before any
+    // of our code ran: the job never started, so booting again is safe and is not a retry of it.
+    bootPanics.push(panic);
+    earlier += `[lab] boot ${attempt} panicked before the job started: ${panic}\n${boot.result.console}\n[lab] boot ${attempt + 1}\n`;
+  }
+}
+
+/**
+ * The line that says why a guest's kernel died, from its console: the panic's reason, else the
+ * first BUG or oops (oops=panic makes either end the guest). Undefined if it did not die.
+ */
+export function panicLine(console: string): string | undefined {
+  const lines = console.split('\n');
+  const panic = lines.find((l) => /Kernel panic - not syncing/.test(l));
+  if (panic === undefined) return undefined;
+  const first = lines.find((l) => /\b(BUG:|Oops:|general protection fault)/.test(l)) ?? panic;
+  return first.replace(/^\[\s*[\d.]+\]\s*/, '').trim();
+}
+
+interface Boot {
+  kernel: LabKernel;
+  dir: string;
+  release: string;
+  env: Readonly<Record<string, string>>;
+  timeoutMs: number;
+}
+
+/** One qemu run of the job; `started` says whether the guest got as far as the job. */
+async function bootOnce(command: readonly string[], opts: LabOptions, boot: Boot): Promise<{ result: Omit<LabResult, 'bootPanics'>; started: boolean }> {
+  const { kernel, dir, release, env, timeoutMs } = boot;
   const start = Date.now();
   const scratch = mkdtempSync(join(tmpdir(), 'esfc-lab-'));
   const file = (f: string): string => join(scratch, f);
@@ -183,7 +234,7 @@ export async function runInLab(command: readonly string[], opts: LabOptions = {}
     '-machine', 'q35', '-accel', 'tcg,thread=multi', '-cpu', 'max', '-smp', '2', '-m', String(opts.memoryMb ?? 3072),
     '-kernel', join(dir, 'vmlinux'), '-initrd', join(dir, 'initramfs.cpio.gz'),
     // panic=-1 with -no-reboot: a panicking guest ends qemu at once instead of hanging until the timeout.
-    '-append', 'console=ttyS0 quiet panic=-1 oops=panic',
+    '-append', ['console=ttyS0 quiet panic=-1 oops=panic', ...(opts.append ?? [])].join(' '),
     '-fsdev', 'local,id=host,path=/,security_model=none,readonly=on,multidevs=remap', '-device', 'virtio-9p-pci,fsdev=host,mount_tag=host',
     '-fsdev', `local,id=scratch,path=${scratch},security_model=none`, '-device', 'virtio-9p-pci,fsdev=scratch,mount_tag=scratch',
     '-serial', `file:${file('console.log')}`, '-display', 'none', '-monitor', 'none', '-vga', 'none', '-nic', 'none', '-no-reboot',
@@ -237,7 +288,8 @@ export async function runInLab(command: readonly string[], opts: LabOptions = {}
 
   const read = (f: string): string => (existsSync(file(f)) ? readFileSync(file(f), 'utf8') : '');
   const status = read('exit-status').trim();
-  const result: LabResult = {
+  const started = existsSync(file('started'));
+  const result: Omit<LabResult, 'bootPanics'> = {
     exitCode: /^\d+$/.test(status) ? Number(status) : null,
     output: read('output'),
     console: read('console.log') + (qemuErr ? `\n[qemu] ${qemuErr}` : ''),
@@ -249,5 +301,5 @@ export async function runInLab(command: readonly string[], opts: LabOptions = {}
   };
   if (opts.keepScratch) result.scratch = scratch;
   else rmSync(scratch, { recursive: true, force: true });
-  return result;
+  return { result, started };
 }

@@ -37,6 +37,7 @@ try {
   const r = await runInLab(command, opts);
   const how = r.timedOut ? 'timed out' : r.exitCode === null ? 'no exit status (the guest died?)' : `exit ${r.exitCode}`;
   process.stderr.write(`[lab] ${r.release}: ${how} after ${(r.durationMs / 1000).toFixed(1)} s (boot ${(r.bootMs / 1000).toFixed(1)} s)\n`);
+  for (const [i, p] of r.bootPanics.entries()) process.stderr.write(`[lab] boot ${i + 1} panicked before the job started and was booted again: ${p}\n`);
   if (r.scratch) process.stderr.write(`[lab] scratch kept: ${r.scratch}\n`);
   if (r.exitCode === null) process.stderr.write(`[lab] the end of the console:\n${r.console.slice(-3000)}\n`);
   process.exit(r.timedOut ? 124 : r.exitCode ?? 125);

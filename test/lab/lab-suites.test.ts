@@ -40,6 +40,7 @@ for (const kernel of LAB_KERNELS) {
       onOutput: (s) => process.stdout.write(prefixed(s)),
     });
     t.diagnostic(`lab ${kernel}: ${r.release}, ${r.timedOut ? 'timed out' : `exit ${r.exitCode}`} after ${Math.round(r.durationMs / 1000)} s`);
+    for (const p of r.bootPanics) t.diagnostic(`lab ${kernel}: a boot panicked before the suites started and the guest was booted again: ${p}`);
     assert.equal(r.timedOut, false, `the guest hung; console:\n${r.console.slice(-4000)}`);
     assert.ok(r.output.startsWith(`${RELEASE_TAG}${r.release}\n`), `the guest did not boot ${r.release}:\n${r.output.slice(0, 500)}`);
     assert.equal(r.exitCode, 0, `a suite failed in the lab under ${r.release}:\n${r.output.slice(-8000)}`);
