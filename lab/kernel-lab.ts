@@ -46,8 +46,8 @@ export interface LabResult {
   /** The scratch directory, when opts.keepScratch kept it. */
   scratch?: string;
   /**
-   * Boots that panicked before the job started, one line each (the kernel's own words), oldest
-   * first; the job ran on the boot after them. Their consoles head `console`.
+   * Boots that panicked before the job started and were followed by another boot, one line each
+   * (the kernel's own words), oldest first. Their consoles head `console`.
    */
   bootPanics: string[];
 }
@@ -189,13 +189,15 @@ export async function runInLab(command: readonly string[], opts: LabOptions = {}
     // Under TCG with two vCPUs, Debian's kernels have (rarely) panicked while booting, before any
     // of our code ran: the job never started, so booting again is safe and is not a retry of it.
     bootPanics.push(panic);
+    // Its console is kept below; a kept scratch of a boot that never ran the job holds nothing more.
+    if (boot.result.scratch) rmSync(boot.result.scratch, { recursive: true, force: true });
     earlier += `[lab] boot ${attempt} panicked before the job started: ${panic}\n${boot.result.console}\n[lab] boot ${attempt + 1}\n`;
   }
 }
 
 /**
- * The line that says why a guest's kernel died, from its console: the panic's reason, else the
- * first BUG or oops (oops=panic makes either end the guest). Undefined if it did not die.
+ * The line that says why a guest's kernel died, from its console: the first BUG or oops
+ * (oops=panic makes either end the guest), else the panic's own reason. Undefined if it did not panic.
  */
 export function panicLine(console: string): string | undefined {
   const lines = console.split('\n');
